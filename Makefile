@@ -1,0 +1,40 @@
+# Two commands: `make run` (the app) and `make test` (the whole suite). Both set up first if needed.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+# torch first, pinned: on a CPU-only machine pip finds the CPU build (2.13.0 lies on disk on CI
+# machines); on Linux with an NVIDIA GPU the default PyPI build of 2.13.0 is the CUDA one.
+# Override for another CUDA version: make setup TORCH_SPEC="torch==2.13.0 --index-url <pytorch cu index>"
+TORCH_SPEC ?= torch==2.13.0
+STAMP  := $(VENV)/.setup-done
+
+.PHONY: setup run test test-fast lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade --quiet pip
+	$(PIP) install --quiet $(TORCH_SPEC)
+	$(PIP) install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(PY) main.py
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+test-fast: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check studio tests bench
+	$(VENV)/bin/lint-imports
+
+bench: setup
+	$(PY) bench/train_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

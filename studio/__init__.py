@@ -1,0 +1,3 @@
+"""Studio: fine-tune large language models on your own machine."""
+
+__version__ = "0.1.0"

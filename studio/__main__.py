@@ -1,0 +1,18 @@
+"""Entry point: no arguments -> the desktop app; a sub-command -> the command line."""
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        from studio.app import run_app  # Qt only when the window is wanted
+
+        return run_app([])
+    from studio.cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The headless engine. Never imports Qt (enforced by import-linter and tests)."""

@@ -1,0 +1,300 @@
+"""The run configuration: one frozen dataclass, flat YAML keys (see contract.md).
+
+Standard library + PyYAML only, so the UI can build its forms and the CLI its --help without
+importing torch. Every field carries `help` (tooltip / --help text) and `group` (form section);
+fields with a fixed set of values carry `choices`. Defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional
+
+from studio.core.errors import ConfigError
+
+GROUPS = ("model", "data", "method", "training", "output")
+
+METHODS = (
+    "lora", "qlora", "dora", "adalora", "ia3",
+    "prompt_tuning", "prefix_tuning", "p_tuning", "full", "freeze",
+)
+PEFT_METHODS = METHODS[:8]
+PROMPT_METHODS = ("prompt_tuning", "prefix_tuning", "p_tuning")  # add virtual tokens
+FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "preference")
+
+
+def _f(default: Any, help: str, group: str, choices: tuple = (), **extra: Any) -> Any:
+    meta = {"help": help, "group": group, "choices": tuple(choices), **extra}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # --- model -------------------------------------------------------------------------------
+    model: str = _f("", "Base model: a local Hugging Face folder or a hub id (org/name).",
+                    "model", required=True)
+    trust_remote_code: bool = _f(False, "Run Python code shipped inside the model folder. Only "
+                                 "for models you trust; off unless you allow it.", "model")
+    allow_pickle: bool = _f(False, "Allow .bin/.pt weight files (pickle, loaded with "
+                            "weights_only). Off: safetensors only.", "model")
+    # --- data ----------------------------------------------------------------------------------
+    dataset: str = _f("", "Dataset file: .json, .jsonl, .csv, .parquet or .txt.", "data",
+                      required=True)
+    format: str = _f("auto", "Dataset shape; auto detects it from the rows.", "data", FORMATS)
+    stage: str = _f("sft", "sft: learn answers (loss on assistant tokens); pretrain: learn "
+                    "all tokens of plain text.", "data", ("sft", "pretrain"))
+    max_length: int = _f(512, "Longest sample in tokens; longer ones are truncated.", "data",
+                         min=8, max=131072)
+    eval_split: float = _f(0.05, "Share of rows held out for eval loss and perplexity "
+                           "(0 = no eval).", "data", min=0.0, max=0.5)
+    skip_bad_rows: bool = _f(False, "Train on the good rows of a file that has bad ones. Off: "
+                             "such a file is refused, naming the rows.", "data")
+    train_on_prompt: bool = _f(False, "Also put loss on prompt / user tokens (default: loss on "
+                               "assistant tokens only).", "data")
+    packing: bool = _f(True, "Pack several samples into one row with attention kept per "
+                       "sample: no compute spent on padding.", "data")
+    # --- method --------------------------------------------------------------------------------
+    method: str = _f("lora", "How to fine-tune: which part of the weights trains.", "method",
+                     METHODS)
+    lora_r: int = _f(16, "LoRA rank r: the update is B (out x r) @ A (r x in).", "method",
+                     min=1, max=1024)
+    lora_alpha: float = _f(32.0, "LoRA scale: the update is multiplied by alpha / r.",
+                           "method", min=0.0)
+    lora_dropout: float = _f(0.0, "Dropout on the LoRA input.", "method", min=0.0, max=0.9)
+    target_modules: str = _f("all-linear", "Layers that get adapters: all-linear, or names "
+                             "separated by commas (q_proj,v_proj).", "method")
+    num_virtual_tokens: int = _f(20, "Virtual tokens for prompt / prefix / P-tuning.",
+                                 "method", min=1, max=1024)
+    freeze_trainable_layers: int = _f(2, "freeze: how many of the last layers train "
+                                      "(the rest stay frozen).", "method", min=1)
+    # --- training ------------------------------------------------------------------------------
+    max_steps: Optional[int] = _f(None, "Optimizer steps to run; empty: run `epochs`.",
+                                  "training", min=1)
+    epochs: float = _f(1.0, "Passes over the training rows (used when max_steps is empty).",
+                       "training", min=0.01)
+    batch_size: int = _f(4, "Samples (or packed rows) per micro-batch.", "training", min=1)
+    grad_accum: int = _f(1, "Micro-batches per optimizer step (effective batch = "
+                         "batch_size x grad_accum).", "training", min=1)
+    learning_rate: float = _f(2e-4, "Peak learning rate.", "training", min=0.0)
+    lr_scheduler: str = _f("cosine", "How the learning rate moves after warm-up.", "training",
+                           ("cosine", "linear", "constant"))
+    warmup_ratio: float = _f(0.03, "Share of steps spent warming the learning rate up.",
+                             "training", min=0.0, max=1.0)
+    weight_decay: float = _f(0.0, "AdamW weight decay.", "training", min=0.0)
+    max_grad_norm: float = _f(1.0, "Clip gradients to this norm (0 = no clipping).",
+                              "training", min=0.0)
+    optimizer: str = _f("auto", "auto: fused AdamW on CUDA, paged 8-bit AdamW for QLoRA, "
+                        "AdamW elsewhere.", "training",
+                        ("auto", "adamw", "adamw_8bit", "paged_adamw_8bit"))
+    precision: str = _f("auto", "auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on "
+                        "CPU.", "training", ("auto", "bf16", "fp16", "fp32"))
+    gradient_checkpointing: str = _f("auto", "Recompute activations to save memory (~20% "
+                                     "slower). auto: on only when the run would not fit.",
+                                     "training", ("auto", "on", "off"))
+    device: str = _f("auto", "Where to train: auto picks the GPU when there is one.",
+                     "training", ("auto", "cuda", "cpu"))
+    seed: int = _f(42, "Random seed for data order, splits and initialisation.", "training")
+    # --- output --------------------------------------------------------------------------------
+    output_dir: str = _f("runs/run", "The run directory (created). One that already holds a "
+                         "run needs resume or overwrite.", "output", required=True)
+    overwrite: bool = _f(False, "Replace a run already in output_dir.", "output")
+    logging_steps: int = _f(1, "Write a metrics line every N steps.", "output", min=1)
+    eval_steps: int = _f(50, "Evaluate every N steps (and at the end).", "output", min=1)
+    save_steps: int = _f(100, "Checkpoint every N steps (and at stop / the end).", "output",
+                         min=1)
+    save_total_limit: int = _f(2, "Checkpoints kept; older ones are deleted once a newer one "
+                               "is complete.", "output", min=1)
+
+    # ----------------------------------------------------------------------------------------
+    def replace(self, **changes: Any) -> "RunConfig":
+        return from_dict({**to_dict(self), **changes})
+
+    @property
+    def is_peft(self) -> bool:
+        return self.method in PEFT_METHODS
+
+    @property
+    def effective_batch(self) -> int:
+        return self.batch_size * self.grad_accum
+
+
+# --- field introspection (used by forms and --help) ------------------------------------------
+
+def field_specs() -> list[dataclasses.Field]:
+    return list(fields(RunConfig))
+
+
+def field_type(f: dataclasses.Field) -> type:
+    """The base type of a field: int, float, str or bool (Optional[...] unwrapped)."""
+    hints = typing.get_type_hints(RunConfig)
+    t = hints[f.name]
+    if typing.get_origin(t) in (typing.Union, types.UnionType):
+        t = next(a for a in typing.get_args(t) if a is not type(None))
+    return t
+
+
+def is_optional(f: dataclasses.Field) -> bool:
+    hints = typing.get_type_hints(RunConfig)
+    return type(None) in typing.get_args(hints[f.name])
+
+
+def defaults() -> dict[str, Any]:
+    return {f.name: f.default for f in fields(RunConfig)}
+
+
+# --- parsing and validation --------------------------------------------------------------------
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    f = next(f for f in fields(RunConfig) if f.name == name)
+    t = field_type(f)
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none")
+                         and t is not str):
+        if is_optional(f):
+            return None
+        raise ConfigError(f"config key '{name}' needs a {t.__name__} value, got nothing")
+    try:
+        if t is bool:
+            if isinstance(value, bool):
+                return value
+            s = str(value).strip().lower()
+            if s in _TRUE:
+                return True
+            if s in _FALSE:
+                return False
+            raise ValueError
+        if t is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(str(value).strip()) if isinstance(value, str) else int(value)
+        if t is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if t is str:
+            if name == "target_modules" and isinstance(value, (list, tuple)):
+                return ",".join(str(v).strip() for v in value)
+            if isinstance(value, (dict, list)):
+                raise ValueError
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config key '{name}' needs a {t.__name__} value, got {value!r}") from None
+    return value
+
+
+def _validate(cfg: RunConfig) -> None:
+    for f in fields(RunConfig):
+        v = getattr(cfg, f.name)
+        meta = f.metadata
+        if meta.get("choices") and v not in meta["choices"]:
+            raise ConfigError(f"config key '{f.name}' must be one of "
+                              f"{', '.join(meta['choices'])}; got {v!r}")
+        if v is None or isinstance(v, bool):
+            continue
+        if "min" in meta and v < meta["min"]:
+            raise ConfigError(f"config key '{f.name}' must be >= {meta['min']}; got {v!r}")
+        if "max" in meta and v > meta["max"]:
+            raise ConfigError(f"config key '{f.name}' must be <= {meta['max']}; got {v!r}")
+
+
+def from_dict(data: dict[str, Any], *, check_required: bool = False) -> RunConfig:
+    """Build a config from flat keys. Unknown keys are refused by name."""
+    if not isinstance(data, dict):
+        raise ConfigError("a config must be a mapping of keys to values (flat YAML)")
+    known = {f.name for f in fields(RunConfig)}
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        raise ConfigError(f"unknown config key '{unknown[0]}'"
+                          + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+                          + "; see `python main.py train --help` for the keys")
+    values = {k: _coerce(k, v) for k, v in data.items()}
+    cfg = RunConfig(**values)
+    _validate(cfg)
+    if check_required:
+        for f in fields(RunConfig):
+            if f.metadata.get("required") and not getattr(cfg, f.name):
+                raise ConfigError(f"config key '{f.name}' is required: {f.metadata['help']}")
+    return cfg
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`--set key=value` pairs -> dict; values are parsed as YAML scalars."""
+    import yaml  # light import, but only needed here
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set needs KEY=VALUE, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        key = key.strip()
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            out[key] = raw
+    return out
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML config file, apply `--set` overrides, validate. Paths in the file that are
+    relative resolve against the file's folder only if they exist there (else the CWD)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"config file {p} is not valid YAML: {first}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must hold flat 'key: value' lines")
+    data.update(parse_overrides(overrides or []))
+    for key in ("dataset", "model", "output_dir"):
+        v = data.get(key)
+        if isinstance(v, str) and v and not Path(v).is_absolute():
+            beside = p.parent / v
+            if not Path(v).exists() and beside.exists():
+                data[key] = str(beside)
+    return from_dict(data, check_required=True)
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    return {f.name: getattr(cfg, f.name) for f in fields(RunConfig)}
+
+
+def to_yaml(cfg: RunConfig) -> str:
+    """Every key, grouped, with its help as a comment: the run's config.yaml."""
+    lines = ["# Studio run config: every key, with its default when not set.", ""]
+    for group in GROUPS:
+        lines.append(f"# --- {group} ---")
+        for f in fields(RunConfig):
+            if f.metadata["group"] != group:
+                continue
+            lines.append(f"# {f.metadata['help']}")
+            lines.append(f"{f.name}: {_yaml_scalar(getattr(cfg, f.name))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _yaml_scalar(v: Any) -> str:
+    import json
+
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return json.dumps(v, ensure_ascii=False)  # a JSON string is a valid YAML scalar
+
+
+def save(cfg: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(to_yaml(cfg), encoding="utf-8")

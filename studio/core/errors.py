@@ -1,0 +1,29 @@
+"""Errors the user can fix. Standard library only.
+
+A `UserError` carries a one-line reason meant for a person: the CLI prints it and exits 2,
+the app shows it in plain words. Anything else is a bug and may show a traceback.
+"""
+
+
+class UserError(Exception):
+    """Bad input the user can fix (a path, a key, a dataset row). Message is one line."""
+
+    def __init__(self, message: str, *, hint: str = ""):
+        super().__init__(message)
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = str(self).replace("\n", " ").strip()
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ConfigError(UserError):
+    """An unknown key, a wrong type or an out-of-range value in a run config."""
+
+
+class DataError(UserError):
+    """A dataset that cannot be read, or rows that cannot be trained on."""
+
+
+class ModelError(UserError):
+    """A model folder or hub id that cannot be loaded as asked."""

@@ -1,0 +1,96 @@
+"""Causal-LM loss computed only where it is needed.
+
+The standard recipe runs the LM head on every position, padding and masked prompt tokens
+included, and keeps (B, T, V) float32 logits alive for backward. Here the decoder returns hidden
+states, only the positions that carry a label go through the head, and for long inputs the
+head + cross-entropy runs in chunks under activation checkpointing so the full-vocabulary
+logits are never stored. Result: the sum of token losses and the token count, so gradient
+accumulation can weight every token of an optimizer step equally.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+IGNORE = -100
+# Architectures whose logits are exactly lm_head(final hidden state): no soft-capping or scaling.
+PLAIN_HEAD_TYPES = {"llama", "qwen2", "qwen3", "mistral", "phi3"}
+CHUNK_ROWS = 4096  # rows of (rows, vocab) float32 logits computed at once in the chunked path
+
+
+def unwrap_causal_lm(model: Any) -> Any:
+    """The transformers *ForCausalLM inside a PEFT wrapper (adapters stay injected)."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def supports_fast_loss(model: Any, method: str) -> bool:
+    # Prompt-learning methods prepend virtual tokens inside PeftModel.forward, and AdaLoRA adds an
+    # orthogonality term there: both need the wrapper's own forward.
+    if method in ("prompt_tuning", "prefix_tuning", "p_tuning", "adalora"):
+        return False
+    lm = unwrap_causal_lm(model)
+    cfg = getattr(lm, "config", None)
+    if cfg is None or getattr(cfg, "model_type", None) not in PLAIN_HEAD_TYPES:
+        return False
+    return all(not getattr(cfg, k, None) for k in ("final_logit_softcapping", "logit_scale"))
+
+
+def _head_ce_sum(head: Any, hidden: Any, targets: Any) -> Any:
+    import torch.nn.functional as F
+
+    logits = head(hidden).float()  # (N, V)
+    return F.cross_entropy(logits, targets, reduction="sum")
+
+
+def fast_loss_sum(model: Any, batch: dict) -> tuple[Any, int]:
+    """(sum of token losses, number of label tokens) without full-vocabulary logits."""
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    lm = unwrap_causal_lm(model)
+    decoder = getattr(lm, lm.base_model_prefix)
+    head = lm.get_output_embeddings()
+    kwargs = {k: v for k, v in batch.items() if k in ("attention_mask", "position_ids")}
+    hidden = decoder(input_ids=batch["input_ids"], use_cache=False, **kwargs).last_hidden_state
+    targets = batch["labels"][:, 1:]                 # (B, T-1): token t+1 is predicted at t
+    keep = targets != IGNORE
+    h = hidden[:, :-1][keep]                         # (N, H): only positions with a label
+    y = targets[keep]                                # (N,)
+    n = int(y.numel())
+    if n == 0:
+        return hidden.sum() * 0.0, 0
+    if n <= CHUNK_ROWS or not torch.is_grad_enabled():
+        return _head_ce_sum(head, h, y), n
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for s in range(0, n, CHUNK_ROWS):  # recompute each chunk's logits in backward, store none
+        total = total + checkpoint(_head_ce_sum, head, h[s:s + CHUNK_ROWS], y[s:s + CHUNK_ROWS],
+                                   use_reentrant=False)
+    return total, n
+
+
+def standard_loss_sum(model: Any, batch: dict, method: str = "") -> tuple[Any, int]:
+    """Through the model's own forward (PEFT prompt methods, AdaLoRA, unknown architectures)."""
+    import torch.nn.functional as F
+
+    kwargs = {k: v for k, v in batch.items() if k in ("attention_mask", "position_ids")}
+    labels = batch["labels"]
+    targets = labels[:, 1:]
+    keep = targets != IGNORE
+    n = int(keep.sum())
+    if method == "adalora":
+        # AdaLoRA adds its orthogonality regulariser to the loss only when labels are passed;
+        # the model's loss is a token mean, so scale it back to a sum.
+        out = model(input_ids=batch["input_ids"], labels=labels, use_cache=False, **kwargs)
+        return out.loss * n, n
+    out = model(input_ids=batch["input_ids"], use_cache=False, **kwargs)
+    logits = out.logits                              # (B, n_virtual + T, V)
+    n_virtual = logits.shape[1] - labels.shape[1]    # prompt tuning prepends virtual tokens
+    if n_virtual > 0:
+        logits = logits[:, n_virtual:]
+    loss = F.cross_entropy(logits[:, :-1][keep].float(), targets[keep], reduction="sum")
+    return loss, n
+
+
+def loss_sum(model: Any, batch: dict, fast: bool, method: str = "") -> tuple[Any, int]:
+    return fast_loss_sum(model, batch) if fast else standard_loss_sum(model, batch, method)
