@@ -1,0 +1,63 @@
+"""Progress on the terminal for train / resume, and Ctrl+C as a clean stop."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from typing import Callable
+
+from studio.core.events import EvalMetrics, RunEvent, StepMetrics
+
+
+class ConsoleReporter:
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.t0 = time.time()
+
+    def on_step(self, m: StepMetrics) -> None:
+        if self.quiet:
+            return
+        eta = ""
+        if m.total_steps and m.step:
+            left = (time.time() - self.t0) / m.step * (m.total_steps - m.step)
+            eta = f"  eta {int(left // 60)}:{int(left % 60):02d}"
+        print(f"step {m.step}/{m.total_steps}  loss {m.loss:.4f}  lr {m.lr:.2e}  "
+              f"grad {m.grad_norm:.3f}  {m.tokens_per_s:.0f} tok/s  mem {m.mem_mb:.0f} MB{eta}",
+              flush=True)
+
+    def on_eval(self, m: EvalMetrics) -> None:
+        if not self.quiet:
+            print(f"eval  step {m.step}  eval_loss {m.eval_loss:.4f}  "
+                  f"perplexity {m.perplexity:.2f}", flush=True)
+
+    def on_event(self, e: RunEvent) -> None:
+        if e.event in ("started", "resumed"):
+            self.t0 = time.time()
+        if self.quiet and e.event not in ("failed", "finished", "stopped"):
+            return
+        print(f"[{e.event}] step {e.step}: {e.detail}", flush=True)
+
+
+def run_with_console(start: Callable, quiet: bool = False) -> int:
+    """Run `start(reporter, stop_event)`; the first Ctrl+C / SIGTERM stops after the current
+    step with a checkpoint, a second one aborts."""
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after this step (a checkpoint is saved); press Ctrl+C again to abort",
+              file=sys.stderr, flush=True)
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = start(ConsoleReporter(quiet), stop)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    print(f"{result.status}: {result.run_dir} at step {result.step}"
+          + (f" ({result.reason})" if result.reason else ""))
+    return 0 if result.status in ("finished", "stopped") else 1

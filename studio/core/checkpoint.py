@@ -1,0 +1,107 @@
+"""Checkpoints: complete or absent.
+
+A checkpoint holds what a resume needs to continue as if never stopped:
+  trainable.safetensors  the trainable parameters only (adapter, unfrozen layers, or all for full)
+  optimizer.pt           optimizer state (tensors + numbers; read back with weights_only=True)
+  rng.pt                 torch CPU / CUDA generator states
+  trainer_state.json     step, data position (epoch, step_in_epoch), tokens seen, data fingerprint
+It is written into a temporary folder, fsynced, and renamed to checkpoints/step-N (runs.py);
+trainer_state.json goes last, and a folder without it is never taken as complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from studio.core import runs
+from studio.core.errors import UserError
+
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass(frozen=True)
+class TrainerState:
+    step: int                 # optimizer steps done
+    epoch: int                # data position: the next step group is (epoch, step_in_epoch)
+    step_in_epoch: int
+    total_steps: int
+    tokens_seen: int
+    data_fingerprint: str
+    batch_size: int
+    grad_accum: int
+
+
+def trainable_state(model: Any) -> dict:
+    # clone(): tied or shared tensors would make safetensors refuse the dict
+    return {n: p.detach().to("cpu").clone().contiguous()
+            for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _fsync_dir(path: Path) -> None:
+    for f in path.iterdir():
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def save(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, keep: int,
+         hook: Any = None) -> Path:
+    """Write a checkpoint atomically; old ones are rotated out only after the new one is in."""
+    import torch
+    from safetensors.torch import save_file
+
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    tmp = runs.temp_checkpoint_path(run, state.step)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        torch.save(rng, tmp / "rng.pt")
+        if hook:  # fault-injection point for tests: a kill or a full disk mid-write
+            hook(tmp)
+        (tmp / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
+        _fsync_dir(tmp)
+        return runs.commit_checkpoint(run, tmp, state.step, keep)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave a half checkpoint behind
+        raise
+
+
+def read_state(path: Path) -> TrainerState:
+    try:
+        return TrainerState(**json.loads((path / STATE_FILE).read_text()))
+    except (OSError, ValueError, TypeError) as e:
+        raise UserError(f"checkpoint {path} is damaged: {e}") from None
+
+
+def load(path: Path, model: Any, optimizer: Any, device: Any) -> TrainerState:
+    """Restore parameters, optimizer and RNG from a checkpoint into a freshly set-up run."""
+    import torch
+    from safetensors.torch import load_file
+
+    state = read_state(path)
+    weights = load_file(str(path / "trainable.safetensors"))
+    params = dict(model.named_parameters())
+    missing = [n for n in weights if n not in params]
+    if missing:
+        raise UserError(f"checkpoint {path} does not match the model (e.g. {missing[0]}); "
+                        "was the config changed?")
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            params[name].copy_(tensor.to(params[name].device, params[name].dtype))
+    opt_state = torch.load(path / "optimizer.pt", map_location=device, weights_only=True)
+    optimizer.load_state_dict(opt_state)
+    rng = torch.load(path / "rng.pt", weights_only=True)
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    return state

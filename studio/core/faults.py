@@ -1,0 +1,42 @@
+"""Fault injection for the reliability tests: real faults at chosen moments.
+
+Set STUDIO_FAULTS to a comma list of NAME or NAME@STEP, e.g. "oom@3,kill_in_checkpoint@4":
+  oom@K                raise the framework's out-of-memory error in step K
+  nan@K                make step K's loss NaN
+  kill_in_checkpoint@K SIGKILL this process while checkpoint K is half written
+  kill_in_final_save   SIGKILL this process while the final adapter / model is half written
+Unset (always, for users) it costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "STUDIO_FAULTS"
+
+
+def _armed() -> dict[str, int | None]:
+    spec = os.environ.get(ENV, "")
+    out: dict[str, int | None] = {}
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        name, _, at = item.partition("@")
+        out[name] = int(at) if at.isdigit() else None
+    return out
+
+
+def fault_at(name: str, step: int, raise_: bool = True) -> bool:
+    """Trigger fault `name` if armed for `step` (or for any step). Returns True for faults the
+    caller applies itself (nan)."""
+    if ENV not in os.environ:
+        return False
+    armed = _armed()
+    if name not in armed or (armed[name] is not None and armed[name] != step):
+        return False
+    if name.startswith("kill"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if name == "oom" and raise_:
+        import torch
+
+        raise torch.OutOfMemoryError(f"injected out-of-memory fault at step {step}")
+    return True
