@@ -1,0 +1,375 @@
+"""Dataset shapes: detect which one a file uses, and turn each row into a Sample or a reason.
+
+Shapes (see /work/shared/docs/domain.md):
+  alpaca     instruction / input / output, system?, history? [[q, a], ...]
+             (prompt/completion, question/answer and query/response are read the same way)
+  sharegpt   conversations [{from, value}] with human / gpt / function_call / observation / system,
+             system?, tools?
+  messages   OpenAI style: messages [{role, content}], content a string or a list of text parts
+  text       {"text": ...} rows, bare strings, or the paragraphs of a .txt file
+  preference chosen / rejected next to a sharegpt conversation or an alpaca instruction
+
+Roles normalise to system / user / assistant / tool: a sharegpt function_call becomes an assistant
+turn whose content is the call, an observation becomes a tool turn. Rows with image / audio /
+video input are refused: this studio trains text models.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Iterable, Optional
+
+from studio.core.data_load import type_name
+from studio.core.data_types import Message, Sample
+
+INSTRUCTION_KEYS = ("instruction", "prompt", "question", "query")
+INPUT_KEYS = ("input",)
+OUTPUT_KEYS = ("output", "completion", "response", "answer")
+
+MEDIA_KEYS = {"images": "image", "image": "image", "videos": "video", "video": "video",
+              "audios": "audio", "audio": "audio"}
+MEDIA_PART_TYPES = {"image_url": "image", "image": "image", "input_image": "image",
+                    "input_audio": "audio", "audio": "audio", "audio_url": "audio",
+                    "video": "video", "video_url": "video", "input_video": "video"}
+MEDIA_TOKENS = {"<image>": "image", "<video>": "video", "<audio>": "audio"}
+TEXT_PART_TYPES = ("text", "input_text", "output_text")
+
+ROLE_MAP = {"human": "user", "user": "user",
+            "gpt": "assistant", "assistant": "assistant", "model": "assistant",
+            "function_call": "assistant",
+            "observation": "tool", "tool": "tool", "function": "tool", "ipython": "tool",
+            "system": "system"}
+
+KNOWN_FIELDS = {
+    "alpaca": {*INSTRUCTION_KEYS, *INPUT_KEYS, *OUTPUT_KEYS, "system", "history"},
+    "sharegpt": {"conversations", "system", "tools"},
+    "messages": {"messages", "system", "tools"},
+    "text": {"text"},
+    "preference": {"chosen", "rejected", "conversations", "messages", "system", "tools",
+                   *INSTRUCTION_KEYS, *INPUT_KEYS, "history"},
+}
+DETECT_ROWS = 200  # rows whose keys decide the format
+
+# Which turn may follow which. A tool result follows an assistant call (or another result).
+_FOLLOWS = {"user": ("assistant",), "assistant": ("user", "tool"), "tool": ("assistant", "tool")}
+
+
+class BadRow(Exception):
+    """This row cannot be trained on; the message is the reason."""
+
+
+class MediaRow(BadRow):
+    def __init__(self, kind: str):
+        super().__init__(f"has {kind} input; this studio trains text models")
+        self.kind = kind
+
+
+# --- detection ---------------------------------------------------------------------------------
+
+def classify(value: Any) -> Optional[str]:
+    """The shape one row looks like, from its keys alone."""
+    if isinstance(value, str):
+        return "text"
+    if not isinstance(value, dict):
+        return None
+    if "chosen" in value and "rejected" in value:
+        return "preference"
+    if "conversations" in value:
+        return "sharegpt"
+    if "messages" in value:
+        return "messages"
+    has_inst = any(k in value for k in INSTRUCTION_KEYS)
+    has_out = any(k in value for k in OUTPUT_KEYS)
+    if has_inst and has_out:
+        return "alpaca"
+    if "text" in value:
+        return "text"
+    if has_inst or "output" in value:
+        return "alpaca"  # half an alpaca row: validation names the missing field
+    return None
+
+
+def detect_format(values: Iterable[Any]) -> str:
+    """The most common shape among the rows ("" when none fits)."""
+    votes = Counter(c for c in map(classify, values) if c)
+    if not votes:
+        return ""
+    order = ("preference", "sharegpt", "messages", "alpaca", "text")
+    return max(votes, key=lambda f: (votes[f], -order.index(f)))
+
+
+def unknown_fields(value: Any, fmt: str) -> list[str]:
+    if not isinstance(value, dict):
+        return []
+    known = KNOWN_FIELDS.get(fmt, set())
+    return [k for k in value if k not in known and k not in MEDIA_KEYS]
+
+
+# --- rows -> samples -----------------------------------------------------------------------------
+
+def normalise(value: Any, row: int, fmt: str) -> Sample:
+    """One row of the given shape -> Sample; raises BadRow (or MediaRow) with the reason."""
+    if fmt == "text" and isinstance(value, str):
+        return _text_sample({"text": value}, row)
+    if not isinstance(value, dict):
+        raise BadRow(f"the row is {type_name(value)}, expected an object with fields")
+    for key, kind in MEDIA_KEYS.items():
+        if value.get(key) not in (None, "", [], {}):
+            raise MediaRow(kind)
+    sample = _NORMALISERS[fmt](value, row)
+    _check_media_tokens(sample)
+    return sample
+
+
+def _text_sample(value: dict, row: int) -> Sample:
+    text = _text_field(value, "text", required=True)
+    if not text.strip():
+        raise BadRow("empty text")
+    return Sample(row, text=text)
+
+
+def _alpaca_sample(value: dict, row: int) -> Sample:
+    inst = _text_field(value, _first_key(value, INSTRUCTION_KEYS), required=True)
+    inp = _text_field(value, "input")
+    out = _text_field(value, _first_key(value, OUTPUT_KEYS), required=True)
+    prompt = "\n".join(p for p in (inst, inp) if p.strip())
+    if not prompt.strip():
+        raise BadRow("empty prompt: instruction and input are both empty")
+    if not out.strip():
+        raise BadRow("empty assistant reply (field 'output')")
+    turns = [*_history(value.get("history")), Message("user", prompt), Message("assistant", out)]
+    system = _text_field(value, "system")
+    if system.strip():
+        turns.insert(0, Message("system", system))
+    return Sample(row, messages=tuple(turns))
+
+
+def _chat_sample(value: dict, row: int, key: str) -> Sample:
+    turns = _turns(value, key)
+    messages = _checked_conversation(turns, _text_field(value, "system"), end="assistant")
+    return Sample(row, messages=messages, tools=_tools(value.get("tools")))
+
+
+def _preference_sample(value: dict, row: int) -> Sample:
+    """Checks a preference row; the Sample holds the prompt + the chosen reply (for previews)."""
+    key = "conversations" if "conversations" in value else "messages" if "messages" in value \
+        else None
+    system = _text_field(value, "system")
+    if key:
+        prompt = _checked_conversation(_turns(value, key), system, end="user")
+    else:
+        inst = _text_field(value, _first_key(value, INSTRUCTION_KEYS), required=True)
+        text = "\n".join(p for p in (inst, _text_field(value, "input")) if p.strip())
+        if not text.strip():
+            raise BadRow("empty prompt: instruction and input are both empty")
+        prompt = ((Message("system", system),) if system.strip() else ()) \
+            + (*_history(value.get("history")), Message("user", text))
+    chosen = _reply(value, "chosen")
+    _reply(value, "rejected")
+    return Sample(row, messages=(*prompt, Message("assistant", chosen)),
+                  tools=_tools(value.get("tools")))
+
+
+_NORMALISERS = {
+    "alpaca": _alpaca_sample,
+    "sharegpt": lambda v, r: _chat_sample(v, r, "conversations"),
+    "messages": lambda v, r: _chat_sample(v, r, "messages"),
+    "text": _text_sample,
+    "preference": _preference_sample,
+}
+
+
+# --- fields --------------------------------------------------------------------------------------
+
+def _first_key(value: dict, keys: tuple[str, ...]) -> str:
+    return next((k for k in keys if k in value), keys[0])
+
+
+def _text_field(value: dict, key: str, required: bool = False) -> str:
+    """A text field. Missing or null optional fields read as empty."""
+    if key not in value or value[key] is None:
+        if required:
+            raise BadRow(f"field '{key}' is null" if key in value else f"missing field '{key}'")
+        return ""
+    v = value[key]
+    if not isinstance(v, str):
+        raise BadRow(f"field '{key}' is {type_name(v)}, expected text")
+    return v
+
+
+def _history(history: Any) -> list[Message]:
+    if history in (None, "", []):
+        return []
+    if not isinstance(history, list):
+        raise BadRow(f"field 'history' is {type_name(history)}, expected a list of "
+                     "[question, answer] pairs")
+    turns = []
+    for i, pair in enumerate(history, 1):
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2
+                and all(isinstance(p, str) for p in pair)):
+            raise BadRow(f"history item {i} is not a [question, answer] pair of texts")
+        if not pair[0].strip() or not pair[1].strip():
+            raise BadRow(f"history item {i} has an empty question or answer")
+        turns += [Message("user", pair[0]), Message("assistant", pair[1])]
+    return turns
+
+
+def _tools(tools: Any) -> Optional[str]:
+    """Tool schemas as a JSON string holding a list (None when there are none)."""
+    if tools in (None, "", [], {}):
+        return None
+    if isinstance(tools, str):
+        try:
+            tools = json.loads(tools)
+        except (ValueError, RecursionError):
+            raise BadRow("field 'tools' is not valid JSON") from None
+    if isinstance(tools, dict):
+        tools = [tools]
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise BadRow("field 'tools' must be a list of tool descriptions (JSON objects)")
+    return json.dumps(tools, ensure_ascii=False) if tools else None
+
+
+def _content(content: Any, where: str) -> str:
+    """A message's content: a string, or a list of parts of which only text is allowed."""
+    if isinstance(content, str):
+        return content
+    if content is None:
+        raise BadRow(f"{where} has no content (null)")
+    if not isinstance(content, list):
+        raise BadRow(f"{where} content is {type_name(content)}, expected text")
+    texts = []
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in MEDIA_PART_TYPES:
+            raise MediaRow(MEDIA_PART_TYPES[kind])
+        if kind in TEXT_PART_TYPES and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+            continue
+        what = f"of type {kind!r}" if isinstance(kind, str) else type_name(part)
+        raise BadRow(f"{where} has a content part {what} that is not text")
+    return "\n".join(texts)
+
+
+def _tool_calls_text(calls: Any, where: str) -> str:
+    """OpenAI assistant tool_calls -> the call as JSON text, the way sharegpt writes it."""
+    if not isinstance(calls, list) or not calls:
+        raise BadRow(f"{where} has tool_calls that are not a list of calls")
+    out = []
+    for call in calls:
+        fn = call.get("function", call) if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise BadRow(f"{where} has a tool call without a function name")
+        args = fn.get("arguments", {})
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except (ValueError, RecursionError):
+                pass  # keep the arguments as the text they are
+        out.append({"name": fn["name"], "arguments": args})
+    return json.dumps(out[0] if len(out) == 1 else out, ensure_ascii=False)
+
+
+def _turn(m: Any, i: int) -> Message:
+    where = f"message {i}"
+    if not isinstance(m, dict):
+        raise BadRow(f"{where} is {type_name(m)}, expected an object with from/value "
+                     "(or role/content)")
+    role_key, content_key = ("from", "value") if "from" in m else ("role", "content")
+    if role_key not in m:
+        raise BadRow(f"{where} has no 'from' or 'role'")
+    raw = m[role_key]
+    role = ROLE_MAP.get(raw.strip().lower()) if isinstance(raw, str) else None
+    if role is None:
+        raise BadRow(f"{where} has a role it does not understand: {str(raw)[:40]!r}")
+    if content_key not in m and "content" in m:
+        content_key = "content"  # {"from": ..., "content": ...} also happens
+    if role == "assistant" and m.get("tool_calls") and not m.get(content_key):
+        return Message(role, _tool_calls_text(m["tool_calls"], where))
+    if content_key not in m:
+        raise BadRow(f"{where} has no '{content_key}'")
+    return Message(role, _content(m[content_key], where))
+
+
+def _turns(value: dict, key: str) -> list[Message]:
+    turns = value[key]
+    if turns is None:
+        raise BadRow(f"field '{key}' is null")
+    if not isinstance(turns, list):
+        raise BadRow(f"field '{key}' is {type_name(turns)}, expected a list of messages")
+    return [_turn(m, i) for i, m in enumerate(turns, 1)]
+
+
+def _checked_conversation(turns: list[Message], system: str, end: str) -> tuple[Message, ...]:
+    """Checks the order of turns; `end` is the role the conversation must end with."""
+    if not turns:
+        raise BadRow("the conversation is empty")
+    numbered = list(enumerate(turns, 1))
+    if turns[0].role == "system":
+        if system.strip():
+            raise BadRow("has a system prompt both in 'system' and as the first message")
+        system, numbered = turns[0].content, numbered[1:]
+    if not numbered:
+        raise BadRow("the conversation holds only a system prompt")
+    prev = None
+    for i, m in numbered:
+        _check_turn(m, i, prev)
+        prev = m.role
+    if end == "assistant" and prev != "assistant":
+        if not any(m.role == "assistant" for _, m in numbered):
+            raise BadRow("the conversation has no assistant turn")
+        raise BadRow(f"the conversation ends with {_a(prev)} turn, with no assistant reply "
+                     "after it")
+    if end == "user" and prev != "user":
+        raise BadRow(f"the prompt ends with {_a(prev)} turn; it must end with a user turn")
+    head = (Message("system", system),) if system.strip() else ()
+    return head + tuple(m for _, m in numbered)
+
+
+def _check_turn(m: Message, i: int, prev: Optional[str]) -> None:
+    if m.role == "system":
+        raise BadRow(f"message {i} is a system message after the conversation started")
+    if prev is None and m.role != "user":
+        raise BadRow(f"the conversation starts with {_a(m.role)} turn (message {i}); it "
+                     "must start with a user turn")
+    if prev is not None and m.role not in _FOLLOWS[prev]:
+        if m.role == prev:
+            raise BadRow(f"two {m.role} turns in a row (messages {i - 1} and {i})")
+        raise BadRow(f"a {m.role} turn cannot follow a {prev} turn (message {i})")
+    if m.role in ("user", "assistant") and not m.content.strip():
+        raise BadRow(f"empty {m.role} {'reply' if m.role == 'assistant' else 'message'} "
+                     f"(message {i})")
+
+
+def _a(role: str) -> str:
+    return f"an {role}" if role[0] in "aeiou" else f"a {role}"
+
+
+def _reply(value: dict, key: str) -> str:
+    """A preference reply: text, one message, or a list of messages ending with the reply."""
+    v = value.get(key)
+    if isinstance(v, list) and v:
+        v = v[-1]
+    if isinstance(v, dict):
+        v = v.get("value", v.get("content"))
+        v = _content(v, f"the {key} reply") if v is not None else None
+    if v is None:
+        raise BadRow(f"field '{key}' is null" if key in value else f"missing field '{key}'")
+    if not isinstance(v, str):
+        raise BadRow(f"field '{key}' is {type_name(v)}, expected a reply")
+    if not v.strip():
+        raise BadRow(f"empty {key} reply")
+    return v
+
+
+def _check_media_tokens(sample: Sample) -> None:
+    texts = [sample.text] if sample.text is not None else [m.content for m in sample.messages]
+    for text in texts:
+        if "<" in text:
+            for token, kind in MEDIA_TOKENS.items():
+                if token in text:
+                    raise MediaRow(kind)

@@ -1,0 +1,105 @@
+"""Plain data types of the dataset pipeline (see studio.core.data for the functions).
+
+Standard library only, so the UI can read a DatasetReport without importing torch. The
+`lengths` array of a report is a numpy array, built by the code that fills it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+ROLES = ("system", "user", "assistant", "tool")
+FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str      # one of ROLES
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One good row, normalised. Chat shapes fill `messages` (+ `tools`, a JSON string holding
+    a list of tool schemas); the text shape fills `text`."""
+
+    row: int                                  # 1-based record number in the file
+    messages: tuple[Message, ...] = ()
+    tools: Optional[str] = None
+    text: Optional[str] = None
+
+    @property
+    def is_text(self) -> bool:
+        return self.text is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    row: int                       # 1-based record number in the file
+    reason: str                    # one line, for a person
+    line: Optional[int] = None     # line in the file where the record starts, when known
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f" (line {self.line})" if self.line and self.line != self.row
+                                     else "")
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizedSample:
+    row: int
+    input_ids: list[int]
+    labels: list[int]              # -100 where no loss is taken
+    truncated: bool = False
+
+    @property
+    def trained_tokens(self) -> int:
+        return sum(1 for t in self.labels if t != -100)
+
+
+@dataclass(frozen=True)
+class LengthStats:
+    """Token lengths of the good rows (whole rendered sample, before truncation)."""
+
+    count: int
+    min: int
+    mean: float
+    p50: float
+    p95: float
+    max: int
+
+
+@dataclass(frozen=True)
+class DatasetReport:
+    """What the dataset doctor found. `problems` holds every bad row (media rows included)."""
+
+    path: str
+    file_type: str                         # json | jsonl | csv | tsv | parquet | txt
+    format: str                            # the shape used to read the rows
+    detected_format: str                   # what auto-detection found ("" when nothing fit)
+    total_rows: int
+    good_rows: int
+    problems: list[RowProblem] = field(default_factory=list)
+    unknown_fields: list[str] = field(default_factory=list)
+    media_rows: list[int] = field(default_factory=list)
+    is_preference: bool = False
+    preview: tuple[Sample, ...] = ()       # the first few good samples, for a preview table
+    # Filled when a tokenizer was given:
+    stage: str = "sft"                     # how lengths were counted (text rows: pretrain)
+    max_length: Optional[int] = None
+    length_stats: Optional[LengthStats] = None
+    over_max_length: int = 0               # good rows longer than max_length (sft: truncated;
+    #                                        pretrain: split into max_length windows)
+    lengths: Any = field(default=None, compare=False, repr=False)  # numpy int array, one per row
+    all_masked_rows: list[int] = field(default_factory=list)  # rows with nothing left to learn
+    rows_scanned_limit: Optional[int] = None  # max_rows, when the scan stopped early
+
+    @property
+    def bad_rows(self) -> int:
+        return len(self.problems)
+
+    @property
+    def usable(self) -> bool:
+        """Something here can be trained on (bad rows may remain; they are reported)."""
+        return self.good_rows > 0 and not self.is_preference
