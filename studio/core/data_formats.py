@@ -346,7 +346,7 @@ def _check_turn(m: Message, i: int, prev: Optional[str]) -> None:
 
 
 def _a(role: str) -> str:
-    return f"an {role}" if role[0] in "aeiou" else f"a {role}"
+    return f"an {role}" if role == "assistant" else f"a {role}"  # roles: see ROLES
 
 
 def _reply(value: dict, key: str) -> str:
