@@ -296,6 +296,8 @@ def _turn(m: Any, i: int) -> Message:
 
 
 def _turns(value: dict, key: str) -> list[Message]:
+    if key not in value:
+        raise BadRow(f"missing field '{key}'")
     turns = value[key]
     if turns is None:
         raise BadRow(f"field '{key}' is null")
