@@ -289,10 +289,22 @@ def _turn(m: Any, i: int) -> Message:
     if content_key not in m and "content" in m:
         content_key = "content"  # {"from": ..., "content": ...} also happens
     if role == "assistant" and m.get("tool_calls") and not m.get(content_key):
-        return Message(role, _tool_calls_text(m["tool_calls"], where))
+        return Message(role, _tool_calls_text(m["tool_calls"], where), tool_call=True)
     if content_key not in m:
         raise BadRow(f"{where} has no '{content_key}'")
-    return Message(role, _content(m[content_key], where))
+    content = _content(m[content_key], where)
+    return Message(role, content, tool_call=raw == "function_call" and _is_call(content))
+
+
+def _is_call(content: str) -> bool:
+    """Is this function_call text a JSON call ({"name", "arguments"} or a list of them)?"""
+    try:
+        calls = json.loads(content)
+    except (ValueError, RecursionError):
+        return False
+    calls = calls if isinstance(calls, list) else [calls]
+    return bool(calls) and all(isinstance(c, dict) and isinstance(c.get("name"), str)
+                               for c in calls)
 
 
 def _turns(value: dict, key: str) -> list[Message]:

@@ -99,8 +99,8 @@ def _pretrain_ids(sample: Sample, tokenizer: Any, chat_template: Optional[str]) 
     if sample.is_text:
         ids = tokenizer.encode(sample.text, add_special_tokens=True)  # BOS where the model has one
     else:
-        msgs, tools = _template_inputs(sample, tokenizer, chat_template)
-        text = _render(tokenizer, msgs, tools, chat_template, False, sample.row).rstrip()
+        msgs, tools, template = _template_inputs(sample, tokenizer, chat_template)
+        text = _render(tokenizer, msgs, tools, template, False, sample.row).rstrip()
         ids = tokenizer.encode(text, add_special_tokens=False)  # the template wrote any BOS
     eos = tokenizer.eos_token_id
     if eos is not None and (not ids or ids[-1] != eos):
@@ -112,9 +112,9 @@ def _pretrain_ids(sample: Sample, tokenizer: Any, chat_template: Optional[str]) 
 
 def _chat_ids(sample: Sample, tokenizer: Any, chat_template: Optional[str],
               train_on_prompt: bool) -> tuple[list[int], list[int]]:
-    msgs, tools = _template_inputs(sample, tokenizer, chat_template)
-    full = _render(tokenizer, msgs, tools, chat_template, False, sample.row)
-    spans = _reply_spans(sample, tokenizer, msgs, tools, chat_template, full)
+    msgs, tools, template = _template_inputs(sample, tokenizer, chat_template)
+    full = _render(tokenizer, msgs, tools, template, False, sample.row)
+    spans = _reply_spans(sample.row, tokenizer, msgs, tools, template, full)
     ids: list[int] = []
     labels: list[int] = []
 
@@ -139,26 +139,32 @@ def _chat_ids(sample: Sample, tokenizer: Any, chat_template: Optional[str],
 
 
 def _ends_turn(piece: list[int], tokenizer: Any) -> bool:
-    """Does the reply end with a special token (EOS, <|im_end|>, <|eot_id|>, ...)?"""
-    return bool(piece) and (piece[-1] == tokenizer.eos_token_id
-                            or piece[-1] in set(tokenizer.all_special_ids))
+    """Does the reply end with a special token (EOS, <|im_end|>, <|eot_id|>, ...)? Added
+    special tokens count too: Llama 3's <|eot_id|> is one, and is not in all_special_ids."""
+    if not piece:
+        return False
+    last = piece[-1]
+    if last == tokenizer.eos_token_id or last in tokenizer.all_special_ids:
+        return True
+    added = tokenizer.added_tokens_decoder.get(last)
+    return bool(added is not None and added.special)
 
 
-def _reply_spans(sample: Sample, tokenizer: Any, msgs: list[dict], tools: Optional[list],
-                 chat_template: Optional[str], full: str) -> list[tuple[int, int]]:
+def _reply_spans(row: int, tokenizer: Any, msgs: list[dict], tools: Optional[list],
+                 template: str, full: str) -> list[tuple[int, int]]:
     """Character spans [start, end) of each assistant reply (with its end marker) in `full`."""
     spans: list[tuple[int, int]] = []
     cursor = 0
     for i, m in enumerate(msgs):
         if m["role"] != "assistant":
             continue
-        before = _render(tokenizer, msgs[:i], tools, chat_template, True, sample.row)
-        upto = _render(tokenizer, msgs[:i + 1], tools, chat_template, False, sample.row)
+        before = _render(tokenizer, msgs[:i], tools, template, True, row)
+        upto = _render(tokenizer, msgs[:i + 1], tools, template, False, row)
         end = len(upto.rstrip())
         if full.startswith(upto) and upto.startswith(before) and cursor <= len(before) < end:
             span = (len(before), end)
         else:  # the template rewrites earlier turns (Qwen3 drops old <think> blocks, ...)
-            span = _find_reply(full, m["content"], cursor, tokenizer, sample.row)
+            span = _find_reply(full, m["content"], cursor, tokenizer, row)
         spans.append(span)
         cursor = span[1]
     return spans
@@ -166,7 +172,7 @@ def _reply_spans(sample: Sample, tokenizer: Any, msgs: list[dict], tools: Option
 
 def _find_reply(full: str, content: str, cursor: int, tokenizer: Any,
                 row: int) -> tuple[int, int]:
-    start = full.find(content, cursor)
+    start = full.find(content, cursor) if content else -1
     if start < 0:
         raise DataError(f"row {row}: the model's chat template does not write an assistant reply "
                         "the way it was given, so it cannot be learned")
@@ -180,39 +186,79 @@ def _find_reply(full: str, content: str, cursor: int, tokenizer: Any,
 
 # --- the chat template ----------------------------------------------------------------------
 
-def _template_inputs(sample: Sample, tokenizer: Any,
-                     chat_template: Optional[str]) -> tuple[list[dict], Optional[list]]:
-    """Messages as template dicts, and the tools. When the template ignores `tools`, the tool
-    schemas go into the system prompt instead, so the model still sees them."""
-    msgs = [{"role": m.role, "content": m.content} for m in sample.messages]
-    if not sample.tools:
-        return msgs, None
-    tools = json.loads(sample.tools)
-    probe = msgs[:1] if msgs[0]["role"] != "system" else msgs[:2]
-    with_tools = _render(tokenizer, probe, tools, chat_template, False, sample.row)
-    if with_tools != _render(tokenizer, probe, None, chat_template, False, sample.row):
-        return msgs, tools
+# What a template does with `tools` and with `tool_calls`, probed once per template text.
+_RENDERS_TOOLS: dict[str, bool] = {}
+_RENDERS_TOOL_CALLS: dict[str, bool] = {}
+_PROBE_NAME = "studio_probe_fn"
+
+
+def _template_inputs(sample: Sample, tokenizer: Any, chat_template: Optional[str],
+                     ) -> tuple[list[dict], Optional[list], str]:
+    """(messages as template dicts, tools, the template text).
+
+    Tool calls go in as `tool_calls` when the template writes them (so the model learns the
+    template's own call syntax, e.g. <tool_call>...</tool_call>), else as the JSON text. When the
+    template ignores `tools`, the schemas go into the system prompt so the model still sees them.
+    """
+    tools = json.loads(sample.tools) if sample.tools else None
+    template = _template(tokenizer, chat_template, tools)
+    native = any(m.tool_call for m in sample.messages) and _probe(
+        _RENDERS_TOOL_CALLS, template, lambda: _PROBE_NAME in _try_render(
+            tokenizer, template, [{"role": "user", "content": "x"}, _call_dict(
+                json.dumps({"name": _PROBE_NAME, "arguments": {"a": 1}}))], None))
+    msgs = [_call_dict(m.content) if m.tool_call and native else
+            {"role": m.role, "content": m.content} for m in sample.messages]
+    if tools is None or _probe(_RENDERS_TOOLS, template, lambda: _try_render(
+            tokenizer, template, msgs[:1], tools) != _try_render(tokenizer, template, msgs[:1],
+                                                                 None)):
+        return msgs, tools, template
     text = "You can call these tools (JSON schemas):\n" + json.dumps(tools, ensure_ascii=False)
     if msgs[0]["role"] == "system":
         msgs[0] = {"role": "system", "content": msgs[0]["content"] + "\n\n" + text}
     else:
         msgs.insert(0, {"role": "system", "content": text})
-    return msgs, None
+    return msgs, None, template
 
 
-def _render(tokenizer: Any, msgs: list[dict], tools: Optional[list],
-            chat_template: Optional[str], add_generation_prompt: bool, row: int) -> str:
-    if not msgs:
-        return ""  # an empty prefix renders as nothing
-    if chat_template is None and not getattr(tokenizer, "chat_template", None):
+def _call_dict(content: str) -> dict:
+    calls = json.loads(content)
+    calls = calls if isinstance(calls, list) else [calls]
+    return {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": c["name"], "arguments": c.get("arguments", {})}}
+        for c in calls]}
+
+
+def _probe(cache: dict[str, bool], template: str, check: Any) -> bool:
+    if template not in cache:
+        cache[template] = bool(check())
+    return cache[template]
+
+
+def _try_render(tokenizer: Any, template: str, msgs: list[dict], tools: Optional[list]) -> str:
+    try:
+        return _render(tokenizer, msgs, tools, template, False, 0)
+    except DataError:
+        return ""
+
+
+def _template(tokenizer: Any, chat_template: Optional[str], tools: Optional[list]) -> str:
+    try:
+        return tokenizer.get_chat_template(chat_template, tools)
+    except ValueError:
         raise DataError("the model's tokenizer has no chat template, so conversations cannot be "
                         "rendered; use a chat (instruct) model, give a chat template, or train "
-                        "with stage: pretrain")
+                        "with stage: pretrain") from None
+
+
+def _render(tokenizer: Any, msgs: list[dict], tools: Optional[list], template: str,
+            add_generation_prompt: bool, row: int) -> str:
+    if not msgs:
+        return ""  # an empty prefix renders as nothing
     import jinja2  # transformers renders templates with jinja2; its errors are the row's
 
     try:
         return tokenizer.apply_chat_template(
-            msgs, tools=tools, chat_template=chat_template, tokenize=False,
+            msgs, tools=tools, chat_template=template, tokenize=False,
             add_generation_prompt=add_generation_prompt)
     except (jinja2.TemplateError, TypeError, ValueError, KeyError, IndexError) as e:
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__

@@ -17,6 +17,9 @@ FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference")
 class Message:
     role: str      # one of ROLES
     content: str
+    # An assistant turn that calls tools: `content` is the call as JSON text, an object
+    # {"name", "arguments"} or a list of them (sharegpt function_call, OpenAI tool_calls).
+    tool_call: bool = False
 
 
 @dataclass(frozen=True, slots=True)
