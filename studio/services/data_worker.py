@@ -1,0 +1,342 @@
+"""The dataset doctor off the GUI thread: index the file, check every row, load the model's
+tokenizer, measure token lengths, render a row's tokens. The data panel calls DataDoctor and
+listens to its signals (all emitted in the GUI thread).
+
+A newer request replaces an older one of the same kind: the older job is told to stop (a
+threading.Event its loop checks) and whatever it still emits is dropped by a generation number.
+A fast tokenizer is not safe to use from two threads at once, so every use of it (length pass,
+previews) holds `tokenizer_lock`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any, Callable, Optional
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from studio.services.workers import describe_error
+
+Emit = Callable[[str, Any], None]
+
+
+class _StreamWorker(QObject):
+    """Runs job(emit, cancelled) once in its thread; every emit(kind, payload) is a signal."""
+
+    sig_item = Signal(str, object)
+    sig_error = Signal(str, str)
+    sig_end = Signal()
+
+    def __init__(self, job: Callable[[Emit, Callable[[], bool]], None], cancel: threading.Event):
+        super().__init__()
+        self._job, self._cancel = job, cancel
+
+    @Slot()
+    def run(self) -> None:
+        from studio.core.row_index import Cancelled
+
+        try:
+            self._job(self.sig_item.emit, self._cancel.is_set)
+        except Cancelled:
+            pass
+        except Exception as e:  # shown in the panel, never lost in a terminal
+            if not self._cancel.is_set():
+                self.sig_error.emit(*describe_error(e))
+        finally:
+            self.sig_end.emit()
+
+
+class StreamJob(QObject):
+    """A job in its own QThread whose items arrive here, in the GUI thread, as sig_item. Keeps
+    itself alive until its thread has ended (a running QThread must not be destroyed)."""
+
+    sig_item = Signal(str, object)
+    sig_error = Signal(str, str)
+    sig_done = Signal()
+    _live: set["StreamJob"] = set()
+
+    def __init__(self, name: str, job: Callable[[Emit, Callable[[], bool]], None]):
+        super().__init__()
+        self.cancel_event = threading.Event()
+        self._thread = QThread()
+        self._thread.setObjectName(name)
+        self._worker = _StreamWorker(job, self.cancel_event)
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.sig_item.connect(self._on_item)
+        self._worker.sig_error.connect(self._on_error)
+        self._worker.sig_end.connect(self._on_end)
+        self._thread.finished.connect(self._on_finished)
+        self.running = False
+
+    def start(self) -> "StreamJob":
+        StreamJob._live.add(self)
+        self.running = True
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @Slot(str, object)
+    def _on_item(self, kind: str, payload: Any) -> None:
+        if not self.cancel_event.is_set():
+            self.sig_item.emit(kind, payload)
+
+    @Slot(str, str)
+    def _on_error(self, reason: str, details: str) -> None:
+        if not self.cancel_event.is_set():
+            self.sig_error.emit(reason, details)
+
+    @Slot()
+    def _on_end(self) -> None:
+        self._thread.quit()
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self._thread.wait()
+        self.running = False
+        StreamJob._live.discard(self)
+        self.sig_done.emit()
+
+    def wait(self, ms: int = 60000) -> bool:
+        """Block until the thread ends (tests and shutdown only)."""
+        return self._thread.wait(ms)
+
+
+# --- the jobs (plain functions of core calls, run in the worker thread) ------------------------
+
+def _file_job(path: str, fmt: str, index: Any = None) -> Callable[[Emit, Callable], None]:
+    def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
+        # Lazy: the data modules are light, but keep the panel's import free of them.
+        from studio.core.data import inspect_dataset
+        from studio.core.row_index import build_row_index
+
+        idx = index
+        if idx is None:
+            idx = build_row_index(path, cancel=cancelled)
+            emit("index", (idx, _head_format(idx)))
+        if cancelled():
+            return
+        emit("report", inspect_dataset(path, fmt))
+    return job
+
+
+def _head_format(index: Any) -> str:
+    """The shape auto-detection finds (the doctor looks at the same first rows)."""
+    from studio.core.data_formats import DETECT_ROWS, detect_format
+
+    if index.file_type == "txt":
+        return "text"
+    head = [index.read(i) for i in range(min(len(index), DETECT_ROWS))]
+    return detect_format([r.value for r in head if not r.error])
+
+
+def _tokenizer_job(model: str) -> Callable[[Emit, Callable], None]:
+    def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
+        # Lazy: transformers takes seconds to import; this runs in the worker thread.
+        from studio.core.model import load_tokenizer, resolve_model
+
+        # A tokenizer without a chat template still serves text rows (pre-training); chat rows
+        # then fail one by one with data_tokenize's reason, which the panel shows.
+        emit("tokenizer", load_tokenizer(resolve_model(model, config_only=True)))
+    return job
+
+
+def _lengths_job(index: Any, fmt: str, tokenizer: Any, stage: str, train_on_prompt: bool,
+                 lock: threading.Lock) -> Callable[[Emit, Callable], None]:
+    def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
+        from studio.core.data_view import measure_lengths
+
+        result = measure_lengths(index, fmt, tokenizer, stage=stage,
+                                 train_on_prompt=train_on_prompt, lock=lock, cancel=cancelled,
+                                 progress=lambda partial: emit("lengths", partial))
+        if not cancelled():
+            emit("lengths", result)
+    return job
+
+
+def _preview_job(sample: Any, tokenizer: Any, max_length: Optional[int], stage: str,
+                 train_on_prompt: bool, lock: threading.Lock) -> Callable[[Emit, Callable], None]:
+    def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
+        from studio.core.data_view import token_view
+        from studio.core.errors import DataError
+
+        try:
+            emit("preview", token_view(sample, tokenizer, max_length, stage=stage,
+                                       train_on_prompt=train_on_prompt, lock=lock))
+        except DataError as e:
+            emit("preview_error", (sample.row, e.one_line()))
+    return job
+
+
+# --- the service ---------------------------------------------------------------------------------
+
+class DataDoctor(QObject):
+    """One dataset at a time. Signals (GUI thread):
+    sig_index(RowIndex, fmt)  the rows can be read (fmt: the shape detected from the first rows)
+    sig_report(DatasetReport) every row checked (format, counts, problems by row)
+    sig_lengths(LengthSample) token lengths, partial while measuring, then `done`
+    sig_tokenizer(str model)  the tokenizer of `model` is loaded (tokenizer attribute)
+    sig_preview(TokenView) / sig_preview_error(row, reason)
+    sig_error(reason, details)            the file cannot be read at all
+    sig_tokenizer_error(reason, details)  the model's tokenizer cannot be used
+    sig_busy(str)             what runs now: reading | checking | tokenizer | measuring | ""
+    """
+
+    sig_index = Signal(object, str)
+    sig_report = Signal(object)
+    sig_lengths = Signal(object)
+    sig_tokenizer = Signal(str)
+    sig_preview = Signal(object)
+    sig_preview_error = Signal(int, str)
+    sig_error = Signal(str, str)
+    sig_tokenizer_error = Signal(str, str)
+    sig_busy = Signal(str)
+
+    def __init__(self, parent: Optional[QObject] = None):
+        super().__init__(parent)
+        self.path = ""
+        self.format = "auto"
+        self.index: Any = None
+        self.report: Any = None
+        self.lengths: Any = None
+        self.tokenizer: Any = None
+        self.tokenizer_source = ""
+        self.tokenizer_lock = threading.Lock()
+        self.stage, self.train_on_prompt = "sft", False
+        self._jobs: dict[str, Optional[StreamJob]] = {
+            "file": None, "tokenizer": None, "lengths": None, "preview": None}
+        self._gen = itertools.count(1)
+
+    # --- requests ------------------------------------------------------------------------------
+    def open(self, path: str, fmt: str = "auto") -> None:
+        """Read `path` (a new file: index, then the full check)."""
+        self.path, self.format = str(path), fmt
+        self.index = self.report = self.lengths = None
+        self._cancel("lengths")
+        self._run("file", _file_job(self.path, fmt))
+        self._busy()
+
+    def set_format(self, fmt: str) -> None:
+        """Check the open file again, reading its rows as `fmt` (auto: detect)."""
+        if fmt == self.format or not self.path:
+            self.format = fmt
+            return
+        self.format = fmt
+        self.report = self.lengths = None
+        self._cancel("lengths")
+        self._run("file", _file_job(self.path, fmt, self.index))
+        self._busy()
+
+    def set_tokenizer_source(self, model: str) -> None:
+        """Use the tokenizer (and chat template) of `model`, a folder or hub id ("" = none)."""
+        model = str(model or "").strip()
+        if model == self.tokenizer_source:
+            return
+        self.tokenizer_source = model
+        self.tokenizer = self.lengths = None
+        self.tokenizer_lock = threading.Lock()
+        self._cancel("lengths")
+        if model:
+            self._run("tokenizer", _tokenizer_job(model))
+        else:
+            self._cancel("tokenizer")
+        self._busy()
+
+    def set_length_options(self, stage: str, train_on_prompt: bool) -> None:
+        if (stage, train_on_prompt) != (self.stage, self.train_on_prompt):
+            self.stage, self.train_on_prompt = stage, train_on_prompt
+            self.lengths = None
+            self._maybe_measure()
+
+    def request_preview(self, sample: Any, max_length: Optional[int]) -> bool:
+        """Render one sample's tokens (needs the tokenizer); False when there is none yet."""
+        if self.tokenizer is None or sample is None:
+            return False
+        self._run("preview", _preview_job(sample, self.tokenizer, max_length, self.stage,
+                                          self.train_on_prompt, self.tokenizer_lock))
+        return True
+
+    def busy(self) -> str:
+        for kind, label in (("file", "reading" if self.index is None else "checking"),
+                            ("tokenizer", "tokenizer"), ("lengths", "measuring")):
+            job = self._jobs[kind]
+            if job is not None and job.running and not job.cancel_event.is_set():
+                return label
+        return ""
+
+    def shutdown(self, wait_ms: int = 5000) -> None:
+        """Stop every job (window closing, tests)."""
+        for kind in list(self._jobs):
+            job = self._jobs[kind]
+            self._cancel(kind)
+            if job is not None:
+                job.wait(wait_ms)
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _run(self, kind: str, job_fn: Callable) -> None:
+        self._cancel(kind)
+        gen = next(self._gen)
+        job = StreamJob(f"data-{kind}", job_fn)
+        job.sig_item.connect(lambda k, p, g=gen: self._on_item(g, kind, k, p))
+        job.sig_error.connect(lambda r, d, g=gen: self._on_error(g, kind, r, d))
+        job.sig_done.connect(self._busy)
+        job.gen = gen
+        self._jobs[kind] = job
+        job.start()
+
+    def _cancel(self, kind: str) -> None:
+        job = self._jobs.get(kind)
+        if job is not None:
+            job.cancel()
+
+    def _current(self, gen: int, kind: str) -> bool:
+        job = self._jobs.get(kind)
+        return job is not None and job.gen == gen and not job.cancel_event.is_set()
+
+    def _on_item(self, gen: int, job_kind: str, kind: str, payload: Any) -> None:
+        if not self._current(gen, job_kind):
+            return
+        if kind == "index":
+            self.index, fmt = payload
+            self.sig_index.emit(self.index, fmt)
+        elif kind == "report":
+            self.report = payload
+            self.sig_report.emit(payload)
+            self._maybe_measure()
+        elif kind == "tokenizer":
+            self.tokenizer = payload
+            self.sig_tokenizer.emit(self.tokenizer_source)
+            self._maybe_measure()
+        elif kind == "lengths":
+            self.lengths = payload
+            self.sig_lengths.emit(payload)
+        elif kind == "preview":
+            self.sig_preview.emit(payload)
+        elif kind == "preview_error":
+            self.sig_preview_error.emit(*payload)
+        self._busy()
+
+    def _on_error(self, gen: int, job_kind: str, reason: str, details: str) -> None:
+        if not self._current(gen, job_kind):
+            return
+        if job_kind == "tokenizer":
+            self.sig_tokenizer_error.emit(reason, details)
+        elif job_kind == "preview":
+            self.sig_preview_error.emit(-1, reason)
+        else:
+            self.sig_error.emit(reason, details)
+
+    def _maybe_measure(self) -> None:
+        r = self.report
+        if self.tokenizer is None or r is None or self.index is None or not r.good_rows \
+                or r.is_preference:
+            return
+        self._run("lengths", _lengths_job(self.index, r.format, self.tokenizer, self.stage,
+                                          self.train_on_prompt, self.tokenizer_lock))
+        self._busy()
+
+    def _busy(self) -> None:
+        self.sig_busy.emit(self.busy())

@@ -1,0 +1,500 @@
+"""The Data page, or dataset doctor: open or drop a file and see at once whether it can be
+trained on.
+
+It shows the detected format (with an override), row counts, every problem by row number (a
+click jumps to the row), unknown fields, media rows, a token-length histogram against
+max_length, the rows in a table read lazily from the file, and a preview of the selected row
+rendered through the model's chat template with the trained tokens highlighted.
+
+All reading, checking and tokenizing runs in DataDoctor's worker threads. The page shares the
+run's draft config with the other pages: opening a file sets `dataset` (nothing is registered
+anywhere by hand), the model chosen on the Model page brings its tokenizer, and `max_length`,
+`format`, `stage`, `train_on_prompt` and `skip_bad_rows` are the draft's own keys.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import QItemSelectionModel, QStringListModel, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.config import FORMATS
+from studio.services.data_worker import DataDoctor
+from studio.services.draft import ConfigDraft
+from studio.ui import prefs
+from studio.ui.dataset_model import RowTableModel
+from studio.ui.length_histogram import LengthHistogram
+
+MAX_PROBLEMS_LISTED = 50_000  # a file of nothing but bad rows still lists quickly
+STYLE = {"train": "background:#c9ecd4;color:#0b5323;",
+         "mask": "color:#8d949b;",
+         "cut": "color:#b03a2e;background:#fbe3df;text-decoration:line-through;"}
+ROLE_COLOURS = {"system": "#7d3c98", "user": "#1f5fa8", "assistant": "#1e8449",
+                "tool": "#b9770e"}
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+class DataPanel(QWidget):
+    sig_dataset_changed = Signal(str)  # the file now shown (it is the run's `dataset`)
+
+    def __init__(self, session: Any = None, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self.draft: ConfigDraft = session.draft if session is not None else ConfigDraft(self)
+        self.doctor = DataDoctor(self)
+        self._path = ""
+        self._report: Any = None
+        self._preview_row = -1
+        self._build()
+        self._connect()
+        self._sync_from_draft(self.draft.values())
+
+    # --- building ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.open_button = QPushButton(self.tr("Open dataset…"))
+        self.open_button.setObjectName("open_dataset")
+        self.path_label = QLabel(self.tr("No dataset yet: drop a .json, .jsonl, .csv, .parquet "
+                                         "or .txt file anywhere on this window."))
+        self.path_label.setObjectName("dataset_path")
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.format_combo = QComboBox()
+        self.format_combo.setObjectName("format_combo")
+        for fmt in FORMATS:
+            self.format_combo.addItem(self.tr("auto-detect") if fmt == "auto" else fmt, fmt)
+        self.format_combo.setToolTip(self.tr("How to read the rows; auto-detect looks at the "
+                                             "first rows' fields."))
+        self.max_length = QSpinBox()
+        self.max_length.setObjectName("max_length")
+        self.max_length.setRange(8, 131072)
+        self.max_length.setSingleStep(64)
+        self.max_length.setKeyboardTracking(False)
+        self.max_length.setToolTip(self.tr("Longest sample in tokens; longer ones are "
+                                           "truncated (config key max_length)."))
+        self.busy_label = QLabel()
+        self.busy_label.setObjectName("busy_label")
+        top = QHBoxLayout()
+        top.addWidget(self.open_button)
+        top.addWidget(self.path_label, 1)
+        top.addWidget(QLabel(self.tr("Format")))
+        top.addWidget(self.format_combo)
+        top.addWidget(QLabel(self.tr("Max length")))
+        top.addWidget(self.max_length)
+        top.addWidget(self.busy_label)
+
+        self.histogram = LengthHistogram()
+        hist_box = QGroupBox(self.tr("Token lengths"))
+        QVBoxLayout(hist_box).addWidget(self.histogram)
+
+        upper = QSplitter(Qt.Orientation.Horizontal)
+        upper.addWidget(self._build_doctor())
+        upper.addWidget(hist_box)
+        upper.setStretchFactor(0, 2)
+        upper.setStretchFactor(1, 3)
+
+        self.rows = RowTableModel(self)
+        self.table = QTableView()
+        self.table.setObjectName("rows_table")
+        self.table.setModel(self.rows)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        # fixed row heights: the view never measures rows it does not show
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for col, width in ((0, 70), (1, 90), (2, 50), (3, 300)):
+            self.table.setColumnWidth(col, width)
+        self.preview = QTextBrowser()
+        self.preview.setObjectName("preview")
+        self.preview.setOpenLinks(False)
+        rows_box = QGroupBox(self.tr("Rows"))
+        QVBoxLayout(rows_box).addWidget(self.table)
+        preview_box = QGroupBox(self.tr("Preview: the row as the model sees it"))
+        QVBoxLayout(preview_box).addWidget(self.preview)
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(rows_box)
+        lower.addWidget(preview_box)
+        lower.setStretchFactor(0, 3)
+        lower.setStretchFactor(1, 2)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(upper)
+        split.addWidget(lower)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        self._show_preview_hint()
+
+    def _build_doctor(self) -> QWidget:
+        box = QGroupBox(self.tr("Dataset doctor"))
+        form = QFormLayout()
+        self.format_value = QLabel("—")
+        self.rows_value = QLabel("—")
+        self.good_value = QLabel("—")
+        self.fields_value = QLabel("—")
+        self.media_value = QLabel("—")
+        for w, name in ((self.format_value, "format_value"), (self.rows_value, "rows_value"),
+                        (self.good_value, "good_value"), (self.fields_value, "fields_value"),
+                        (self.media_value, "media_value")):
+            w.setObjectName(name)
+            w.setWordWrap(True)
+        form.addRow(self.tr("Format"), self.format_value)
+        form.addRow(self.tr("Rows"), self.rows_value)
+        form.addRow(self.tr("Good rows"), self.good_value)
+        form.addRow(self.tr("Unknown fields"), self.fields_value)
+        form.addRow(self.tr("Media rows"), self.media_value)
+        self.notice = QLabel()
+        self.notice.setObjectName("notice")
+        self.notice.setWordWrap(True)
+        self.skip_bad = QCheckBox(self.tr("Train on the good rows, skip the bad ones"))
+        self.skip_bad.setObjectName("skip_bad_rows")
+        self.skip_bad.setToolTip(self.tr("Off: training refuses a file with bad rows, naming "
+                                         "them (config key skip_bad_rows)."))
+        self.skip_bad.hide()
+        self.problems = QStringListModel(self)
+        self.problem_rows: list[int] = []
+        self.problem_list = QListView()
+        self.problem_list.setObjectName("problem_list")
+        self.problem_list.setModel(self.problems)
+        self.problem_list.setUniformItemSizes(True)
+        self.problem_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.problem_list.setToolTip(self.tr("Click a problem to show its row."))
+        layout = QVBoxLayout(box)
+        layout.addLayout(form)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.skip_bad)
+        layout.addWidget(self.problem_list, 1)
+        layout.addStretch(0)
+        self.problem_list.hide()
+        return box
+
+    def _connect(self) -> None:
+        d = self.doctor
+        d.sig_index.connect(self._on_index)
+        d.sig_report.connect(self._on_report)
+        d.sig_lengths.connect(self._on_lengths)
+        d.sig_tokenizer.connect(self._on_tokenizer)
+        d.sig_tokenizer_error.connect(self._on_tokenizer_error)
+        d.sig_preview.connect(self._on_preview)
+        d.sig_preview_error.connect(self._on_preview_error)
+        d.sig_error.connect(self._on_error)
+        d.sig_busy.connect(self._on_busy)
+        self.open_button.clicked.connect(self.open_dialog)
+        self.format_combo.currentIndexChanged.connect(self._format_chosen)
+        self.max_length.valueChanged.connect(lambda v: self.draft.update(max_length=int(v)))
+        self.skip_bad.toggled.connect(lambda on: self.draft.update(skip_bad_rows=bool(on)))
+        self.problem_list.clicked.connect(self._problem_clicked)
+        self.problem_list.activated.connect(self._problem_clicked)
+        self.table.selectionModel().currentRowChanged.connect(
+            lambda cur, _prev: self._show_row(cur.row()))
+        self.histogram.sig_row_clicked.connect(self.jump_to_row)
+        self.draft.sig_changed.connect(self._sync_from_draft)
+
+    # --- public --------------------------------------------------------------------------------
+    def dataset_path(self) -> str:
+        return self._path
+
+    def open_dialog(self) -> None:
+        start = str(Path(self._path).parent) if self._path else ""
+        path, _ = QFileDialog.getOpenFileName(
+            self, self.tr("Open a dataset"), start,
+            self.tr("Datasets") + " (*.json *.jsonl *.ndjson *.csv *.tsv *.parquet *.txt)")
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str) -> None:
+        """Show `path` and make it the run's dataset; the doctor starts in its worker."""
+        path = str(Path(path).expanduser())
+        self._path = path
+        self._report = None
+        self.rows.set_source(None, "")
+        self._clear_summary()
+        self.path_label.setText(path)
+        self.path_label.setToolTip(path)
+        self.doctor.open(path, self.format_combo.currentData())
+        prefs.add_recent("datasets", path)
+        self.draft.update(dataset=path)
+        self.sig_dataset_changed.emit(path)
+
+    def set_tokenizer_source(self, model: str) -> None:
+        """Measure and preview with the tokenizer and chat template of `model`."""
+        self.doctor.set_tokenizer_source(model)
+        if model:
+            self.histogram.show_message(self.tr("Loading the tokenizer of {name}…").format(
+                name=Path(model).name or model))
+        else:
+            self._lengths_hint()
+
+    def jump_to_row(self, row: int) -> None:
+        """Select the 1-based row `row` in the table and preview it."""
+        if not 1 <= row <= self.rows.rowCount():
+            return
+        index = self.rows.index(row - 1, 0)
+        self.table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect |
+            QItemSelectionModel.SelectionFlag.Rows)
+        self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def tour_ready(self) -> bool:
+        """The tour waits for the check and the lengths before its screenshot."""
+        if self._report is None or self.doctor.busy():
+            return False
+        if self.table.currentIndex().row() < 0 and self.rows.rowCount():
+            self.jump_to_row(1)
+        return True
+
+    def shutdown(self) -> None:
+        self.doctor.shutdown()
+
+    # --- draft ---------------------------------------------------------------------------------
+    def _sync_from_draft(self, changed: dict) -> None:
+        if "max_length" in changed:
+            self.max_length.blockSignals(True)
+            self.max_length.setValue(int(changed["max_length"]))
+            self.max_length.blockSignals(False)
+            self.histogram.set_max_length(int(changed["max_length"]))
+            self._refresh_preview()
+        if "format" in changed:
+            i = self.format_combo.findData(changed["format"])
+            if i >= 0 and i != self.format_combo.currentIndex():
+                self.format_combo.setCurrentIndex(i)
+        if "skip_bad_rows" in changed:
+            self.skip_bad.blockSignals(True)
+            self.skip_bad.setChecked(bool(changed["skip_bad_rows"]))
+            self.skip_bad.blockSignals(False)
+        if "stage" in changed or "train_on_prompt" in changed:
+            self.doctor.set_length_options(self.draft.get("stage"),
+                                           bool(self.draft.get("train_on_prompt")))
+            self._refresh_preview()
+        if "model" in changed:
+            self.set_tokenizer_source(str(changed["model"] or ""))
+        dataset = str(changed.get("dataset") or "")
+        if dataset and dataset != self._path and Path(dataset).is_file():
+            self.open_file(dataset)
+
+    def _format_chosen(self) -> None:
+        fmt = self.format_combo.currentData()
+        self.draft.update(format=fmt)
+        if self._path:
+            self._report = None
+            self._clear_summary()
+            self.doctor.set_format(fmt)
+
+    # --- doctor results ----------------------------------------------------------------------
+    def _on_index(self, index: Any, fmt: str) -> None:
+        chosen = self.format_combo.currentData()
+        self.rows.set_source(index, fmt if chosen == "auto" else chosen)
+        self.rows_value.setText(_n(len(index)))
+        if self.rows.rowCount():
+            self.jump_to_row(1)
+
+    def _on_report(self, r: Any) -> None:
+        self._report = r
+        if r.format != self.rows.format():
+            self.rows.set_format(r.format)
+            self.jump_to_row(1)
+        detected = r.detected_format or self.tr("nothing fits")
+        self.format_value.setText(
+            self.tr("{fmt} (detected), {kind} file").format(fmt=r.format, kind=r.file_type)
+            if r.format == r.detected_format else
+            self.tr("{fmt} (chosen; detected: {detected}), {kind} file").format(
+                fmt=r.format, detected=detected, kind=r.file_type))
+        self.rows_value.setText(_n(r.total_rows))
+        self.good_value.setText(self.tr("{good} ({bad} with problems)").format(
+            good=_n(r.good_rows), bad=_n(r.bad_rows)))
+        self.fields_value.setText(", ".join(r.unknown_fields) or self.tr("none"))
+        self.fields_value.setToolTip(self.tr("Fields Studio does not read for this format; "
+                                             "they are ignored in training."))
+        self.media_value.setText(self._media_text(r.media_rows))
+        self._set_problems(r.problems)
+        self._set_notice(r)
+        self.skip_bad.setVisible(bool(r.problems) and r.good_rows > 0 and not r.is_preference)
+        if self.doctor.tokenizer is None:
+            self._lengths_hint()
+
+    def _media_text(self, rows: list[int]) -> str:
+        if not rows:
+            return self.tr("none")
+        shown = ", ".join(str(r) for r in rows[:8]) + (" …" if len(rows) > 8 else "")
+        return self.tr("{n} (rows {rows}): image/audio/video input is not trained").format(
+            n=_n(len(rows)), rows=shown)
+
+    def _set_notice(self, r: Any) -> None:
+        if r.is_preference:
+            text, colour = self.tr(
+                "This file holds preference pairs (chosen / rejected) for DPO. Studio does not "
+                "train on preference data yet: use conversations (alpaca, sharegpt or "
+                "messages) for supervised fine-tuning."), "#b03a2e"
+        elif not r.good_rows:
+            text, colour = self.tr("No row can be trained on; the problems below say why."), \
+                "#b03a2e"
+        elif r.problems:
+            text, colour = self.tr(
+                "{bad} of {total} rows cannot be trained on. Training refuses the file unless "
+                "bad rows are skipped; fix them or tick the box below.").format(
+                bad=_n(r.bad_rows), total=_n(r.total_rows)), "#9a5b00"
+        elif r.rows_scanned_limit:
+            text, colour = "", ""
+        else:
+            text, colour = self.tr("Every row can be trained on."), "#1e8449"
+        self.notice.setText(text)
+        self.notice.setStyleSheet(f"color:{colour};" if colour else "")
+
+    def _set_problems(self, problems: list) -> None:
+        self.problem_rows = [p.row for p in problems[:MAX_PROBLEMS_LISTED]]
+        lines = [self.tr("row {row}: {reason}").format(row=p.row, reason=p.reason)
+                 for p in problems[:MAX_PROBLEMS_LISTED]]
+        if len(problems) > MAX_PROBLEMS_LISTED:
+            lines.append(self.tr("… and {n} more").format(
+                n=_n(len(problems) - MAX_PROBLEMS_LISTED)))
+        self.problems.setStringList(lines)
+        self.problem_list.setVisible(bool(lines))
+
+    def _problem_clicked(self, index: Any) -> None:
+        if 0 <= index.row() < len(self.problem_rows):
+            self.jump_to_row(self.problem_rows[index.row()])
+
+    def _on_error(self, reason: str, details: str) -> None:
+        self._report = None
+        self.notice.setText(reason)
+        self.notice.setStyleSheet("color:#b03a2e;")
+        self.notice.setToolTip(details)
+        self.format_value.setText("—")
+        self.histogram.show_message(self.tr("This file cannot be read; see the reason on the "
+                                            "left."))
+        self.preview.setHtml(f"<p style='color:#b03a2e'>{html.escape(reason)}</p>")
+
+    def _on_busy(self, what: str) -> None:
+        texts = {"reading": self.tr("Reading the file…"), "checking": self.tr("Checking rows…"),
+                 "tokenizer": self.tr("Loading the tokenizer…"),
+                 "measuring": self.tr("Measuring token lengths…")}
+        self.busy_label.setText(texts.get(what, ""))
+
+    def _clear_summary(self) -> None:
+        for w in (self.format_value, self.rows_value, self.good_value, self.fields_value,
+                  self.media_value):
+            w.setText("—")
+        self.notice.setText("")
+        self.notice.setToolTip("")
+        self.skip_bad.hide()
+        self.problems.setStringList([])
+        self.problem_rows = []
+        self._lengths_hint()
+
+    # --- lengths -------------------------------------------------------------------------------
+    def _lengths_hint(self) -> None:
+        if self.doctor.tokenizer_source:
+            return
+        self.histogram.show_message(self.tr("Choose a model on the Model page: its tokenizer "
+                                            "measures every row against max_length."))
+
+    def _on_tokenizer(self, model: str) -> None:
+        self.histogram.show_message(self.tr("Measuring token lengths…"))
+        self._refresh_preview()
+
+    def _on_tokenizer_error(self, reason: str, details: str) -> None:
+        self.histogram.show_message(self.tr("The model's tokenizer cannot be used: {reason}")
+                                    .format(reason=reason))
+
+    def _on_lengths(self, sample: Any) -> None:
+        self.histogram.set_sample(sample)
+        if sample.done and sample.failed:  # the chat template refused these rows
+            self.rows.set_problems({p.row: p.reason for p in sample.failed})
+
+    # --- preview -------------------------------------------------------------------------------
+    def _show_row(self, i: int) -> None:
+        self._preview_row = i
+        if i < 0 or i >= self.rows.rowCount():
+            self._show_preview_hint()
+            return
+        s = self.rows.summary(i)
+        problem = self.rows.problem(i)
+        if problem or s.sample is None:
+            raw = self.rows.raw(i)
+            body = html.escape(json.dumps(raw.value, ensure_ascii=False, indent=1)[:20000]) \
+                if raw.value is not None else ""
+            self.preview.setHtml(
+                f"<p style='color:#b03a2e'><b>{html.escape(self.tr('Row {row}').format(row=s.row))}"
+                f"</b>: {html.escape(problem)}</p><pre>{body}</pre>")
+            return
+        if not self.doctor.request_preview(s.sample, int(self.max_length.value())):
+            self.preview.setHtml(self._messages_html(s))
+
+    def _refresh_preview(self) -> None:
+        if self._preview_row >= 0 and self.rows.rowCount():
+            self._show_row(self._preview_row)
+
+    def _messages_html(self, s: Any) -> str:
+        """The row without a tokenizer: its turns, by role."""
+        head = html.escape(self.tr("Row {row}").format(row=s.row))
+        hint = html.escape(self.tr("Choose a model on the Model page to see the row through "
+                                   "its chat template, with the trained tokens marked."))
+        parts = [f"<p><b>{head}</b> <span style='color:#8d949b'>{hint}</span></p>"]
+        sample = s.sample
+        turns = [("text", sample.text or "")] if sample.is_text else \
+            [(m.role, m.content) for m in sample.messages]
+        for role, content in turns:
+            colour = ROLE_COLOURS.get(role, "#444")
+            parts.append(f"<p><b style='color:{colour}'>{html.escape(role)}</b><br>"
+                         f"<span style='white-space:pre-wrap'>{html.escape(content[:20000])}"
+                         f"</span></p>")
+        return "".join(parts)
+
+    def _on_preview(self, view: Any) -> None:
+        if self._preview_row < 0 or self.rows.summary(self._preview_row).row != view.row:
+            return  # an older request
+        self.preview.setHtml(self.token_html(view))
+
+    def token_html(self, view: Any) -> str:
+        legend = " ".join(f"<span style='{STYLE[k]}'>&nbsp;{html.escape(t)}&nbsp;</span>"
+                          for k, t in (("train", self.tr("trained (loss)")),
+                                       ("mask", self.tr("masked (no loss)")),
+                                       ("cut", self.tr("cut off by max_length"))))
+        head = self.tr("Row {row}: {tokens} tokens, {trained} trained").format(
+            row=view.row, tokens=_n(view.tokens), trained=_n(view.trained))
+        if view.cut:
+            head += self.tr(", {cut} past max_length").format(cut=_n(view.cut))
+        body = "".join(f"<span style='{STYLE[kind]}'>{html.escape(text)}</span>"
+                       for text, kind in view.spans)
+        more = ""
+        if view.shown_tokens < view.tokens:
+            more = "<p><i>" + html.escape(self.tr("… {n} more tokens not shown").format(
+                n=_n(view.tokens - view.shown_tokens))) + "</i></p>"
+        return (f"<p><b>{html.escape(head)}</b></p><p>{legend}</p>"
+                f"<div style='white-space:pre-wrap;font-family:monospace'>{body}</div>{more}")
+
+    def _on_preview_error(self, row: int, reason: str) -> None:
+        self.preview.setHtml(f"<p style='color:#b03a2e'>{html.escape(reason)}</p>")
+
+    def _show_preview_hint(self) -> None:
+        self.preview.setHtml("<p style='color:#8d949b'>" + html.escape(self.tr(
+            "Select a row to see it here.")) + "</p>")
