@@ -1,0 +1,905 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN">
+  <context>
+    <name>App</name>
+    <message>
+      <source>Dataset: {path}</source>
+      <translation>数据集：{path}</translation>
+    </message>
+    <message>
+      <source>Train</source>
+      <translation>训练</translation>
+    </message>
+    <message>
+      <source>Welcome</source>
+      <translation>欢迎</translation>
+    </message>
+  </context>
+  <context>
+    <name>ConfigForm</name>
+    <message>
+      <source>Allow pickle weights</source>
+      <translation>允许 pickle 权重</translation>
+    </message>
+    <message>
+      <source>Base model</source>
+      <translation>基础模型</translation>
+    </message>
+    <message>
+      <source>Batch size</source>
+      <translation>批大小</translation>
+    </message>
+    <message>
+      <source>Browse…</source>
+      <translation>浏览…</translation>
+    </message>
+    <message>
+      <source>Checkpoint every N steps</source>
+      <translation>每 N 步保存检查点</translation>
+    </message>
+    <message>
+      <source>Checkpoints kept</source>
+      <translation>保留的检查点数</translation>
+    </message>
+    <message>
+      <source>Data</source>
+      <translation>数据</translation>
+    </message>
+    <message>
+      <source>Dataset file</source>
+      <translation>数据集文件</translation>
+    </message>
+    <message>
+      <source>Datasets</source>
+      <translation>数据集</translation>
+    </message>
+    <message>
+      <source>Device</source>
+      <translation>设备</translation>
+    </message>
+    <message>
+      <source>Epochs</source>
+      <translation>训练轮数</translation>
+    </message>
+    <message>
+      <source>Eval every N steps</source>
+      <translation>每 N 步评估</translation>
+    </message>
+    <message>
+      <source>Eval share</source>
+      <translation>评估集比例</translation>
+    </message>
+    <message>
+      <source>Format</source>
+      <translation>格式</translation>
+    </message>
+    <message>
+      <source>Gradient accumulation</source>
+      <translation>梯度累积</translation>
+    </message>
+    <message>
+      <source>Gradient checkpointing</source>
+      <translation>梯度检查点</translation>
+    </message>
+    <message>
+      <source>LR schedule</source>
+      <translation>学习率调度</translation>
+    </message>
+    <message>
+      <source>Learning rate</source>
+      <translation>学习率</translation>
+    </message>
+    <message>
+      <source>LoRA alpha</source>
+      <translation>LoRA alpha</translation>
+    </message>
+    <message>
+      <source>LoRA dropout</source>
+      <translation>LoRA dropout</translation>
+    </message>
+    <message>
+      <source>LoRA rank r</source>
+      <translation>LoRA 秩 r</translation>
+    </message>
+    <message>
+      <source>Log every N steps</source>
+      <translation>每 N 步记录</translation>
+    </message>
+    <message>
+      <source>Loss on prompt too</source>
+      <translation>提示词也计算损失</translation>
+    </message>
+    <message>
+      <source>Max gradient norm</source>
+      <translation>最大梯度范数</translation>
+    </message>
+    <message>
+      <source>Max length (tokens)</source>
+      <translation>最大长度（token）</translation>
+    </message>
+    <message>
+      <source>Max steps</source>
+      <translation>最大步数</translation>
+    </message>
+    <message>
+      <source>Method</source>
+      <translation>方法</translation>
+    </message>
+    <message>
+      <source>Model</source>
+      <translation>模型</translation>
+    </message>
+    <message>
+      <source>Optimizer</source>
+      <translation>优化器</translation>
+    </message>
+    <message>
+      <source>Output</source>
+      <translation>输出</translation>
+    </message>
+    <message>
+      <source>Overwrite</source>
+      <translation>覆盖</translation>
+    </message>
+    <message>
+      <source>Packing</source>
+      <translation>样本打包</translation>
+    </message>
+    <message>
+      <source>Precision</source>
+      <translation>精度</translation>
+    </message>
+    <message>
+      <source>Run folder</source>
+      <translation>运行文件夹</translation>
+    </message>
+    <message>
+      <source>Seed</source>
+      <translation>随机种子</translation>
+    </message>
+    <message>
+      <source>Skip bad rows</source>
+      <translation>跳过有问题的行</translation>
+    </message>
+    <message>
+      <source>Stage</source>
+      <translation>阶段</translation>
+    </message>
+    <message>
+      <source>Target modules</source>
+      <translation>目标模块</translation>
+    </message>
+    <message>
+      <source>Trainable last layers</source>
+      <translation>可训练的最后几层</translation>
+    </message>
+    <message>
+      <source>Training</source>
+      <translation>训练</translation>
+    </message>
+    <message>
+      <source>Trust remote code</source>
+      <translation>信任远程代码</translation>
+    </message>
+    <message>
+      <source>Virtual tokens</source>
+      <translation>虚拟 token 数</translation>
+    </message>
+    <message>
+      <source>Warm-up share</source>
+      <translation>预热比例</translation>
+    </message>
+    <message>
+      <source>Weight decay</source>
+      <translation>权重衰减</translation>
+    </message>
+    <message>
+      <source>config key</source>
+      <translation>配置键</translation>
+    </message>
+    <message>
+      <source>default</source>
+      <translation>默认值</translation>
+    </message>
+    <message>
+      <source>not set</source>
+      <translation>未设置</translation>
+    </message>
+  </context>
+  <context>
+    <name>Errors</name>
+    <message>
+      <source>Studio: something went wrong</source>
+      <translation>Studio：出错了</translation>
+    </message>
+    <message>
+      <source>Technical details are under “Show Details…”.</source>
+      <translation>技术细节见“显示详细信息…”。</translation>
+    </message>
+  </context>
+  <context>
+    <name>MainWindow</name>
+    <message>
+      <source>&amp;About Studio</source>
+      <translation>关于 Studio(&amp;A)</translation>
+    </message>
+    <message>
+      <source>&amp;File</source>
+      <translation>文件(&amp;F)</translation>
+    </message>
+    <message>
+      <source>&amp;Follow a run folder…</source>
+      <translation>跟踪运行文件夹(&amp;F)…</translation>
+    </message>
+    <message>
+      <source>&amp;Help</source>
+      <translation>帮助(&amp;H)</translation>
+    </message>
+    <message>
+      <source>&amp;Language</source>
+      <translation>语言(&amp;L)</translation>
+    </message>
+    <message>
+      <source>&amp;Open dataset…</source>
+      <translation>打开数据集(&amp;O)…</translation>
+    </message>
+    <message>
+      <source>&amp;Quit</source>
+      <translation>退出(&amp;Q)</translation>
+    </message>
+    <message>
+      <source>&amp;Runs folder…</source>
+      <translation>运行文件夹(&amp;R)…</translation>
+    </message>
+    <message>
+      <source>&amp;Settings</source>
+      <translation>设置(&amp;S)</translation>
+    </message>
+    <message>
+      <source>&amp;View</source>
+      <translation>视图(&amp;V)</translation>
+    </message>
+    <message>
+      <source>&lt;b&gt;Studio {version}&lt;/b&gt;&lt;br&gt;Fine-tune language models on your own computer: drop a dataset, pick a model and a method, watch the run live.</source>
+      <translation>&lt;b&gt;Studio {version}&lt;/b&gt;&lt;br&gt;在自己的电脑上微调语言模型：拖入数据集，选择模型和方法，实时观看训练过程。</translation>
+    </message>
+    <message>
+      <source>About Studio</source>
+      <translation>关于 Studio</translation>
+    </message>
+    <message>
+      <source>Cannot open this</source>
+      <translation>无法打开</translation>
+    </message>
+    <message>
+      <source>Datasets</source>
+      <translation>数据集</translation>
+    </message>
+    <message>
+      <source>Folder holding your runs</source>
+      <translation>存放运行记录的文件夹</translation>
+    </message>
+    <message>
+      <source>Follow a run folder</source>
+      <translation>跟踪运行文件夹</translation>
+    </message>
+    <message>
+      <source>Follow the system</source>
+      <translation>跟随系统</translation>
+    </message>
+    <message>
+      <source>Following</source>
+      <translation>跟踪中</translation>
+    </message>
+    <message>
+      <source>Following a run</source>
+      <translation>正在跟踪运行</translation>
+    </message>
+    <message>
+      <source>Idle</source>
+      <translation>空闲</translation>
+    </message>
+    <message>
+      <source>Keep training</source>
+      <translation>继续训练</translation>
+    </message>
+    <message>
+      <source>Language</source>
+      <translation>语言</translation>
+    </message>
+    <message>
+      <source>Later</source>
+      <translation>稍后</translation>
+    </message>
+    <message>
+      <source>Open a dataset</source>
+      <translation>打开数据集</translation>
+    </message>
+    <message>
+      <source>Restart now</source>
+      <translation>立即重启</translation>
+    </message>
+    <message>
+      <source>Starting: loading the model…</source>
+      <translation>启动中：正在加载模型…</translation>
+    </message>
+    <message>
+      <source>Stop and close</source>
+      <translation>停止并关闭</translation>
+    </message>
+    <message>
+      <source>Stopping: saving a checkpoint…</source>
+      <translation>正在停止：保存检查点…</translation>
+    </message>
+    <message>
+      <source>Studio opens datasets (.json, .jsonl, .csv, .parquet, .txt) and run folders; “{name}” is neither.</source>
+      <translation>Studio 可以打开数据集（.json、.jsonl、.csv、.parquet、.txt）和运行文件夹；“{name}”都不是。</translation>
+    </message>
+    <message>
+      <source>Studio: fine-tune language models</source>
+      <translation>Studio：微调语言模型</translation>
+    </message>
+    <message>
+      <source>Take the &amp;tour</source>
+      <translation>功能导览(&amp;T)</translation>
+    </message>
+    <message>
+      <source>The new language applies when Studio starts again.</source>
+      <translation>新语言将在 Studio 重新启动后生效。</translation>
+    </message>
+    <message>
+      <source>This run trains inside this window, so closing the window ends it. Studio first saves a checkpoint; you can resume the run later from the Train page.
+
+To train with the window closed, start the run with “Start in background”.</source>
+      <translation>这次训练在本窗口内进行，关闭窗口会结束训练。Studio 会先保存检查点，之后可以在“训练”页继续。
+
+如果想关闭窗口后继续训练，请用“在后台开始”启动训练。</translation>
+    </message>
+    <message>
+      <source>Training</source>
+      <translation>训练</translation>
+    </message>
+    <message>
+      <source>Training is running</source>
+      <translation>训练正在进行</translation>
+    </message>
+  </context>
+  <context>
+    <name>PlotsView</name>
+    <message>
+      <source>Clear overlays</source>
+      <translation>清除叠加曲线</translation>
+    </message>
+    <message>
+      <source>Eval loss</source>
+      <translation>评估损失</translation>
+    </message>
+    <message>
+      <source>Gradient norm</source>
+      <translation>梯度范数</translation>
+    </message>
+    <message>
+      <source>Learning rate</source>
+      <translation>学习率</translation>
+    </message>
+    <message>
+      <source>Log scale (loss)</source>
+      <translation>对数坐标（损失）</translation>
+    </message>
+    <message>
+      <source>Memory (MB)</source>
+      <translation>内存（MB）</translation>
+    </message>
+    <message>
+      <source>Smoothing</source>
+      <translation>平滑</translation>
+    </message>
+    <message>
+      <source>Tokens / s</source>
+      <translation>每秒 token 数</translation>
+    </message>
+    <message>
+      <source>Training loss</source>
+      <translation>训练损失</translation>
+    </message>
+    <message>
+      <source>Weight of the moving average drawn over the raw loss (0 = no smoothing).</source>
+      <translation>叠加在原始损失上的滑动平均权重（0 表示不平滑）。</translation>
+    </message>
+    <message>
+      <source>allocated</source>
+      <translation>已分配</translation>
+    </message>
+    <message>
+      <source>eval</source>
+      <translation>评估</translation>
+    </message>
+    <message>
+      <source>lr</source>
+      <translation>学习率</translation>
+    </message>
+    <message>
+      <source>norm</source>
+      <translation>范数</translation>
+    </message>
+    <message>
+      <source>peak</source>
+      <translation>峰值</translation>
+    </message>
+    <message>
+      <source>process RSS</source>
+      <translation>进程常驻内存</translation>
+    </message>
+    <message>
+      <source>raw</source>
+      <translation>原始</translation>
+    </message>
+    <message>
+      <source>reserved</source>
+      <translation>已预留</translation>
+    </message>
+    <message>
+      <source>smoothed</source>
+      <translation>平滑</translation>
+    </message>
+    <message>
+      <source>step</source>
+      <translation>步</translation>
+    </message>
+    <message>
+      <source>tokens/s</source>
+      <translation>token/秒</translation>
+    </message>
+    <message>
+      <source>{n} steps</source>
+      <translation>{n} 步</translation>
+    </message>
+  </context>
+  <context>
+    <name>RunConfig</name>
+    <message>
+      <source>AdamW weight decay.</source>
+      <translation>AdamW 的权重衰减。</translation>
+    </message>
+    <message>
+      <source>Allow .bin/.pt weight files (pickle, loaded with weights_only). Off: safetensors only.</source>
+      <translation>允许加载 .bin/.pt 权重文件（pickle 格式，以 weights_only 方式加载）。关闭时只加载 safetensors。</translation>
+    </message>
+    <message>
+      <source>Also put loss on prompt / user tokens (default: loss on assistant tokens only).</source>
+      <translation>对提示词 / 用户部分的 token 也计算损失（默认只对助手回答计算）。</translation>
+    </message>
+    <message>
+      <source>Base model: a local Hugging Face folder or a hub id (org/name).</source>
+      <translation>基础模型：本地 Hugging Face 文件夹，或 Hub 上的模型 ID（组织/名称）。</translation>
+    </message>
+    <message>
+      <source>Checkpoint every N steps (and at stop / the end).</source>
+      <translation>每 N 步保存一次检查点（停止和结束时也会保存）。</translation>
+    </message>
+    <message>
+      <source>Checkpoints kept; older ones are deleted once a newer one is complete.</source>
+      <translation>保留的检查点个数；新的检查点写完后才删除旧的。</translation>
+    </message>
+    <message>
+      <source>Clip gradients to this norm (0 = no clipping).</source>
+      <translation>把梯度裁剪到这个范数（0 表示不裁剪）。</translation>
+    </message>
+    <message>
+      <source>Dataset file: .json, .jsonl, .csv, .parquet or .txt.</source>
+      <translation>数据集文件：.json、.jsonl、.csv、.parquet 或 .txt。</translation>
+    </message>
+    <message>
+      <source>Dataset shape; auto detects it from the rows.</source>
+      <translation>数据集格式；auto 会根据数据行自动识别。</translation>
+    </message>
+    <message>
+      <source>Dropout on the LoRA input.</source>
+      <translation>LoRA 输入上的 dropout。</translation>
+    </message>
+    <message>
+      <source>Evaluate every N steps (and at the end).</source>
+      <translation>每 N 步评估一次（结束时也会评估）。</translation>
+    </message>
+    <message>
+      <source>How the learning rate moves after warm-up.</source>
+      <translation>预热之后学习率的变化方式。</translation>
+    </message>
+    <message>
+      <source>How to fine-tune: which part of the weights trains.</source>
+      <translation>微调方式：训练权重的哪一部分。</translation>
+    </message>
+    <message>
+      <source>Layers that get adapters: all-linear, or names separated by commas (q_proj,v_proj).</source>
+      <translation>加适配器的层：all-linear，或用逗号分隔的层名（q_proj,v_proj）。</translation>
+    </message>
+    <message>
+      <source>LoRA rank r: the update is B (out x r) @ A (r x in).</source>
+      <translation>LoRA 的秩 r：更新量为 B (out x r) @ A (r x in)。</translation>
+    </message>
+    <message>
+      <source>LoRA scale: the update is multiplied by alpha / r.</source>
+      <translation>LoRA 缩放：更新量乘以 alpha / r。</translation>
+    </message>
+    <message>
+      <source>Longest sample in tokens; longer ones are truncated.</source>
+      <translation>样本的最大 token 数；更长的会被截断。</translation>
+    </message>
+    <message>
+      <source>Micro-batches per optimizer step (effective batch = batch_size x grad_accum).</source>
+      <translation>每个优化步包含的微批次数（有效批大小 = batch_size x grad_accum）。</translation>
+    </message>
+    <message>
+      <source>Optimizer steps to run; empty: run `epochs`.</source>
+      <translation>要运行的优化步数；留空则按 `epochs` 运行。</translation>
+    </message>
+    <message>
+      <source>Pack several samples into one row with attention kept per sample: no compute spent on padding.</source>
+      <translation>把多个样本拼进一行，注意力仍按样本隔开：不在填充上浪费计算。</translation>
+    </message>
+    <message>
+      <source>Passes over the training rows (used when max_steps is empty).</source>
+      <translation>遍历训练数据的轮数（max_steps 为空时使用）。</translation>
+    </message>
+    <message>
+      <source>Peak learning rate.</source>
+      <translation>峰值学习率。</translation>
+    </message>
+    <message>
+      <source>Random seed for data order, splits and initialisation.</source>
+      <translation>数据顺序、划分和初始化所用的随机种子。</translation>
+    </message>
+    <message>
+      <source>Recompute activations to save memory (~20% slower). auto: on only when the run would not fit.</source>
+      <translation>重新计算激活值以节省显存（约慢 20%）。auto：仅在显存不够时开启。</translation>
+    </message>
+    <message>
+      <source>Replace a run already in output_dir.</source>
+      <translation>替换 output_dir 中已有的运行。</translation>
+    </message>
+    <message>
+      <source>Run Python code shipped inside the model folder. Only for models you trust; off unless you allow it.</source>
+      <translation>运行模型文件夹中自带的 Python 代码。仅用于你信任的模型；除非你允许，否则关闭。</translation>
+    </message>
+    <message>
+      <source>Samples (or packed rows) per micro-batch.</source>
+      <translation>每个微批次的样本数（或打包后的行数）。</translation>
+    </message>
+    <message>
+      <source>Share of rows held out for eval loss and perplexity (0 = no eval).</source>
+      <translation>留出用于计算评估损失和困惑度的数据比例（0 表示不评估）。</translation>
+    </message>
+    <message>
+      <source>Share of steps spent warming the learning rate up.</source>
+      <translation>学习率预热所占的步数比例。</translation>
+    </message>
+    <message>
+      <source>The run directory (created). One that already holds a run needs resume or overwrite.</source>
+      <translation>运行目录（会自动创建）。已有运行的目录需要继续训练或选择覆盖。</translation>
+    </message>
+    <message>
+      <source>Train on the good rows of a file that has bad ones. Off: such a file is refused, naming the rows.</source>
+      <translation>文件中有问题行时，只用正常的行训练。关闭时会拒绝该文件并列出问题行。</translation>
+    </message>
+    <message>
+      <source>Virtual tokens for prompt / prefix / P-tuning.</source>
+      <translation>prompt / prefix / P-tuning 使用的虚拟 token 数。</translation>
+    </message>
+    <message>
+      <source>Where to train: auto picks the GPU when there is one.</source>
+      <translation>训练设备：auto 会在有 GPU 时使用 GPU。</translation>
+    </message>
+    <message>
+      <source>Write a metrics line every N steps.</source>
+      <translation>每 N 步写一行指标。</translation>
+    </message>
+    <message>
+      <source>auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU.</source>
+      <translation>auto：支持 bf16 的 GPU 用 bf16，其他 GPU 用 fp16，CPU 用 fp32。</translation>
+    </message>
+    <message>
+      <source>auto: fused AdamW on CUDA, paged 8-bit AdamW for QLoRA, AdamW elsewhere.</source>
+      <translation>auto：CUDA 上用 fused AdamW，QLoRA 用分页 8 位 AdamW，其余用 AdamW。</translation>
+    </message>
+    <message>
+      <source>freeze: how many of the last layers train (the rest stay frozen).</source>
+      <translation>freeze：训练最后几层（其余层保持冻结）。</translation>
+    </message>
+    <message>
+      <source>sft: learn answers (loss on assistant tokens); pretrain: learn all tokens of plain text.</source>
+      <translation>sft：学习回答（只对助手 token 计算损失）；pretrain：学习纯文本的所有 token。</translation>
+    </message>
+  </context>
+  <context>
+    <name>RunsList</name>
+    <message>
+      <source>Follow</source>
+      <translation>跟踪</translation>
+    </message>
+    <message>
+      <source>Method</source>
+      <translation>方法</translation>
+    </message>
+    <message>
+      <source>Model</source>
+      <translation>模型</translation>
+    </message>
+    <message>
+      <source>Open folder</source>
+      <translation>打开文件夹</translation>
+    </message>
+    <message>
+      <source>Past runs in {folder}</source>
+      <translation>{folder} 中的历史运行</translation>
+    </message>
+    <message>
+      <source>Refresh</source>
+      <translation>刷新</translation>
+    </message>
+    <message>
+      <source>Resume</source>
+      <translation>继续</translation>
+    </message>
+    <message>
+      <source>Run (tick to overlay)</source>
+      <translation>运行（勾选以叠加曲线）</translation>
+    </message>
+    <message>
+      <source>Started</source>
+      <translation>开始时间</translation>
+    </message>
+    <message>
+      <source>Status</source>
+      <translation>状态</translation>
+    </message>
+    <message>
+      <source>Step</source>
+      <translation>步数</translation>
+    </message>
+    <message>
+      <source>failed</source>
+      <translation>失败</translation>
+    </message>
+    <message>
+      <source>finished</source>
+      <translation>已完成</translation>
+    </message>
+    <message>
+      <source>running</source>
+      <translation>运行中</translation>
+    </message>
+    <message>
+      <source>stopped</source>
+      <translation>已停止</translation>
+    </message>
+    <message>
+      <source>unknown</source>
+      <translation>未知</translation>
+    </message>
+  </context>
+  <context>
+    <name>StatusBar</name>
+    <message>
+      <source>Device: CPU ({name})</source>
+      <translation>设备：CPU（{name}）</translation>
+    </message>
+    <message>
+      <source>Device: detecting…</source>
+      <translation>设备：检测中…</translation>
+    </message>
+    <message>
+      <source>Device: unknown</source>
+      <translation>设备：未知</translation>
+    </message>
+    <message>
+      <source>Device: {name}, {total}</source>
+      <translation>设备：{name}，{total}</translation>
+    </message>
+    <message>
+      <source>GPU: {used} of {total}</source>
+      <translation>显存：{used} / {total}</translation>
+    </message>
+    <message>
+      <source>Idle</source>
+      <translation>空闲</translation>
+    </message>
+    <message>
+      <source>Memory: {rss}</source>
+      <translation>内存：{rss}</translation>
+    </message>
+  </context>
+  <context>
+    <name>Tour</name>
+    <message>
+      <source>Tour finished: {line}</source>
+      <translation>导览结束：{line}</translation>
+    </message>
+    <message>
+      <source>Tour: creating a starter model…</source>
+      <translation>导览：正在创建入门模型…</translation>
+    </message>
+  </context>
+  <context>
+    <name>TrainPanel</name>
+    <message>
+      <source>Cannot start: {reason}</source>
+      <translation>无法开始：{reason}</translation>
+    </message>
+    <message>
+      <source>Choose a run to resume in the list of past runs.</source>
+      <translation>请在历史运行列表中选择要继续的运行。</translation>
+    </message>
+    <message>
+      <source>Continue the selected (or last) run from its latest checkpoint.</source>
+      <translation>从最近的检查点继续所选（或上一次的）运行。</translation>
+    </message>
+    <message>
+      <source>Error: {reason}</source>
+      <translation>错误：{reason}</translation>
+    </message>
+    <message>
+      <source>Loading the model and the data…</source>
+      <translation>正在加载模型和数据…</translation>
+    </message>
+    <message>
+      <source>Resume</source>
+      <translation>继续</translation>
+    </message>
+    <message>
+      <source>Run folder: {path}</source>
+      <translation>运行文件夹：{path}</translation>
+    </message>
+    <message>
+      <source>Save a checkpoint, then stop. Resume later.</source>
+      <translation>先保存检查点再停止，之后可以继续。</translation>
+    </message>
+    <message>
+      <source>Start</source>
+      <translation>开始</translation>
+    </message>
+    <message>
+      <source>Start in background</source>
+      <translation>在后台开始</translation>
+    </message>
+    <message>
+      <source>Started in the background; this window follows it. Closing the window leaves it running.</source>
+      <translation>已在后台开始；本窗口会跟踪它。关闭窗口不会中断训练。</translation>
+    </message>
+    <message>
+      <source>Step {step} of {total}</source>
+      <translation>第 {step} / {total} 步</translation>
+    </message>
+    <message>
+      <source>Step {step}: eval loss {loss:.4f}, perplexity {ppl:.2f}</source>
+      <translation>第 {step} 步：评估损失 {loss:.4f}，困惑度 {ppl:.2f}</translation>
+    </message>
+    <message>
+      <source>Step {step}: {event}</source>
+      <translation>第 {step} 步：{event}</translation>
+    </message>
+    <message>
+      <source>Stop</source>
+      <translation>停止</translation>
+    </message>
+    <message>
+      <source>Stopped after saving a checkpoint: press Resume to continue.</source>
+      <translation>已保存检查点并停止：点击“继续”可接着训练。</translation>
+    </message>
+    <message>
+      <source>The run failed: {reason}</source>
+      <translation>运行失败：{reason}</translation>
+    </message>
+    <message>
+      <source>The run finished.</source>
+      <translation>运行已完成。</translation>
+    </message>
+    <message>
+      <source>The run's events appear here.</source>
+      <translation>运行中的事件会显示在这里。</translation>
+    </message>
+    <message>
+      <source>Train in a separate process that keeps running when this window closes; the curves follow it live.</source>
+      <translation>在独立进程中训练，关闭本窗口后仍会继续；曲线会实时跟踪它。</translation>
+    </message>
+    <message>
+      <source>Train in this window, live.</source>
+      <translation>在本窗口中实时训练。</translation>
+    </message>
+    <message>
+      <source>about {t} left</source>
+      <translation>约剩 {t}</translation>
+    </message>
+    <message>
+      <source>checkpoint saved</source>
+      <translation>已保存检查点</translation>
+    </message>
+    <message>
+      <source>failed</source>
+      <translation>失败</translation>
+    </message>
+    <message>
+      <source>finished</source>
+      <translation>已完成</translation>
+    </message>
+    <message>
+      <source>loss {loss:.4f}</source>
+      <translation>损失 {loss:.4f}</translation>
+    </message>
+    <message>
+      <source>resumed</source>
+      <translation>已继续</translation>
+    </message>
+    <message>
+      <source>started</source>
+      <translation>已开始</translation>
+    </message>
+    <message>
+      <source>stopped</source>
+      <translation>已停止</translation>
+    </message>
+    <message>
+      <source>{s:.2f} s/step</source>
+      <translation>{s:.2f} 秒/步</translation>
+    </message>
+  </context>
+  <context>
+    <name>WelcomePage</name>
+    <message>
+      <source>1. Data</source>
+      <translation>1. 数据</translation>
+    </message>
+    <message>
+      <source>2. Model and method</source>
+      <translation>2. 模型与方法</translation>
+    </message>
+    <message>
+      <source>3. Train</source>
+      <translation>3. 训练</translation>
+    </message>
+    <message>
+      <source>Creates a small starter model and trains it for a few steps on a sample dataset, showing each page on the way. Takes about a minute on a CPU.</source>
+      <translation>创建一个小型入门模型，用示例数据集训练几步，并依次展示每个页面。在 CPU 上大约需要一分钟。</translation>
+    </message>
+    <message>
+      <source>Drop a .json, .jsonl, .csv, .parquet or .txt file anywhere on this window. Studio detects its format and points at rows it cannot train on.</source>
+      <translation>把 .json、.jsonl、.csv、.parquet 或 .txt 文件拖到窗口任意位置。Studio 会识别格式，并指出无法用于训练的行。</translation>
+    </message>
+    <message>
+      <source>Fine-tune a language model on your own computer and watch it learn.</source>
+      <translation>在自己的电脑上微调语言模型，亲眼看着它学习。</translation>
+    </message>
+    <message>
+      <source>Follow a run folder…</source>
+      <translation>跟踪运行文件夹…</translation>
+    </message>
+    <message>
+      <source>Go to training</source>
+      <translation>前往训练</translation>
+    </message>
+    <message>
+      <source>Open a dataset…</source>
+      <translation>打开数据集…</translation>
+    </message>
+    <message>
+      <source>Pick a model folder or create a small starter model, then a method: LoRA, QLoRA, full fine-tuning and more.</source>
+      <translation>选择模型文件夹或创建一个小型入门模型，再选择方法：LoRA、QLoRA、全参数微调等。</translation>
+    </message>
+    <message>
+      <source>Press Start and watch loss, learning rate and memory live. Stop saves a checkpoint; Resume continues the same curve.</source>
+      <translation>点击“开始”，实时观看损失、学习率和内存。“停止”会保存检查点；“继续”会接着同一条曲线训练。</translation>
+    </message>
+    <message>
+      <source>Take the tour</source>
+      <translation>开始导览</translation>
+    </message>
+    <message>
+      <source>Tip: everything here also runs without the window: python main.py --help. A run started with “python main.py train” can be followed live from File › Follow a run folder.</source>
+      <translation>提示：这里的一切也可以在命令行完成：python main.py --help。用“python main.py train”启动的训练，可以通过“文件 › 跟踪运行文件夹”实时查看。</translation>
+    </message>
+    <message>
+      <source>Welcome to Studio</source>
+      <translation>欢迎使用 Studio</translation>
+    </message>
+  </context>
+</TS>

@@ -1,0 +1,121 @@
+"""Composition root: the one module that knows core, services and ui, and wires them.
+
+`run_app(argv)` opens the desktop app. The window paints before torch is imported: the engine
+is imported by workers (device detection, training) after the first paint.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from studio.services.session import Session
+from studio.ui import i18n, prefs
+from studio.ui.main_window import MainWindow
+from studio.ui.train_panel import TrainPanel
+from studio.ui.welcome import WelcomePage
+
+ROOT = Path(__file__).resolve().parents[1]
+RESOURCES = ROOT / "resources"
+
+
+def icon() -> QIcon:
+    return QIcon(str(RESOURCES / "icons" / "studio.svg"))
+
+
+def has_display() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM") or sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def create_app(argv: Optional[list[str]] = None, lang: Optional[str] = None) -> QApplication:
+    """The QApplication (reused if one exists, as under pytest-qt), named so QSettings finds
+    the user's settings, with translations, icon and stylesheet."""
+    app = QApplication.instance() or QApplication(["studio", *(argv or [])])
+    app.setOrganizationName(prefs.ORGANIZATION)
+    app.setApplicationName(prefs.APPLICATION)
+    app.setApplicationDisplayName("Studio")
+    app.setDesktopFileName("studio")
+    app.setWindowIcon(icon())
+    i18n.install(app, lang)
+    qss = RESOURCES / "style.qss"
+    if qss.is_file():
+        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+    return app
+
+
+class Studio:
+    """The app's parts, wired: the session, the window and its pages."""
+
+    def __init__(self) -> None:
+        self.session = Session()
+        self.window = MainWindow(self.session)
+        self.window.setWindowIcon(icon())
+        self.welcome = WelcomePage(icon().pixmap(128, 128))
+        self.window.add_page("welcome", QCoreApplication.translate("App", "Welcome"),
+                             self.welcome)
+        self.train = TrainPanel(self.session)
+        self.window.add_page("train", QCoreApplication.translate("App", "Train"), self.train)
+        # Other pages join here, e.g. window.add_page("data", title, DataPanel(session, window));
+        # add_page puts them in workflow order. The tour visits every page present.
+        self.tour = None
+        self._wire()
+
+    def _wire(self) -> None:
+        w = self.window
+        w.sig_file_dropped.connect(self._on_dataset)
+        w.sig_follow_requested.connect(self._on_follow)
+        w.sig_runs_root_changed.connect(lambda _p: self.train.runs_list.refresh())
+        w.sig_tour_requested.connect(self.start_tour)
+        self.welcome.sig_tour.connect(self.start_tour)
+        self.welcome.sig_open_dataset.connect(w.open_dataset_dialog)
+        self.welcome.sig_follow_run.connect(w.follow_dialog)
+        self.welcome.sig_go_train.connect(lambda: w.show_page("train"))
+
+    def _on_dataset(self, path: str) -> None:
+        # The data page, when present, inspects the file; the run uses it either way.
+        self.session.draft.update(dataset=path)
+        if self.window.page("data") is None:
+            self.window.show_page("train")
+            self.window.status.showMessage(
+                QCoreApplication.translate("App", "Dataset: {path}").format(path=path), 8000)
+
+    def _on_follow(self, path: str) -> None:
+        self.window.show_page("train")
+        self.train.follow(path)
+
+    def show(self) -> None:
+        self.window.restore_geometry()
+        self.window.show()
+        # After the first paint: detect the device (imports torch in a worker), sample memory.
+        QTimer.singleShot(0, self.window.status.start)
+        # Build the charts (pyqtgraph) while the user reads the first page.
+        QTimer.singleShot(300, lambda: self.train.plots)
+
+    def start_tour(self, steps: int = 30, screenshots: Optional[Path] = None,
+                   workdir: Optional[Path] = None, quit_when_done: bool = False) -> None:
+        from studio.ui.tour import Tour
+
+        if self.tour is not None and self.tour.running:
+            return
+        self.tour = Tour(self, steps=steps, screenshots=screenshots, workdir=workdir,
+                         quit_when_done=quit_when_done)
+        self.tour.start()
+
+
+def run_app(argv: list[str]) -> int:
+    if not has_display():
+        print("error: no display found (run it on a desktop, or set QT_QPA_PLATFORM=offscreen "
+              "for a headless run)", file=sys.stderr)
+        return 2
+    app = create_app(argv)
+    studio = Studio()
+    studio.show()
+    return app.exec()

@@ -1,0 +1,156 @@
+"""Worker threads that run engine calls off the GUI thread and report back through signals.
+
+Two rules from facts.md shape this module:
+- A signal connected to a plain function runs in the thread that emits it. So a worker's signals
+  go only to slots of a `Task` / `Session` that lives in the GUI thread; those re-emit, and from
+  there any receiver (lambda included) runs in the GUI thread.
+- A worker busy in a loop never runs queued slots: stop requests are a `threading.Event`.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Any, Callable, Optional
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from studio.core.errors import UserError
+from studio.core.events import EvalMetrics, RunEvent, StepMetrics
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """(reason in plain words, details for the "Show details" button)."""
+    if isinstance(exc, UserError):
+        return exc.one_line(), ""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return reason, "".join(traceback.format_exception(exc))
+
+
+class _CallWorker(QObject):
+    """Runs fn(*args) once in its thread; emits the result or the error."""
+
+    sig_result = Signal(object)
+    sig_error = Signal(str, str)
+
+    def __init__(self, fn: Callable[..., Any], args: tuple):
+        super().__init__()
+        self._fn, self._args = fn, args
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._fn(*self._args)
+        except Exception as e:  # reported to the GUI, never lost in a terminal
+            self.sig_error.emit(*describe_error(e))
+        else:
+            self.sig_result.emit(result)
+
+
+class Task(QObject):
+    """One function call in its own QThread. Connect to `sig_result(object)` / `sig_error(reason,
+    details)` / `sig_done()`; they are emitted in the GUI thread. Keeps itself alive until the
+    thread has ended (a QThread destroyed while running aborts the process)."""
+
+    sig_result = Signal(object)
+    sig_error = Signal(str, str)
+    sig_done = Signal()
+
+    _live: set["Task"] = set()
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, parent: Optional[QObject] = None):
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName(getattr(fn, "__name__", "task"))
+        self._worker = _CallWorker(fn, args)
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.sig_result.connect(self._on_result)
+        self._worker.sig_error.connect(self._on_error)
+        self._thread.finished.connect(self._on_thread_finished)
+        self.running = False
+
+    def start(self) -> "Task":
+        Task._live.add(self)
+        self.running = True
+        self._thread.start()
+        return self
+
+    @Slot(object)
+    def _on_result(self, result: Any) -> None:
+        self._thread.quit()
+        self.sig_result.emit(result)
+
+    @Slot(str, str)
+    def _on_error(self, reason: str, details: str) -> None:
+        self._thread.quit()
+        self.sig_error.emit(reason, details)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        self._thread.wait()
+        self.running = False
+        Task._live.discard(self)
+        self.sig_done.emit()
+
+    def wait(self, ms: int = -1) -> bool:
+        """Block until the thread ends (tests and shutdown only)."""
+        return self._thread.wait() if ms < 0 else self._thread.wait(ms)
+
+
+def run_task(fn: Callable[..., Any], *args: Any, on_result: Optional[Callable] = None,
+             on_error: Optional[Callable] = None, parent: Optional[QObject] = None) -> Task:
+    """Start fn(*args) in a worker thread; callbacks run in the GUI thread."""
+    task = Task(fn, *args, parent=parent)
+    if on_result is not None:
+        task.sig_result.connect(on_result)
+    if on_error is not None:
+        task.sig_error.connect(on_error)
+    return task.start()
+
+
+# --- training ------------------------------------------------------------------------------------
+
+class TrainWorker(QObject):
+    """Runs one training job (train or resume) in its QThread and is the engine's Reporter:
+    each on_step / on_eval / on_event call (made in the worker thread) becomes a queued signal
+    carrying the frozen dataclass. `job(reporter, stop_event)` returns the engine's RunResult."""
+
+    sig_step = Signal(object, object)   # StepMetrics, MemorySample or None
+    sig_eval = Signal(object)           # EvalMetrics
+    sig_event = Signal(object)          # RunEvent
+    sig_result = Signal(object)         # RunResult
+    sig_error = Signal(str, str)        # reason, details
+
+    def __init__(self, job: Callable[[Any, threading.Event], Any], stop: threading.Event,
+                 sample_memory: Optional[Callable[[], Any]] = None):
+        super().__init__()
+        self._job = job
+        self.stop_event = stop
+        self._sample_memory = sample_memory
+
+    # Reporter protocol (called by the engine, in this worker's thread)
+    def on_step(self, m: StepMetrics) -> None:
+        mem = None
+        if self._sample_memory is not None:
+            try:
+                mem = self._sample_memory()
+            except Exception:  # a failed memory reading must never stop a run
+                mem = None
+        self.sig_step.emit(m, mem)
+
+    def on_eval(self, m: EvalMetrics) -> None:
+        self.sig_eval.emit(m)
+
+    def on_event(self, e: RunEvent) -> None:
+        self.sig_event.emit(e)
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._job(self, self.stop_event)
+        except Exception as e:
+            self.sig_error.emit(*describe_error(e))
+        else:
+            self.sig_result.emit(result)

@@ -1,0 +1,354 @@
+"""The Train page: the run's settings, Start / Stop / Resume / Start in background, progress
+with ETA, live curves, the run's events, and past runs (follow, resume, overlay their curves).
+
+The settings form edits the Session's draft config, shared with the data and model pages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter,
+    QTabWidget, QVBoxLayout, QWidget,
+)
+
+from studio.core import config as config_mod
+from studio.core import runs
+from studio.core.config import GROUPS
+from studio.core.errors import UserError
+from studio.core.events import EvalMetrics, RunEvent, StepMetrics
+from studio.services.session import Session
+from studio.services.workers import run_task
+from studio.ui import prefs
+from studio.ui.errors import show_error
+from studio.ui.forms import ConfigForm, group_title
+from studio.ui.runs_list import RunsList
+
+if TYPE_CHECKING:
+    from studio.ui.plots import PlotsView
+
+
+def fmt_duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress:
+    """Step rate over the last steps -> seconds per step and time left."""
+
+    def __init__(self, window: int = 20):
+        self._points: deque[tuple[int, float]] = deque(maxlen=window)
+
+    def reset(self) -> None:
+        self._points.clear()
+
+    def add(self, step: int, t: float) -> None:
+        if self._points and step <= self._points[-1][0]:
+            self._points.clear()  # resumed from an earlier step
+        self._points.append((step, t))
+
+    def seconds_per_step(self) -> Optional[float]:
+        if len(self._points) < 2:
+            return None
+        (s0, t0), (s1, t1) = self._points[0], self._points[-1]
+        return (t1 - t0) / (s1 - s0) if s1 > s0 else None
+
+    def eta(self, step: int, total: int) -> Optional[float]:
+        rate = self.seconds_per_step()
+        return None if rate is None or total <= 0 else rate * max(total - step, 0)
+
+
+class TrainPanel(QWidget):
+    def __init__(self, session: Session, parent: Optional[QWidget] = None,
+                 groups: tuple[str, ...] = GROUPS):
+        super().__init__(parent)
+        self.session = session
+        self.progress = Progress()
+        self._keep_curves = False
+        self.forms: dict[str, ConfigForm] = {}
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self._left(groups))
+        splitter.addWidget(self._right())
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([430, 970])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(splitter)
+        session.draft.sig_changed.connect(self._on_draft_changed)
+        session.sig_state.connect(self._on_state)
+        session.sig_started.connect(self._on_started)
+        session.sig_step.connect(self._on_step)
+        session.sig_eval.connect(self._on_eval)
+        session.sig_event.connect(self._on_event)
+        session.sig_finished.connect(self._on_finished)
+        session.sig_error.connect(self._on_error)
+        self.suggest_output_dir()
+        self._on_state(session.state)
+
+    # --- layout ------------------------------------------------------------------------------
+    def _left(self, groups: tuple[str, ...]) -> QWidget:
+        box = QWidget()
+        col = QVBoxLayout(box)
+        col.setContentsMargins(0, 0, 0, 0)
+        tabs = QTabWidget()
+        tabs.setObjectName("settings_tabs")
+        values = self.session.draft.values()
+        for g in groups:
+            form = ConfigForm([g], titled=False)
+            form.set_values(values)
+            form.sig_changed.connect(self._on_form_changed)
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setWidget(form)
+            tabs.addTab(scroll, group_title(g))
+            self.forms[g] = form
+        tabs.setCurrentIndex(groups.index("training") if "training" in groups else 0)
+        self.settings_tabs = tabs
+        col.addWidget(tabs, 1)
+        self.message = QLabel("")
+        self.message.setObjectName("train_message")
+        self.message.setWordWrap(True)
+        col.addWidget(self.message)
+        row = QHBoxLayout()
+        self.start_button = self._button(self.tr("Start"), self.start, "start_button",
+                                         self.tr("Train in this window, live."))
+        self.stop_button = self._button(self.tr("Stop"), self.stop, "stop_button",
+                                        self.tr("Save a checkpoint, then stop. Resume later."))
+        self.resume_button = self._button(
+            self.tr("Resume"), self.resume, "resume_button",
+            self.tr("Continue the selected (or last) run from its latest checkpoint."))
+        for b in (self.start_button, self.stop_button, self.resume_button):
+            row.addWidget(b)
+        col.addLayout(row)
+        self.detach_button = self._button(
+            self.tr("Start in background"), self.start_detached, "detach_button",
+            self.tr("Train in a separate process that keeps running when this window closes; "
+                    "the curves follow it live."))
+        col.addWidget(self.detach_button)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("progress")
+        self.progress_bar.setFormat("%p%")
+        col.addWidget(self.progress_bar)
+        self.eta_label = QLabel("")
+        self.eta_label.setObjectName("eta")
+        col.addWidget(self.eta_label)
+        return box
+
+    def _right(self) -> QWidget:
+        split = QSplitter(Qt.Orientation.Vertical)
+        # The charts (pyqtgraph: ~1 s to import and build) are made when first needed, so
+        # the window paints without them; see `plots`.
+        self._plots = None
+        self._plots_box = QWidget()
+        QVBoxLayout(self._plots_box).setContentsMargins(0, 0, 0, 0)
+        split.addWidget(self._plots_box)
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        self.runs_list = RunsList()
+        self.runs_list.sig_overlay.connect(self._overlay)
+        self.runs_list.sig_follow.connect(self.follow)
+        self.runs_list.sig_resume.connect(self.resume)
+        bottom.addWidget(self.runs_list)
+        self.log = QPlainTextEdit()
+        self.log.setObjectName("run_log")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(500)
+        self.log.setPlaceholderText(self.tr("The run's events appear here."))
+        bottom.addWidget(self.log)
+        bottom.setSizes([620, 350])
+        split.addWidget(bottom)
+        split.setSizes([640, 230])
+        return split
+
+    @property
+    def plots(self) -> "PlotsView":
+        if self._plots is None:
+            from studio.ui.plots import PlotsView  # lazy: pyqtgraph, see _right
+
+            self._plots = PlotsView()
+            self._plots_box.layout().addWidget(self._plots)
+        return self._plots
+
+    def _button(self, text: str, slot, name: str, tip: str) -> QPushButton:
+        b = QPushButton(text)
+        b.setObjectName(name)
+        b.setToolTip(tip)
+        b.clicked.connect(lambda _=False: slot())
+        return b
+
+    # --- the draft config ----------------------------------------------------------------------
+    def _on_form_changed(self, key: str, value: Any) -> None:
+        try:
+            self.session.draft.update({key: value})
+        except UserError as e:
+            self.message.setText(e.one_line())
+
+    def _on_draft_changed(self, changes: dict) -> None:
+        for form in self.forms.values():
+            form.set_values(changes)
+        self.message.setText("")
+
+    def suggest_output_dir(self) -> None:
+        """A fresh run folder under the runs root when the draft's one is the default or already
+        holds a run, so Start never trips over an old run."""
+        current = Path(str(self.session.draft.get("output_dir") or ""))
+        default = config_mod.defaults()["output_dir"]
+        if str(current) not in ("", default) and not runs.holds_run(current):
+            return
+        method = self.session.draft.get("method")
+        name = f"{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.session.draft.update(output_dir=str(prefs.runs_root() / name))
+
+    # --- actions -------------------------------------------------------------------------------
+    def _config(self):
+        try:
+            return self.session.draft.config()
+        except UserError as e:
+            self.message.setText(self.tr("Cannot start: {reason}").format(reason=e.one_line()))
+            return None
+
+    def start(self) -> bool:
+        cfg = self._config()
+        if cfg is None:
+            return False
+        self._keep_curves = False
+        try:
+            self.session.start(cfg)
+        except UserError as e:
+            self.message.setText(e.one_line())
+            return False
+        return True
+
+    def start_detached(self) -> bool:
+        cfg = self._config()
+        if cfg is None:
+            return False
+        self._keep_curves = False
+        try:
+            self.session.start_detached(cfg)
+        except (UserError, OSError) as e:
+            show_error(self, str(e))
+            return False
+        self._log(self.tr("Started in the background; this window follows it. Closing the "
+                          "window leaves it running."))
+        return True
+
+    def stop(self) -> None:
+        self.session.stop()
+
+    def resume(self, run_dir: Optional[str] = None) -> None:
+        """Resume `run_dir` (default: the selected run, else the session's last one). Its past
+        curves are loaded first, so the new steps continue them."""
+        target = run_dir or self.runs_list.selected_run() or self.session.run_dir
+        if not target:
+            self.message.setText(self.tr("Choose a run to resume in the list of past runs."))
+            return
+        target = Path(target)
+
+        def go(records: list) -> None:
+            self.plots.clear()
+            self.progress.reset()
+            self.plots.add_records(records)
+            self._keep_curves = True
+            try:
+                self.session.resume(target)
+            except UserError as e:
+                self.message.setText(e.one_line())
+
+        self._history_task = run_task(runs.read_metrics, target, on_result=go,
+                                      on_error=self._on_error, parent=self)
+
+    def follow(self, run_dir: str) -> None:
+        self._keep_curves = False
+        try:
+            self.session.follow(run_dir)
+        except UserError as e:
+            show_error(self, e.one_line())
+
+    def _overlay(self, run_dir: str, on: bool) -> None:
+        name = Path(run_dir).name
+        if not on:
+            self.plots.remove_overlay(name)
+            return
+        self._overlay_task = run_task(runs.read_metrics, Path(run_dir),
+                                      on_result=lambda recs: self.plots.add_overlay(name, recs),
+                                      on_error=self._on_error, parent=self)
+
+    # --- session signals -----------------------------------------------------------------------
+    def _on_state(self, state: str) -> None:
+        idle = state == "idle"
+        self.start_button.setEnabled(idle)
+        self.detach_button.setEnabled(idle)
+        self.resume_button.setEnabled(idle)
+        self.stop_button.setEnabled(state in ("starting", "running", "following"))
+        for form in self.forms.values():
+            form.setEnabled(idle)
+        if state == "starting":
+            self.eta_label.setText(self.tr("Loading the model and the data…"))
+
+    def _on_started(self, run_dir: str) -> None:
+        if not self._keep_curves:
+            self.plots.clear()
+            self.progress.reset()
+        self._keep_curves = False
+        self.progress_bar.setValue(0)
+        self.message.setText("")
+        self._log(self.tr("Run folder: {path}").format(path=run_dir))
+
+    def _on_step(self, m: StepMetrics, mem: Any) -> None:
+        self.plots.add_step(m, mem)
+        self.progress.add(m.step, m.time)
+        total = m.total_steps
+        if total:
+            self.progress_bar.setMaximum(total)
+            self.progress_bar.setValue(min(m.step, total))
+        rate, eta = self.progress.seconds_per_step(), self.progress.eta(m.step, total)
+        parts = [self.tr("Step {step} of {total}").format(step=m.step, total=total or "?")]
+        if rate is not None:
+            parts.append(self.tr("{s:.2f} s/step").format(s=rate))
+        if eta is not None:
+            parts.append(self.tr("about {t} left").format(t=fmt_duration(eta)))
+        parts.append(self.tr("loss {loss:.4f}").format(loss=m.loss))
+        self.eta_label.setText(" · ".join(parts))
+
+    def _on_eval(self, e: EvalMetrics) -> None:
+        self.plots.add_eval(e)
+        self._log(self.tr("Step {step}: eval loss {loss:.4f}, perplexity {ppl:.2f}").format(
+            step=e.step, loss=e.eval_loss, ppl=e.perplexity))
+
+    def _on_event(self, e: RunEvent) -> None:
+        names = {"started": self.tr("started"), "checkpoint": self.tr("checkpoint saved"),
+                 "stopped": self.tr("stopped"), "resumed": self.tr("resumed"),
+                 "finished": self.tr("finished"), "failed": self.tr("failed")}
+        text = self.tr("Step {step}: {event}").format(step=e.step,
+                                                     event=names.get(e.event, e.event))
+        self._log(f"{text}. {e.detail}" if e.detail else text)
+
+    def _on_finished(self, status: str, reason: str) -> None:
+        texts = {"finished": self.tr("The run finished."),
+                 "stopped": self.tr("Stopped after saving a checkpoint: press Resume to "
+                                    "continue."),
+                 "failed": self.tr("The run failed: {reason}").format(reason=reason)}
+        self.eta_label.setText(texts.get(status, status))
+        self.runs_list.refresh()
+        self.suggest_output_dir()
+
+    def _on_error(self, reason: str, details: str) -> None:
+        self._log(self.tr("Error: {reason}").format(reason=reason))
+        self.last_error = show_error(self.window(), reason, details)
+
+    def _log(self, text: str) -> None:
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self.plots  # noqa: B018 (builds the charts on first show)
+        if not self.runs_list.loaded:
+            self.runs_list.refresh()

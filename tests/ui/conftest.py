@@ -1,0 +1,15 @@
+"""Qt tests run offscreen, each with its own settings file (never the user's)."""
+
+import os
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def studio_settings(tmp_path, monkeypatch):
+    path = tmp_path / "settings.ini"
+    monkeypatch.setenv("STUDIO_SETTINGS", str(path))
+    monkeypatch.chdir(tmp_path)  # the default runs folder "runs" lands in the test's folder
+    return path

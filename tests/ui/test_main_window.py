@@ -1,0 +1,97 @@
+"""The main window: pages in workflow order, drag-and-drop routing, closing during a run."""
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QLabel
+
+from studio.services.session import Session
+from studio.ui.main_window import MainWindow
+
+
+def _drop(widget, path: Path) -> tuple[bool, bool]:
+    """Send a real drag-enter + drop of `path`; returns (enter accepted, drop accepted)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    return enter.isAccepted(), drop.isAccepted()
+
+
+def test_pages_take_their_workflow_place_whatever_order_they_are_added(qtbot):
+    w = MainWindow(Session())
+    qtbot.addWidget(w)
+    for key in ("train", "welcome", "chat", "data"):
+        w.add_page(key, key.title(), QLabel(key))
+    assert w.page_keys() == ["welcome", "data", "train", "chat"]
+    assert w.show_page("data") is w.page("data")
+    assert w.current_page() == "data"
+    w.add_page("data", "Data 2", QLabel("again"))  # replacing keeps one tab
+    assert w.page_keys() == ["welcome", "data", "train", "chat"]
+    assert [a.text() for a in w.view_menu.actions()] == ["Welcome", "Data 2", "Train", "Chat"]
+
+
+def test_dropping_a_dataset_file_anywhere_emits_its_path(qtbot, tmp_path):
+    w = MainWindow(Session())
+    qtbot.addWidget(w)
+    w.show()
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"instruction": "hi", "output": "hello"}\n', encoding="utf-8")
+    with qtbot.waitSignal(w.sig_file_dropped, timeout=2000) as blocker:
+        entered, dropped = _drop(w, data)
+    assert entered and dropped
+    assert blocker.args == [str(data)]
+
+
+def test_dropping_another_file_type_says_what_studio_opens(qtbot, tmp_path):
+    w = MainWindow(Session())
+    qtbot.addWidget(w)
+    paper = tmp_path / "paper.pdf"
+    paper.write_bytes(b"%PDF-1.4")
+    got = []
+    w.sig_file_dropped.connect(got.append)
+    _drop(w, paper)
+    assert got == []
+    assert w.last_message is not None
+    assert "paper.pdf" in w.last_message.text() and ".jsonl" in w.last_message.text()
+    w.last_message.close()
+
+
+def test_dropping_a_run_folder_asks_to_follow_it(qtbot, tmp_path):
+    w = MainWindow(Session())
+    qtbot.addWidget(w)
+    run = tmp_path / "run-1"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("")
+    with qtbot.waitSignal(w.sig_follow_requested, timeout=2000) as blocker:
+        _drop(w, run)
+    assert blocker.args == [str(run)]
+
+
+def test_closing_during_an_in_app_run_stops_it_first(qtbot, monkeypatch):
+    s = Session()
+    w = MainWindow(s)
+    qtbot.addWidget(w)
+    w.show()
+    asked = []
+    monkeypatch.setattr(w, "confirm_close_during_run", lambda: asked.append(1) or True)
+    stopped = []
+    monkeypatch.setattr(s, "stop", lambda: stopped.append(1))
+    s.state = "running"  # as while a run trains
+    assert not w.close()  # refused for now: the run checkpoints first
+    assert asked == [1] and stopped == [1]
+    s._set_state("idle")  # the run has stopped: the window closes by itself
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=2000)
+
+
+def test_status_bar_shows_the_run_state(qtbot):
+    s = Session()
+    w = MainWindow(s)
+    qtbot.addWidget(w)
+    s._set_state("following")
+    assert w.status.run_label.text() == "Following a run"
