@@ -1,0 +1,298 @@
+"""Find, check and load a base model and its tokenizer; attach a method; count parameters.
+
+`resolve_model` turns what the user typed (a folder or a hub id) into a local folder and refuses,
+with one line, what Studio will not load silently: Python code shipped with the model (unless
+trust_remote_code) and pickle weights (unless allow_pickle). `load_model` loads from that folder
+only, with safetensors unless pickles were allowed.
+
+torch / transformers / huggingface_hub are imported inside the functions: the UI imports this
+module early (model picker), and those imports take seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import ModelError
+from studio.core.param_map import (ModuleBlock, parameter_map,  # noqa: F401  (re-exported)
+                                   parameter_map_for_config)
+
+# Pickle weight files a model folder may hold instead of safetensors. Trainer extras
+# (training_args.bin, optimizer.pt, rng_state.pth) are not weights and are not listed here.
+PICKLE_WEIGHTS = ("pytorch_model*.bin", "model*.bin", "*.pt", "*.pth", "*.ckpt")
+NOT_WEIGHTS = {"training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth"}
+# Files fetched from the hub for a model; code and pickles only when the user allowed them.
+HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken",
+             "tokenizer*"]
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+# --- resolving a name to a checked local folder ------------------------------------------------
+
+def resolve_model(name_or_path: str | Path, *, trust_remote_code: bool = False,
+                  allow_pickle: bool = False, config_only: bool = False) -> Path:
+    """A local model folder for `name_or_path` (a folder, or a hub id downloaded on demand).
+
+    config_only: only config.json is needed (parameter map, memory estimate): a hub id fetches
+    just that, and the weight files are not checked.
+    Raises ModelError with a one-line reason for anything that cannot be loaded as asked.
+    """
+    text = str(name_or_path).strip()
+    if not text:
+        raise ModelError("no model given: set `model` to a local folder or a hub id (org/name)")
+    path = Path(text).expanduser()
+    if path.exists():
+        folder = _local_folder(path)
+    elif _HUB_ID.match(text) and ".." not in text:
+        folder = _download(text, trust_remote_code, allow_pickle, config_only)
+    else:
+        raise ModelError(f"model folder not found: {path}")
+    check_remote_code(folder, trust_remote_code)
+    if not config_only:
+        check_weights(folder, allow_pickle)
+    return folder
+
+
+def _local_folder(path: Path) -> Path:
+    if path.is_file():
+        if path.name == "config.json":
+            return path.parent.resolve()
+        raise ModelError(f"{path} is a file; `model` must be a folder holding config.json")
+    if (path / "config.json").is_file():
+        return path.resolve()
+    adapter = _read_json(path / "adapter_config.json")
+    if adapter:
+        base = adapter.get("base_model_name_or_path") or "its base model"
+        raise ModelError(f"{path} holds a PEFT adapter, not a model: use {base} as `model` "
+                         "(and this folder as the adapter)")
+    raise ModelError(f"{path} is not a model folder: it holds no config.json")
+
+
+def _download(repo_id: str, trust_remote_code: bool, allow_pickle: bool,
+              config_only: bool) -> Path:
+    from huggingface_hub import snapshot_download  # lazy: network stack, only for hub ids
+    from huggingface_hub import errors as hub_errors
+
+    if config_only:
+        patterns = ["config.json"]
+    else:
+        patterns = HUB_FILES + (["*.py"] if trust_remote_code else []) + (
+            ["*.bin", "*.pt", "*.pth"] if allow_pickle else [])
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns))
+    except hub_errors.GatedRepoError:
+        raise ModelError(f"hub model {repo_id} is gated: accept its licence on huggingface.co "
+                         "and log in with `hf auth login`") from None
+    except hub_errors.RepositoryNotFoundError:
+        raise ModelError(f"no local folder '{repo_id}' and no hub model of that name "
+                         "(or it is private: log in with `hf auth login`)") from None
+    except hub_errors.LocalEntryNotFoundError:
+        raise ModelError(f"cannot download {repo_id}: the Hugging Face hub is not reachable "
+                         "(offline?) and it is not in the local cache; download it once or "
+                         "give a local folder") from None
+    except (hub_errors.HfHubHTTPError, hub_errors.HFValidationError, OSError) as e:
+        raise ModelError(f"cannot download {repo_id}: {_first_line(e)}") from None
+
+
+def check_remote_code(folder: Path, trust_remote_code: bool) -> None:
+    """Refuse a model whose config / tokenizer needs Python code shipped with it, unless the
+    user trusts it. A model type this transformers knows loads with the built-in code instead
+    (transformers then ignores auto_map), so that is not refused."""
+    if trust_remote_code:
+        return
+    config = _read_json(folder / "config.json") or {}
+    files = _auto_map_files(config.get("auto_map"))
+    if files and not _known_model_type(config.get("model_type")):
+        raise ModelError(_code_message(folder, "config.json", files))
+    tok = _read_json(folder / "tokenizer_config.json") or {}
+    files = _auto_map_files(tok.get("auto_map"))
+    if files and not _known_tokenizer_class(tok.get("tokenizer_class")):
+        raise ModelError(_code_message(folder, "tokenizer_config.json", files))
+
+
+def _code_message(folder: Path, source: str, files: list[str]) -> str:
+    present = [f for f in files if (folder / f).is_file()]
+    named = ", ".join(present or files)
+    return (f"{folder.name} ships Python code that its {source} auto_map would run ({named}); "
+            "set trust_remote_code: true only if you trust its author")
+
+
+def _auto_map_files(auto_map: Any) -> list[str]:
+    """'modeling_x.XModel' -> modeling_x.py; 'org/repo--modeling_x.XModel' -> (remote) too."""
+    if not isinstance(auto_map, dict):
+        return []
+    refs: list[str] = []
+    for value in auto_map.values():
+        refs.extend(v for v in (value if isinstance(value, (list, tuple)) else [value]) if v)
+    files = []
+    for ref in refs:
+        module = str(ref).split("--")[-1].rsplit(".", 1)[0]
+        name = module.replace(".", "/") + ".py"
+        if name not in files:
+            files.append(name)
+    return files
+
+
+def _known_model_type(model_type: Any) -> bool:
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    return isinstance(model_type, str) and model_type in CONFIG_MAPPING_NAMES
+
+
+def _known_tokenizer_class(name: Any) -> bool:
+    import transformers
+
+    return isinstance(name, str) and hasattr(transformers, name)
+
+
+def check_weights(folder: Path, allow_pickle: bool) -> None:
+    """safetensors weights are required; pickle-only folders load only with allow_pickle."""
+    if any(folder.glob("*.safetensors")):
+        return
+    pickles = sorted({f.name for pat in PICKLE_WEIGHTS for f in folder.glob(pat)}
+                     - NOT_WEIGHTS)
+    if pickles and not allow_pickle:
+        raise ModelError(f"{folder.name} has only pickle weights ({', '.join(pickles[:3])}); "
+                         "Studio loads safetensors only unless you set allow_pickle: true "
+                         "(pickle files can run code when loaded)")
+    if not pickles:
+        raise ModelError(f"{folder.name} holds no weights (*.safetensors) next to config.json")
+
+
+def _read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelError(f"{path} is not valid JSON: {_first_line(e)}") from None
+    return data if isinstance(data, dict) else None
+
+
+def read_model_config(name_or_path: str | Path, *, trust_remote_code: bool = False) -> dict:
+    """config.json of a model folder / hub id as a plain dict (no torch needed)."""
+    path = Path(str(name_or_path)).expanduser()
+    if path.is_file() and path.suffix == ".json":
+        data = _read_json(path)
+    else:
+        folder = resolve_model(name_or_path, trust_remote_code=trust_remote_code,
+                               config_only=True)
+        data = _read_json(folder / "config.json")
+    if not data:
+        raise ModelError(f"{path} holds no model config")
+    return data
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+def load_tokenizer(path: str | Path, trust_remote_code: bool = False, *,
+                   padding_side: str = "right") -> Any:
+    """The model's tokenizer, with a pad token (EOS when it has none).
+
+    padding_side: "right" for training (labels line up with inputs); use "left" for batched
+    generation so every row's prompt ends at the last column.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"cannot load the tokenizer of {path}: {_first_line(e)}") from None
+    if tok.pad_token is None:
+        if tok.eos_token is None:
+            raise ModelError(f"the tokenizer of {path} has neither a pad nor an EOS token")
+        tok.pad_token = tok.eos_token  # padding is masked out of the loss anyway
+    tok.padding_side = padding_side
+    return tok
+
+
+def resolve_dtype(dtype: Any, device_type: str) -> Any:
+    """None / "auto" -> fp32 on CPU, bf16 on a GPU that has it, else fp32.
+    Strings "bf16" / "fp16" / "fp32" map to torch dtypes; torch dtypes pass through."""
+    import torch
+
+    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+             "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+    if dtype is None or dtype == "auto":
+        if device_type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if isinstance(dtype, str):
+        if dtype not in names:
+            raise ModelError(f"unknown dtype {dtype!r}; use bf16, fp16 or fp32")
+        return names[dtype]
+    return dtype
+
+
+def load_model(path: str | Path, *, device: str = "cpu", dtype: Any = None,
+               quantize_4bit: bool = False, attn_implementation: str = "sdpa",
+               trust_remote_code: bool = False, allow_pickle: bool = False) -> Any:
+    """AutoModelForCausalLM from a checked local folder (see resolve_model), on `device`.
+
+    quantize_4bit: QLoRA's base: linear layers in NF4 with double quantization; compute in
+    float32 on the CPU, bf16 (fp16 without bf16) on a GPU. lm_head stays unquantized.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    dev = torch.device(device)
+    torch_dtype = resolve_dtype(dtype, dev.type)
+    kwargs: dict[str, Any] = dict(
+        dtype=torch_dtype, attn_implementation=attn_implementation,
+        trust_remote_code=trust_remote_code,
+        use_safetensors=None if allow_pickle else True,  # None: safetensors, else .bin
+        device_map={"": dev},  # weights go straight to the device (bnb quantizes there)
+    )
+    if quantize_4bit:
+        if dev.type == "cpu":
+            compute = torch.float32
+        elif torch_dtype in (torch.bfloat16, torch.float16):
+            compute = torch_dtype
+        else:
+            compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
+            bnb_4bit_use_double_quant=True)
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    except ImportError as e:  # e.g. bitsandbytes missing or too old for 4-bit
+        raise ModelError(f"cannot load {Path(path).name}: {_first_line(e)}") from None
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelError(f"cannot load the model in {path}: {_first_line(e)}") from None
+
+
+def apply_method(model: Any, cfg: Any, total_steps: int) -> Any:
+    """Attach cfg.method to a loaded model (see methods.py); returns the model to train."""
+    from studio.core import methods
+
+    return methods.apply_method(model, cfg, total_steps)
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameters; shared (tied) weights count once.
+
+    A bitsandbytes 4-bit weight (Params4bit) stores two values per uint8 byte, so its numel is
+    half the layer's logical size: it counts numel * 2 * bytes-per-storage-element.
+    """
+    trainable = total = 0
+    for p in model.parameters():  # parameters() yields a shared tensor once
+        n = param_numel(p)
+        total += n
+        if p.requires_grad:
+            trainable += n
+    return trainable, total
+
+
+def param_numel(p: Any) -> int:
+    n = p.numel()
+    if p.__class__.__name__ == "Params4bit":
+        n *= 2 * p.element_size()
+    return n
