@@ -21,12 +21,25 @@ import random
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence, TypeVar
 
-from studio.core.data_formats import (DETECT_ROWS, BadRow, MediaRow, detect_format, normalise,
-                                      unknown_fields)
+from studio.core.data_formats import (
+    DETECT_ROWS,
+    BadRow,
+    MediaRow,
+    detect_format,
+    normalise,
+    unknown_fields,
+)
 from studio.core.data_load import FILE_TYPES, RawRow, file_type_of, read_rows
 from studio.core.data_tokenize import IGNORE_INDEX, tokenize_dataset, tokenize_sample
-from studio.core.data_types import (FORMATS, DatasetReport, LengthStats, Message, RowProblem,
-                                    Sample, TokenizedSample)
+from studio.core.data_types import (
+    FORMATS,
+    DatasetReport,
+    LengthStats,
+    Message,
+    RowProblem,
+    Sample,
+    TokenizedSample,
+)
 from studio.core.errors import DataError
 
 __all__ = [

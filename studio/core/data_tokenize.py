@@ -97,15 +97,20 @@ def _windows(tok: TokenizedSample, max_length: int) -> list[TokenizedSample]:
 
 def _pretrain_ids(sample: Sample, tokenizer: Any, chat_template: Optional[str]) -> list[int]:
     if sample.is_text:
-        ids = tokenizer.encode(sample.text, add_special_tokens=True)  # BOS where the model has one
+        ids = _encode(tokenizer, sample.text, True)  # BOS where the model has one
     else:
         msgs, tools, template = _template_inputs(sample, tokenizer, chat_template)
         text = _render(tokenizer, msgs, tools, template, False, sample.row).rstrip()
-        ids = tokenizer.encode(text, add_special_tokens=False)  # the template wrote any BOS
+        ids = _encode(tokenizer, text, False)  # the template wrote any BOS
     eos = tokenizer.eos_token_id
     if eos is not None and (not ids or ids[-1] != eos):
         ids.append(eos)
     return ids
+
+
+def _encode(tokenizer: Any, text: str, special: bool) -> list[int]:
+    # verbose=False: no "longer than the model's maximum" warning; lengths are ours to handle.
+    return tokenizer.encode(text, add_special_tokens=special, verbose=False)
 
 
 # --- sft ---------------------------------------------------------------------------------------
@@ -119,7 +124,7 @@ def _chat_ids(sample: Sample, tokenizer: Any, chat_template: Optional[str],
     labels: list[int] = []
 
     def add(text: str, learn: bool) -> list[int]:
-        piece = tokenizer.encode(text, add_special_tokens=False) if text else []
+        piece = _encode(tokenizer, text, False) if text else []
         ids.extend(piece)
         labels.extend(piece if learn else [IGNORE_INDEX] * len(piece))
         return piece

@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 from data_files import write_rows
 
-from studio.core.data import (IGNORE_INDEX, Message, Sample, inspect_dataset, load_samples,
-                              tokenize_dataset, tokenize_sample)
+from studio.core.data import (
+    IGNORE_INDEX,
+    Message,
+    Sample,
+    inspect_dataset,
+    load_samples,
+    tokenize_dataset,
+    tokenize_sample,
+)
 from studio.core.errors import DataError
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
@@ -98,8 +105,8 @@ def _with_template(tokenizer, template):
 def _learned_runs(tok, t):
     """The decoded text of each run of consecutive labelled tokens."""
     assert len(t.input_ids) == len(t.labels)
-    for i, l in zip(t.input_ids, t.labels):
-        assert l in (IGNORE_INDEX, i)  # a label is its own input token (the model shifts)
+    for token, label in zip(t.input_ids, t.labels):
+        assert label in (IGNORE_INDEX, token)  # a label is its own input token (the model shifts)
     runs = itertools.groupby(zip(t.input_ids, t.labels), key=lambda p: p[1] != IGNORE_INDEX)
     return [tok.decode([i for i, _ in run]) for learned, run in runs if learned]
 
@@ -114,7 +121,8 @@ CONV = chat(("system", "Be kind."), ("user", "Hi there"), ("assistant", "Hello! 
 
 def test_chatml_learns_each_reply_and_its_end_token(tokenizer):
     t = tokenize_sample(CONV, tokenizer, None)
-    assert _learned_runs(tokenizer, t) == ["Hello! How are you?" + IM_END, "我很好，谢谢。" + IM_END]
+    assert _learned_runs(tokenizer, t) == ["Hello! How are you?" + IM_END,
+                                           "我很好，谢谢。" + IM_END]
     assert not t.truncated
     eos = tokenizer.eos_token_id
     assert tokenizer.convert_ids_to_tokens(eos) == IM_END and t.labels.count(eos) == 2

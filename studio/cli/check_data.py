@@ -1,0 +1,224 @@
+"""`python main.py check-data FILE [--model DIR] [--format F] [--max-length N] [--json]`:
+the dataset doctor.
+
+Prints what the file is (type, shape), how many rows are good, every problem by row number
+(the first 20 on screen), fields it does not understand, rows with image/audio/video input, and
+with --model the token lengths as that model's chat template renders the rows, against
+max_length. Exit 0 when the file can be trained on (bad rows are reported, and skipped only
+with skip_bad_rows); 2 when it cannot be read, has no good rows, or holds only preference pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from studio.core.errors import UserError
+
+SHOWN_PROBLEMS = 20
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from studio.core.config import FORMATS  # standard library only: --help stays instant
+
+    p = sub.add_parser(
+        "check-data", help="dataset doctor: format, rows, errors by row, token lengths",
+        description="Check a dataset file before training: its shape (alpaca, sharegpt, "
+                    "messages, text, preference), good and bad rows by number, and with --model "
+                    "the token lengths under that model's chat template.")
+    p.add_argument("file", metavar="FILE", help=".json, .jsonl, .csv, .tsv, .parquet or .txt")
+    p.add_argument("--model", metavar="DIR", help="model folder whose tokenizer and chat "
+                   "template count the tokens")
+    p.add_argument("--format", choices=list(FORMATS), default="auto",
+                   help="the shape of the rows (default: detect it)")
+    p.add_argument("--stage", choices=["sft", "pretrain"], default="sft",
+                   help="how tokens are counted: sft renders conversations, pretrain learns all")
+    p.add_argument("--max-length", type=int, metavar="N",
+                   help="longest sample in tokens (default: the config default)")
+    p.add_argument("--max-rows", type=int, metavar="N", help="check only the first N rows")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        report = _inspect(args)
+    except UserError as e:
+        if not args.json:
+            raise  # the dispatcher prints "error: <reason>" and exits 2
+        _write(json.dumps({"ok": False, "error": e.one_line()}))
+        return 2
+    verdict = _verdict(report)
+    if args.json:
+        _write(json.dumps(_as_dict(report, verdict)))
+    else:
+        _write(_text(report, verdict))
+    if verdict:
+        print(f"error: {verdict}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> Any:
+    from studio.core import data
+
+    if args.max_length is not None and args.max_length < 1:
+        raise UserError("--max-length must be a positive number of tokens")
+    tokenizer, max_length = None, None
+    if args.model:
+        from studio.core.config import defaults
+        from studio.core.model import load_tokenizer  # heavy: transformers
+
+        tokenizer = load_tokenizer(args.model)
+        max_length = args.max_length or defaults()["max_length"]
+    return data.inspect_dataset(args.file, args.format, tokenizer=tokenizer,
+                                max_length=max_length, max_rows=args.max_rows,
+                                stage=args.stage)
+
+
+def _verdict(report: Any) -> str:
+    """Why this file cannot be trained on ("" when it can)."""
+    from pathlib import Path
+
+    from studio.core.data import PREFERENCE_REFUSAL
+
+    name = Path(report.path).name
+    if report.is_preference:
+        return PREFERENCE_REFUSAL.format(name=name)
+    if report.good_rows == 0:
+        if report.media_rows and len(report.media_rows) == report.total_rows:
+            return f"every row of {name} has image/audio/video input; this studio trains text " \
+                   "models"
+        return f"no row of {name} can be trained on"
+    return ""
+
+
+# --- the readable report -------------------------------------------------------------------------
+
+def _text(r: Any, verdict: str) -> str:
+    fmt = r.format if r.format == r.detected_format else \
+        f"{r.format} (set; the rows look like {r.detected_format or 'nothing known'})"
+    if r.format == r.detected_format:
+        fmt += " (detected)"
+    lines = [f"dataset   {r.path}", f"file      {r.file_type}", f"format    {fmt}",
+             f"rows      {r.total_rows}" + (f" (stopped at --max-rows {r.rows_scanned_limit})"
+                                            if r.rows_scanned_limit else ""),
+             f"good rows {r.good_rows}", f"bad rows  {r.bad_rows}"]
+    if r.problems:
+        lines += ["", "problems by row:"]
+        lines += [f"  {p}" for p in r.problems[:SHOWN_PROBLEMS]]
+        if len(r.problems) > SHOWN_PROBLEMS:
+            lines.append(f"  ... and {len(r.problems) - SHOWN_PROBLEMS} more")
+    if r.unknown_fields:
+        lines += ["", "fields it does not understand (ignored): " + ", ".join(r.unknown_fields)]
+    if r.media_rows:
+        lines += ["", f"rows with image/audio/video input (refused, this studio trains text "
+                      f"models): {_row_list(r.media_rows)}"]
+    if r.preview:
+        lines += ["", f"first good row (row {r.preview[0].row}):"] + _preview(r.preview[0])
+    if r.length_stats:
+        lines += ["", *_lengths(r)]
+    lines += ["", _summary(r, verdict)]
+    return "\n".join(lines)
+
+
+def _row_list(rows: list[int], shown: int = 20) -> str:
+    text = ", ".join(map(str, rows[:shown]))
+    return text + (f" ... and {len(rows) - shown} more" if len(rows) > shown else "")
+
+
+def _preview(sample: Any, width: int = 100) -> list[str]:
+    def cut(text: str) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= width else text[:width - 3] + "..."
+
+    if sample.text is not None:
+        return [f"  text: {cut(sample.text)}"]
+    lines = [f"  {m.role}: {cut(m.content)}" for m in sample.messages[:6]]
+    if len(sample.messages) > 6:
+        lines.append(f"  ... {len(sample.messages) - 6} more messages")
+    if sample.tools:
+        lines.append(f"  tools: {cut(sample.tools)}")
+    return lines
+
+
+def _lengths(r: Any) -> list[str]:
+    s = r.length_stats
+    lines = [f"token lengths ({s.count} good rows, {r.stage}): min {s.min}  mean {s.mean:.1f}  "
+             f"p50 {s.p50:.0f}  p95 {s.p95:.0f}  max {s.max}  (max_length {r.max_length})"]
+    lines += _histogram(r.lengths, r.max_length)
+    if r.over_max_length:
+        what = "will be split into max_length windows" if r.stage == "pretrain" else \
+            "will be truncated"
+        n = r.over_max_length
+        lines.append(f"{n} {'row is' if n == 1 else 'rows are'} longer than max_length "
+                     f"{r.max_length} and {what}")
+    else:
+        lines.append(f"every row fits in max_length {r.max_length}")
+    if r.all_masked_rows:
+        lines.append(f"rows with nothing left to learn at max_length {r.max_length} (the answer "
+                     f"starts after it; dropped in training): {_row_list(r.all_masked_rows)}")
+    return lines
+
+
+def _histogram(lengths: Any, max_length: int, bins: int = 8, width: int = 40) -> list[str]:
+    """Text bars from 0 to about the 95th percentile (at least max_length); a last line counts
+    the long tail, so one huge row does not squash every bar into the first."""
+    import numpy as np
+
+    if lengths is None or not len(lengths):
+        return []
+    top = int(lengths.max())
+    cap = min(top, max(max_length or 0, int(np.percentile(lengths, 95))))
+    counts, edges = np.histogram(lengths, bins=max(1, min(bins, cap)), range=(0, max(cap, 1)))
+    rows = [(f"{int(lo)}-{int(hi)}", int(c), lo, hi)
+            for c, lo, hi in zip(counts, edges[:-1], edges[1:])]
+    if top > cap:
+        rows.append((f"{cap + 1}-{top}", int((lengths > cap).sum()), cap, top))
+    peak = max(max(c for _, c, _, _ in rows), 1)
+    out = []
+    for label, c, lo, hi in rows:
+        mark = "" if not max_length or hi <= max_length else \
+            "  over max_length" if lo >= max_length else "  max_length inside"
+        out.append(f"  {label:>13} {'#' * round(width * c / peak):<{width}} {c}{mark}")
+    return out
+
+
+def _summary(r: Any, verdict: str) -> str:
+    if verdict:
+        return f"not usable: {verdict}"
+    text = f"usable: {r.good_rows} good rows"
+    if r.format == "text":
+        text += " of plain text (train it with stage: pretrain)"
+    if r.bad_rows:
+        text += (f"; {r.bad_rows} bad rows refuse training until fixed, or set skip_bad_rows: "
+                 "true to train on the good rows")
+    return text
+
+
+def _as_dict(r: Any, verdict: str) -> dict:
+    out = {
+        "ok": not verdict, "error": verdict or None, "path": r.path, "file_type": r.file_type,
+        "format": r.format, "detected_format": r.detected_format, "total_rows": r.total_rows,
+        "good_rows": r.good_rows, "bad_rows": r.bad_rows,
+        "problems": [{"row": p.row, "line": p.line, "reason": p.reason} for p in r.problems],
+        "unknown_fields": r.unknown_fields, "media_rows": r.media_rows,
+        "is_preference": r.is_preference, "rows_scanned_limit": r.rows_scanned_limit,
+    }
+    if r.length_stats:
+        s = r.length_stats
+        out.update(stage=r.stage, max_length=r.max_length, over_max_length=r.over_max_length,
+                   all_masked_rows=r.all_masked_rows,
+                   lengths={"count": s.count, "min": s.min, "mean": s.mean, "p50": s.p50,
+                            "p95": s.p95, "max": s.max})
+    return out
+
+
+def _write(text: str) -> None:
+    """Print text the terminal may not be able to encode (a lone surrogate from a JSON escape,
+    Chinese on an ASCII console) without crashing: such characters come out escaped."""
+    enc = sys.stdout.encoding or "utf-8"
+    sys.stdout.write(text.encode(enc, "backslashreplace").decode(enc, "replace") + "\n")
+    sys.stdout.flush()
