@@ -15,7 +15,7 @@ import traceback
 from studio.core.errors import UserError
 
 # Module names under studio/cli/, in the order --help lists them.
-COMMANDS = ["new_model", "train", "resume", "check_data"]
+COMMANDS = ["new_model", "train", "resume", "check_data", "inspect", "demo", "chat", "export"]
 
 
 class _Parser(argparse.ArgumentParser):
