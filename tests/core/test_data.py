@@ -104,6 +104,22 @@ def test_no_good_rows_is_refused_even_when_skipping(tmp_path):
         load_samples(path, skip_bad_rows=True)
 
 
+def test_progress_is_reported_and_can_cancel(tmp_path):
+    path = write_rows(tmp_path, "jsonl", SHAPES["text"](2500))
+    seen = []
+    inspect_dataset(path, progress=seen.append)
+    assert seen == [1000, 2000]
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(rows):
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        inspect_dataset(path, progress=cancel)
+
+
 def test_max_rows_stops_the_scan(tmp_path):
     report = inspect_dataset(write_rows(tmp_path, "jsonl", SHAPES["text"](50)), max_rows=20)
     assert (report.total_rows, report.good_rows, report.rows_scanned_limit) == (20, 20, 20)
