@@ -23,15 +23,8 @@ def _alpaca(i: int, output: str = "ok") -> dict:
 
 
 @pytest.fixture(scope="module")
-def model_dir(request, tmp_path_factory):
-    """A model folder with the starter tokenizer and chat template (the shared tiny model when
-    the suite provides one)."""
-    try:
-        return request.getfixturevalue("tiny_model_dir")
-    except pytest.FixtureLookupError:
-        from studio.core.starter import new_model
-
-        return new_model(tmp_path_factory.mktemp("model") / "tiny")
+def model_dir(tiny_model_dir):
+    return tiny_model_dir  # the starter tokenizer and chat template
 
 
 def _run(capsys, *argv):

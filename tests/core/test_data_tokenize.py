@@ -74,18 +74,11 @@ STRICT = ("{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 
 
 
 @pytest.fixture(scope="module")
-def tokenizer(request):
-    """The starter tokenizer (ChatML template, EOS <|im_end|>), from the shared tiny model when
-    the suite provides one."""
-    try:
-        model_dir = request.getfixturevalue("tiny_model_dir")
-    except pytest.FixtureLookupError:
-        from studio.core.starter import corpus_files, train_tokenizer
-
-        return train_tokenizer(corpus_files(), 2048)
+def tokenizer(tiny_model_dir):
+    """The starter model's tokenizer (ChatML template, EOS <|im_end|>), loaded as any model's."""
     from studio.core.model import load_tokenizer
 
-    return load_tokenizer(model_dir)
+    return load_tokenizer(tiny_model_dir)
 
 
 @pytest.fixture(scope="module")
