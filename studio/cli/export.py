@@ -1,0 +1,58 @@
+"""`python main.py export RUN_DIR --to DIR`: an adapter or a merged model, checked on the way out."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from studio.core.errors import UserError
+
+FORMATS = ("adapter", "merged", "gguf")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="export a run as an adapter or a merged model",
+        description="Export a run's final weights (or a checkpoint) into a folder of its own. "
+                    "The export is reloaded with plain transformers/peft and its logits "
+                    "compared with the in-studio model before it is moved into place.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
+    p.add_argument("--to", required=True, metavar="DIR", help="the folder to create")
+    p.add_argument("--format", dest="fmt", choices=FORMATS, default=None,
+                   help="adapter: PEFT adapter folder (default for adapter methods); merged: "
+                        "full weights with the adapter merged in (default for full/freeze); "
+                        "gguf: not available yet")
+    p.add_argument("--merge", action="store_true", help="same as --format merged")
+    p.add_argument("--step", type=int, metavar="N", help="export checkpoint step N instead of "
+                   "the final weights")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a previous export in --to")
+    p.add_argument("--dequantize", action="store_true",
+                   help="qlora + merged: merge into the 4-bit base dequantized to float")
+    p.add_argument("--max-shard-size", default="2GB", metavar="SIZE",
+                   help="largest safetensors file of a merged model [2GB]")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the reload / logits / EOS checks (not recommended)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from studio.core import runs
+
+    if args.merge and args.fmt not in (None, "merged"):
+        raise UserError(f"--merge means --format merged, but --format {args.fmt} was given")
+    fmt = "merged" if args.merge else args.fmt
+    if fmt is None:  # the natural format of the run's method
+        cfg = runs.load_config(runs.open_run(args.run_dir))
+        fmt = "adapter" if cfg.is_peft else "merged"
+    from studio.core.export import export  # heavy: torch, transformers, peft
+
+    def progress(fraction: float, message: str) -> None:
+        print(f"[{fraction * 100:3.0f}%] {message}", file=sys.stderr, flush=True)
+
+    result = export(args.run_dir, args.to, fmt=fmt, step=args.step, overwrite=args.overwrite,
+                    dequantize=args.dequantize, verify=args.verify,
+                    max_shard_size=args.max_shard_size, device=args.device, progress=progress)
+    print(result.summary())
+    return 0

@@ -1,0 +1,213 @@
+"""Chat engine: template prompt, streaming, stopping at the end of turn, cancel, log-probs, seeds,
+base vs tuned on shared weights, and checkpoints rebuilt exactly."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from studio.core import model as model_mod
+from studio.core.chat import (ChatEngine, Conversation, GenSettings, build_prompt_ids,
+                              end_of_turn_ids, template_end_token)
+from studio.core.errors import UserError
+from studio.core.run_model import load_chat_models, load_run_model
+
+GREEDY = GenSettings(temperature=0.0, max_new_tokens=12)
+ASK = [{"role": "user", "content": "What is 3 plus one?"}]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    tok = model_mod.load_tokenizer(tiny_model_dir)
+    return ChatEngine(model_mod.load_model(tiny_model_dir), tok)
+
+
+def test_prompt_uses_the_models_template(engine):
+    tok = engine.tokenizer
+    ids = build_prompt_ids(tok, [{"role": "system", "content": "Be brief."}] + ASK)
+    text = tok.decode(ids, skip_special_tokens=False)
+    assert text == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n"
+                    "What is 3 plus one?<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_end_of_turn_comes_from_the_template_too(engine):
+    from transformers import GenerationConfig
+
+    tok = engine.tokenizer
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    assert template_end_token(tok) == im_end
+    # A generation_config that forgot the end-of-turn token still stops there.
+    ids = end_of_turn_ids(tok, GenerationConfig(eos_token_id=0))
+    assert ids[0] == 0 and im_end in ids
+
+
+def test_reply_streams_chunks_that_join_to_the_reply(engine):
+    seen = []
+    reply = engine.reply(ASK, GenSettings(temperature=0.0, max_new_tokens=20,
+                                          min_new_tokens=20), on_chunk=seen.append)
+    assert reply.tokens == 20 and reply.stop_reason == "length"
+    assert len(seen) >= 5  # streamed piece by piece, not at the end
+    assert "".join(c.text for c in seen) == reply.text
+    assert sum(len(c.token_ids) for c in reply.chunks) == 20
+    assert 0 < reply.first_token_s <= reply.seconds
+
+
+def test_stops_at_end_of_turn_and_hides_it(tiny_model_dir):
+    tok = model_mod.load_tokenizer(tiny_model_dir)
+    model = model_mod.load_model(tiny_model_dir)
+    with torch.no_grad():  # zero hidden state -> all logits 0 -> argmax is token 0, an EOS
+        model.model.norm.weight.zero_()
+    eng = ChatEngine(model, tok)
+    assert 0 in eng.eos_ids
+    reply = eng.reply(ASK, GenSettings(temperature=0.0, max_new_tokens=50, min_new_tokens=3))
+    assert reply.stop_reason == "eos"
+    assert reply.tokens == 4  # three forced tokens, then the end of turn
+    assert "<|endoftext|>" not in reply.text and "<|im_end|>" not in reply.text
+
+
+def test_cancel_stops_within_one_token(engine):
+    cancel = threading.Event()
+    seen = {"chunks": 0, "tokens": 0, "at_cancel": None}
+
+    def on_chunk(chunk):
+        seen["chunks"] += 1
+        seen["tokens"] += len(chunk.token_ids)
+        if seen["chunks"] == 3:
+            cancel.set()
+            seen["at_cancel"] = seen["tokens"]
+
+    s = GenSettings(temperature=0.0, max_new_tokens=200, min_new_tokens=200)
+    reply = engine.reply(ASK, s, on_chunk=on_chunk, cancel=cancel)
+    assert reply.stop_reason == "cancelled"
+    assert reply.tokens <= seen["at_cancel"] + 1
+
+
+def test_cancel_from_another_thread(engine):
+    cancel = threading.Event()
+    started = threading.Event()
+    out = {}
+    s = GenSettings(temperature=0.0, max_new_tokens=5000, min_new_tokens=5000)
+    t = threading.Thread(target=lambda: out.update(r=engine.reply(
+        ASK, s, on_chunk=lambda c: started.set(), cancel=cancel)))
+    t.start()
+    assert started.wait(30)
+    cancel.set()
+    t.join(30)
+    assert not t.is_alive()
+    assert out["r"].stop_reason == "cancelled" and out["r"].tokens < 5000
+
+
+def test_logprobs_are_the_models_own(engine):
+    s = GenSettings(temperature=0.0, max_new_tokens=8, min_new_tokens=8, logprobs=True,
+                    top_alternatives=3)
+    reply = engine.reply(ASK, s)
+    prompt = build_prompt_ids(engine.tokenizer, ASK)
+    new = [t for c in reply.chunks for t in c.token_ids]
+    with torch.no_grad():
+        logits = engine.model(torch.tensor([prompt + new])).logits[0]  # (T, vocab)
+    logp = torch.log_softmax(logits.float(), -1)
+    pos = len(prompt) - 1
+    for c in reply.chunks:
+        expected = sum(float(logp[pos + i, t]) for i, t in enumerate(c.token_ids))
+        assert c.logprob == pytest.approx(expected, abs=1e-4)
+        assert len(c.alternatives) == 3
+        values = [v for _, v in c.alternatives]
+        assert values == sorted(values, reverse=True)
+        # greedy: the chosen first token is the most likely alternative
+        assert values[0] == pytest.approx(float(logp[pos, c.token_ids[0]]), abs=1e-4)
+        pos += len(c.token_ids)
+
+
+def test_seed_gives_the_same_reply_and_keeps_the_callers_rng(engine):
+    s = GenSettings(temperature=1.0, max_new_tokens=15, min_new_tokens=15, seed=7)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = engine.reply(ASK, s).text
+    assert torch.equal(torch.get_rng_state(), before)
+    assert engine.reply(ASK, s).text == a
+
+
+def test_conversation_history_goes_into_the_prompt(engine):
+    conv = Conversation(system="Be brief.")
+    conv.add("hi", "hello")
+    msgs = conv.messages("and now?")
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
+    text = engine.tokenizer.decode(build_prompt_ids(engine.tokenizer, msgs))
+    assert "hello" in text and text.index("hi") < text.index("and now?")
+    conv.reset()
+    assert conv.messages("x") == [{"role": "system", "content": "Be brief."},
+                                  {"role": "user", "content": "x"}]
+
+
+def test_bad_inputs_are_one_line_errors(engine):
+    with pytest.raises(UserError, match="end with a user message"):
+        engine.reply([{"role": "assistant", "content": "hi"}])
+    with pytest.raises(UserError, match="unknown chat role"):
+        engine.reply([{"role": "robot", "content": "x"}, {"role": "user", "content": "y"}])
+    with pytest.raises(UserError, match="top_p"):
+        engine.reply(ASK, GenSettings(top_p=0))
+    with pytest.raises(UserError, match="max_new_tokens"):
+        engine.reply(ASK, GenSettings(max_new_tokens=0))
+
+
+def test_model_without_template_gets_a_plain_prompt(tiny_model_dir):
+    tok = model_mod.load_tokenizer(tiny_model_dir)
+    tok.chat_template = None
+    ids = build_prompt_ids(tok, ASK)
+    assert tok.decode(ids).endswith("User: What is 3 plus one?\n\nAssistant:")
+    eng = ChatEngine(model_mod.load_model(tiny_model_dir), tok)
+    assert eng.note and eng.reply(ASK, GREEDY).tokens > 0
+
+
+# --- runs: base vs tuned, checkpoints ------------------------------------------------------------
+
+def _logits(model, ids):
+    with torch.no_grad():
+        return model(torch.tensor([ids])).logits
+
+
+def test_base_and_tuned_share_one_model(trained_run, tiny_model_dir, engine):
+    models = load_chat_models(run=trained_run("lora"))
+    assert models.shared and models.base is models.tuned
+    tuned_a = models.reply("tuned", ASK, GREEDY).text
+    base = models.reply("base", ASK, GREEDY).text
+    assert base == engine.reply(ASK, GREEDY).text  # adapter off == the plain base model
+    assert models.reply("tuned", ASK, GREEDY).text == tuned_a  # and back on afterwards
+    ids = build_prompt_ids(engine.tokenizer, ASK)
+    peft_model = models.tuned.model
+    with peft_model.disable_adapter():
+        off = _logits(peft_model, ids)
+    assert (off - _logits(peft_model, ids)).abs().max() > 1e-3  # the adapter does change it
+
+
+def test_full_run_base_is_a_second_copy_and_says_so(trained_run):
+    models = load_chat_models(run=trained_run("full"))
+    assert not models.shared and models.base is not models.tuned
+    assert "second copy" in models.note
+    assert models.reply("base", ASK, GREEDY).tokens > 0
+
+
+def test_checkpoint_is_rebuilt_exactly(trained_run, engine):
+    run = trained_run("lora")
+    final = load_run_model(run)
+    step4 = load_run_model(run, step=4)
+    step2 = load_run_model(run, step=2)
+    ids = build_prompt_ids(engine.tokenizer, ASK)
+    assert torch.allclose(_logits(final.model, ids), _logits(step4.model, ids), atol=1e-6)
+    assert (_logits(step2.model, ids) - _logits(step4.model, ids)).abs().max() > 1e-4
+    assert step2.label.endswith("step 2)")
+
+
+def test_prompt_tuning_base_answer_skips_the_virtual_tokens(trained_run, engine):
+    models = load_chat_models(run=trained_run("prompt_tuning"))
+    assert models.reply("base", ASK, GREEDY).text == engine.reply(ASK, GREEDY).text
+    assert models.reply("tuned", ASK, GREEDY).tokens > 0
+
+
+def test_missing_checkpoint_names_the_ones_there(trained_run):
+    with pytest.raises(UserError, match="complete checkpoints: 2, 4"):
+        load_run_model(trained_run("lora"), step=3)
+    with pytest.raises(UserError, match="not a run directory|not found"):
+        load_run_model("/nonexistent/run")
