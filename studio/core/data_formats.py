@@ -20,8 +20,7 @@ import json
 from collections import Counter
 from typing import Any, Iterable, Optional
 
-from studio.core.data_load import type_name
-from studio.core.data_types import Message, Sample
+from studio.core.data_types import Message, Sample, type_name
 
 INSTRUCTION_KEYS = ("instruction", "prompt", "question", "query")
 INPUT_KEYS = ("input",)
@@ -279,14 +278,16 @@ def _turn(m: Any, i: int) -> Message:
     if not isinstance(m, dict):
         raise BadRow(f"{where} is {type_name(m)}, expected an object with from/value "
                      "(or role/content)")
-    role_key, content_key = ("from", "value") if "from" in m else ("role", "content")
+    # Parquet structs carry every key seen in the column, null where a row does not use it.
+    role_key, content_key = ("from", "value") if m.get("from") is not None \
+        else ("role", "content")
     if role_key not in m:
         raise BadRow(f"{where} has no 'from' or 'role'")
     raw = m[role_key]
     role = ROLE_MAP.get(raw.strip().lower()) if isinstance(raw, str) else None
     if role is None:
         raise BadRow(f"{where} has a role it does not understand: {str(raw)[:40]!r}")
-    if content_key not in m and "content" in m:
+    if m.get(content_key) is None and m.get("content") is not None:
         content_key = "content"  # {"from": ..., "content": ...} also happens
     if role == "assistant" and m.get("tool_calls") and not m.get(content_key):
         return Message(role, _tool_calls_text(m["tool_calls"], where), tool_call=True)

@@ -22,15 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from studio.core.data_formats import classify
+from studio.core.data_types import type_name
 from studio.core.errors import DataError
 
 FILE_TYPES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
               ".tsv": "tsv", ".parquet": "parquet", ".txt": "txt"}
-
-# Field names a row object can carry; a top-level JSON object whose only list sits under one of
-# these is a single row, not a wrapper around the rows ({"conversations": [...]}).
-ROW_LIST_KEYS = {"conversations", "messages", "history", "chosen", "rejected", "images", "image",
-                 "videos", "video", "audios", "audio", "tools"}
 
 # Cells of these CSV/TSV columns hold JSON (a list of turns, say); other cells stay text.
 JSON_CELL_KEYS = ("conversations", "messages", "history", "chosen", "rejected")
@@ -135,17 +132,20 @@ def _json_rows(text: str, name: str, prefer_lines: bool) -> Iterator[RawRow]:
 
 
 def _json_object_rows(value: Any, name: str) -> Iterator[RawRow]:
+    """One JSON object: a row itself ({"conversations": [...]}), or a wrapper holding the rows
+    in its one list ({"data": [...], "version": 2})."""
     if not isinstance(value, dict):
         raise DataError(f"{name} holds a single {type_name(value)}; expected a list of rows "
                         "(a JSON array of objects)")
-    lists = [k for k, v in value.items() if isinstance(v, list)]
-    if len(lists) == 1 and lists[0] not in ROW_LIST_KEYS:
-        rows = value[lists[0]]  # {"data": [...]}: the rows sit under one key
-        return (RawRow(i, None, v) for i, v in enumerate(rows, 1))
-    if len(lists) > 1 and not set(lists) & ROW_LIST_KEYS:
+    if classify(value) is not None:
+        return iter([RawRow(1, 1, value)])
+    lists = [str(k) for k, v in value.items() if isinstance(v, list)]
+    if len(lists) == 1:
+        return (RawRow(i, None, v) for i, v in enumerate(value[lists[0]], 1))
+    if lists:
         raise DataError(f"{name} is an object with several lists ({', '.join(lists[:4])}); "
                         "expected one list of rows")
-    return iter([RawRow(1, 1, value)])  # one object that is itself a row
+    return iter([RawRow(1, 1, value)])  # validation says what the row lacks
 
 
 def _json_array_rows(text: str, name: str, pos: int) -> Iterator[RawRow]:
@@ -302,12 +302,6 @@ def _txt_rows(text: str) -> Iterator[RawRow]:
 
 
 # --- small helpers -----------------------------------------------------------------------------
-
-def type_name(value: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false",
-             int: "a number", float: "a number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
-
 
 def _short(e: BaseException) -> str:
     text = str(e).strip().splitlines()

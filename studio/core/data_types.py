@@ -106,3 +106,10 @@ class DatasetReport:
     def usable(self) -> bool:
         """Something here can be trained on (bad rows may remain; they are reported)."""
         return self.good_rows > 0 and not self.is_preference
+
+
+def type_name(value: Any) -> str:
+    """How a JSON value's type reads in a message: "a number", "a list", "null", ..."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false",
+             int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)

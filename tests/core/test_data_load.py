@@ -49,6 +49,24 @@ def test_json_object_that_is_one_conversation_is_one_row(tmp_path):
     assert (report.format, report.total_rows, report.good_rows) == ("sharegpt", 1, 1)
 
 
+def test_json_object_with_several_lists_is_refused(tmp_path):
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps({"train": SHAPES["alpaca"](2), "test": SHAPES["alpaca"](1)}))
+    with pytest.raises(DataError, match=r"several lists \(train, test\)"):
+        inspect_dataset(path)
+
+
+def test_parquet_structs_with_null_keys(tmp_path):
+    # pyarrow gives every struct all the keys seen in the column, null where a row lacks one.
+    rows = [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]},
+            {"conversations": [{"role": "user", "content": "Hi"},
+                               {"role": "assistant", "content": "Yo"}]}]
+    path = write_rows(tmp_path, "parquet", rows)
+    samples, report = load_samples(path)
+    assert report.good_rows == 2
+    assert samples[0].messages == samples[1].messages
+
+
 def test_json_lines_under_a_json_name_and_an_array_under_jsonl(tmp_path):
     rows = SHAPES["alpaca"](3)
     a = write_rows(tmp_path, "jsonl", rows)
