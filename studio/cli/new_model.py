@@ -26,8 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studio.core.starter import new_model  # heavy imports happen inside
+    from transformers.utils import logging as hf_logging
 
+    from studio.core.starter import new_model
+
+    hf_logging.disable_progress_bar()  # one summary line instead of a shard-writing bar
     out = new_model(args.out, size=args.size, arch=args.arch, corpus=args.corpus,
                     seed=args.seed, overwrite=args.overwrite)
     from transformers import AutoConfig
