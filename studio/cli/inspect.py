@@ -103,10 +103,21 @@ def _save(path: Path, **arrays) -> None:
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def _load(args: argparse.Namespace):
-    from studio.core.probes import load_probe_model, resolve_target
+def _load(args: argparse.Namespace, layer: int | None = None):
+    """Load the model (checking --layer against its config first: loading takes seconds)."""
+    from transformers.utils import logging as hf_logging
 
-    return load_probe_model(resolve_target(args.model, args.adapter))
+    from studio.core.model import read_model_config
+    from studio.core.probes import load_probe_model, resolve_target
+    from studio.core.probes_embed import layer_index
+
+    target = resolve_target(args.model, args.adapter)
+    if layer is not None:
+        cfg = read_model_config(target.model)
+        cfg = cfg.get("text_config") or cfg
+        layer_index(int(cfg.get("num_hidden_layers", 0)), layer)
+    hf_logging.disable_progress_bar()  # a terminal tool prints its own one-line results
+    return load_probe_model(target)
 
 
 def run_attention(args: argparse.Namespace) -> int:
@@ -137,7 +148,7 @@ def run_embeddings(args: argparse.Namespace) -> int:
 
     out = _out_path(args.out)
     words = parse_words(args.words)
-    pm = _load(args)
+    pm = _load(args, args.layer)
     wv = word_vectors(pm, words, args.layer)
     source = "input_embeddings" if wv.layer is None else f"hidden_states[{wv.layer}]"
     _save(out, vectors=wv.vectors, words=np.array(wv.words, dtype=str),

@@ -55,9 +55,14 @@ def parse_words(text: str) -> list[str]:
 
 def check_layer(pm: ProbeModel, layer: Optional[int]) -> Optional[int]:
     """None stays None; negative counts from the end (-1 = last layer's output)."""
+    return layer_index(pm.num_layers, layer)
+
+
+def layer_index(num_layers: int, layer: Optional[int]) -> Optional[int]:
+    """`layer` as an index into hidden_states (0..num_layers), or a one-line UserError."""
     if layer is None:
         return None
-    n = pm.num_layers
+    n = num_layers
     k = layer + n + 1 if layer < 0 else layer
     if not 0 <= k <= n:
         raise UserError(f"layer {layer} does not exist: this model has layers 0..{n} "

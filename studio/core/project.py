@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -149,7 +150,9 @@ def umap_project(x: np.ndarray, dims: int = 2, *, progress: Progress = None,
                                   "mininterval": 0.0, "miniters": 1, "ascii": True})
     if cancel is not None and cancel.is_set():
         raise Cancelled()
-    coords = reducer.fit_transform(x)
+    with warnings.catch_warnings():  # "n_jobs overridden by random_state": expected, seeded
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+        coords = reducer.fit_transform(x)
     if cancel is not None and cancel.is_set():
         raise Cancelled()
     return Projection(coords=np.asarray(coords, dtype=np.float32), method="umap")
