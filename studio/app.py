@@ -17,7 +17,9 @@ from PySide6.QtWidgets import QApplication
 
 from studio.services.session import Session
 from studio.ui import i18n, prefs
+from studio.ui.data_panel import DataPanel
 from studio.ui.main_window import MainWindow
+from studio.ui.model_panel import ModelPanel
 from studio.ui.train_panel import TrainPanel
 from studio.ui.welcome import WelcomePage
 
@@ -61,6 +63,14 @@ class Studio:
         self.welcome = WelcomePage(icon().pixmap(128, 128))
         self.window.add_page("welcome", QCoreApplication.translate("App", "Welcome"),
                              self.welcome)
+        self.data = DataPanel(self.session)
+        self.window.add_page("data", QCoreApplication.translate("App", "Data"), self.data)
+        # before _on_dataset's draft update, so a dropped file is opened once (and re-read when
+        # the same file is dropped again)
+        self.window.sig_file_dropped.connect(self.data.open_file)
+        self.model = ModelPanel(self.session)
+        self.window.add_page("model", QCoreApplication.translate("App", "Model & method"),
+                             self.model)
         self.train = TrainPanel(self.session)
         self.window.add_page("train", QCoreApplication.translate("App", "Train"), self.train)
         # Other pages join here, e.g. window.add_page("data", title, DataPanel(session, window));
@@ -86,6 +96,8 @@ class Studio:
             self.window.show_page("train")
             self.window.status.showMessage(
                 QCoreApplication.translate("App", "Dataset: {path}").format(path=path), 8000)
+        else:
+            self.window.show_page("data")
 
     def _on_follow(self, path: str) -> None:
         self.window.show_page("train")

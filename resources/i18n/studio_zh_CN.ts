@@ -4,8 +4,16 @@
   <context>
     <name>App</name>
     <message>
+      <source>Data</source>
+      <translation>数据</translation>
+    </message>
+    <message>
       <source>Dataset: {path}</source>
       <translation>数据集：{path}</translation>
+    </message>
+    <message>
+      <source>Model &amp; method</source>
+      <translation>模型与方法</translation>
     </message>
     <message>
       <source>Train</source>
@@ -208,6 +216,209 @@
     </message>
   </context>
   <context>
+    <name>DataPanel</name>
+    <message>
+      <source>, {cut} past max_length</source>
+      <translation>，其中 {cut} 个超出 max_length</translation>
+    </message>
+    <message>
+      <source>All rows</source>
+      <translation>全部行</translation>
+    </message>
+    <message>
+      <source>Checking rows…</source>
+      <translation>正在检查各行…</translation>
+    </message>
+    <message>
+      <source>Choose a model on the Model page to see the row through its chat template, with the trained tokens marked.</source>
+      <translation>在“模型与方法”页选择模型后，这里会按模型的对话模板显示该行，并标出参与训练的 token。</translation>
+    </message>
+    <message>
+      <source>Choose a model on the Model page: its tokenizer measures every row against max_length.</source>
+      <translation>请在“模型与方法”页选择模型：用它的分词器测量每行长度并与 max_length 比较。</translation>
+    </message>
+    <message>
+      <source>Click a problem to show its row.</source>
+      <translation>点击某个问题即可跳到对应的行。</translation>
+    </message>
+    <message>
+      <source>Dataset doctor</source>
+      <translation>数据集体检</translation>
+    </message>
+    <message>
+      <source>Datasets</source>
+      <translation>数据集</translation>
+    </message>
+    <message>
+      <source>Every row can be trained on.</source>
+      <translation>所有行都可以用于训练。</translation>
+    </message>
+    <message>
+      <source>Fields Studio does not read for this format; they are ignored in training.</source>
+      <translation>此格式下 Studio 不读取的字段；训练时会被忽略。</translation>
+    </message>
+    <message>
+      <source>Format</source>
+      <translation>格式</translation>
+    </message>
+    <message>
+      <source>Good rows</source>
+      <translation>可用行</translation>
+    </message>
+    <message>
+      <source>How to read the rows; auto-detect looks at the first rows' fields.</source>
+      <translation>如何读取各行；自动检测会查看前几行的字段。</translation>
+    </message>
+    <message>
+      <source>Loading the tokenizer of {name}…</source>
+      <translation>正在加载 {name} 的分词器…</translation>
+    </message>
+    <message>
+      <source>Loading the tokenizer…</source>
+      <translation>正在加载分词器…</translation>
+    </message>
+    <message>
+      <source>Longest sample in tokens; longer ones are truncated (config key max_length).</source>
+      <translation>样本的最大 token 数；更长的会被截断（配置项 max_length）。</translation>
+    </message>
+    <message>
+      <source>Max length</source>
+      <translation>最大长度</translation>
+    </message>
+    <message>
+      <source>Measuring token lengths…</source>
+      <translation>正在测量 token 长度…</translation>
+    </message>
+    <message>
+      <source>Media rows</source>
+      <translation>多媒体行</translation>
+    </message>
+    <message>
+      <source>No dataset yet: drop a .json, .jsonl, .csv, .parquet or .txt file anywhere on this window.</source>
+      <translation>还没有数据集：把 .json、.jsonl、.csv、.parquet 或 .txt 文件拖到窗口任意位置即可。</translation>
+    </message>
+    <message>
+      <source>No row can be trained on; the problems below say why.</source>
+      <translation>没有可训练的行；原因见下方问题列表。</translation>
+    </message>
+    <message>
+      <source>Off: training refuses a file with bad rows, naming them (config key skip_bad_rows).</source>
+      <translation>关闭时：含有坏行的文件会被拒绝训练，并列出这些行（配置项 skip_bad_rows）。</translation>
+    </message>
+    <message>
+      <source>Open a dataset</source>
+      <translation>打开数据集</translation>
+    </message>
+    <message>
+      <source>Open dataset…</source>
+      <translation>打开数据集…</translation>
+    </message>
+    <message>
+      <source>Preview: the row as the model sees it</source>
+      <translation>预览：模型看到的这一行</translation>
+    </message>
+    <message>
+      <source>Reading the file…</source>
+      <translation>正在读取文件…</translation>
+    </message>
+    <message>
+      <source>Row {row}</source>
+      <translation>第 {row} 行</translation>
+    </message>
+    <message>
+      <source>Row {row}: {tokens} tokens, {trained} trained</source>
+      <translation>第 {row} 行：{tokens} 个 token，其中 {trained} 个参与训练</translation>
+    </message>
+    <message>
+      <source>Rows</source>
+      <translation>行数</translation>
+    </message>
+    <message>
+      <source>Select a row to see it here.</source>
+      <translation>选择一行，在这里查看。</translation>
+    </message>
+    <message>
+      <source>The model's tokenizer cannot be used: {reason}</source>
+      <translation>无法使用该模型的分词器：{reason}</translation>
+    </message>
+    <message>
+      <source>This file cannot be read; see the reason on the left.</source>
+      <translation>无法读取此文件；原因见左侧。</translation>
+    </message>
+    <message>
+      <source>This file holds preference pairs (chosen / rejected) for DPO. Studio does not train on preference data yet: use conversations (alpaca, sharegpt or messages) for supervised fine-tuning.</source>
+      <translation>此文件包含用于 DPO 的偏好对（chosen / rejected）。Studio 暂不支持偏好数据训练：请使用对话数据（alpaca、sharegpt 或 messages）进行监督微调。</translation>
+    </message>
+    <message>
+      <source>Token lengths</source>
+      <translation>Token 长度</translation>
+    </message>
+    <message>
+      <source>Train on the good rows, skip the bad ones</source>
+      <translation>用可用行训练，跳过坏行</translation>
+    </message>
+    <message>
+      <source>Unknown fields</source>
+      <translation>未知字段</translation>
+    </message>
+    <message>
+      <source>auto-detect</source>
+      <translation>自动检测</translation>
+    </message>
+    <message>
+      <source>cut off by max_length</source>
+      <translation>被 max_length 截掉</translation>
+    </message>
+    <message>
+      <source>masked (no loss)</source>
+      <translation>已屏蔽（不计损失）</translation>
+    </message>
+    <message>
+      <source>none</source>
+      <translation>无</translation>
+    </message>
+    <message>
+      <source>nothing fits</source>
+      <translation>无法识别</translation>
+    </message>
+    <message>
+      <source>row {row}: {reason}</source>
+      <translation>第 {row} 行：{reason}</translation>
+    </message>
+    <message>
+      <source>trained (loss)</source>
+      <translation>参与训练（计算损失）</translation>
+    </message>
+    <message>
+      <source>{bad} of {total} rows cannot be trained on. Training refuses the file unless bad rows are skipped; fix them or tick the box below.</source>
+      <translation>{total} 行中有 {bad} 行无法训练。除非跳过坏行，否则训练会拒绝此文件；请修正这些行或勾选下方选项。</translation>
+    </message>
+    <message>
+      <source>{fmt} (chosen; detected: {detected}), {kind} file</source>
+      <translation>{fmt}（手动选择；检测结果：{detected}），{kind} 文件</translation>
+    </message>
+    <message>
+      <source>{fmt} (detected), {kind} file</source>
+      <translation>{fmt}（自动检测），{kind} 文件</translation>
+    </message>
+    <message>
+      <source>{good} ({bad} with problems)</source>
+      <translation>{good}（{bad} 行有问题）</translation>
+    </message>
+    <message>
+      <source>{n} (rows {rows}): image/audio/video input is not trained</source>
+      <translation>{n}（第 {rows} 行）：图像/音频/视频输入不参与训练</translation>
+    </message>
+    <message>
+      <source>… and {n} more</source>
+      <translation>… 另有 {n} 条</translation>
+    </message>
+    <message>
+      <source>… {n} more tokens not shown</source>
+      <translation>… 另有 {n} 个 token 未显示</translation>
+    </message>
+  </context>
+  <context>
     <name>Errors</name>
     <message>
       <source>Studio: something went wrong</source>
@@ -216,6 +427,61 @@
     <message>
       <source>Technical details are under “Show Details…”.</source>
       <translation>技术细节见“显示详细信息…”。</translation>
+    </message>
+  </context>
+  <context>
+    <name>LengthHistogram</name>
+    <message>
+      <source>&lt;b&gt;No row will be truncated&lt;/b&gt;: every row fits in {max} tokens.</source>
+      <translation>&lt;b&gt;没有行会被截断&lt;/b&gt;：每行都在 {max} 个 token 以内。</translation>
+    </message>
+    <message>
+      <source>&lt;b&gt;{n} rows will be truncated&lt;/b&gt; (longer than max_length, {max} tokens): their ends are not learned.</source>
+      <translation>&lt;b&gt;{n} 行会被截断&lt;/b&gt;（超过 max_length，即 {max} 个 token）：超出部分不会被学习。</translation>
+    </message>
+    <message>
+      <source>Estimated from a random sample of {m} of {total} rows.</source>
+      <translation>根据 {total} 行中随机抽取的 {m} 行估算。</translation>
+    </message>
+    <message>
+      <source>Estimated from {m} of {total} rows so far.</source>
+      <translation>目前根据 {total} 行中的 {m} 行估算。</translation>
+    </message>
+    <message>
+      <source>Measuring token lengths…</source>
+      <translation>正在测量 token 长度…</translation>
+    </message>
+    <message>
+      <source>No row could be tokenized.</source>
+      <translation>没有能分词的行。</translation>
+    </message>
+    <message>
+      <source>No row is longer than {max} tokens.</source>
+      <translation>没有超过 {max} 个 token 的行。</translation>
+    </message>
+    <message>
+      <source>Token lengths appear here once a dataset and a model are chosen.</source>
+      <translation>选择数据集和模型后，这里会显示 token 长度分布。</translation>
+    </message>
+    <message>
+      <source>Tokens per row: median {p50}, 95% below {p95}, longest {longest} (&lt;a href="row:{row}"&gt;row {row}&lt;/a&gt;).</source>
+      <translation>每行 token 数：中位数 {p50}，95% 低于 {p95}，最长 {longest}（&lt;a href="row:{row}"&gt;第 {row} 行&lt;/a&gt;）。</translation>
+    </message>
+    <message>
+      <source>rows</source>
+      <translation>行数</translation>
+    </message>
+    <message>
+      <source>tokens per row</source>
+      <translation>每行 token 数</translation>
+    </message>
+    <message>
+      <source>{n} rows are longer than {max} tokens: pre-training splits them into windows of {max} (nothing is lost).</source>
+      <translation>{n} 行超过 {max} 个 token：预训练会把它们切成长度为 {max} 的窗口（不会丢失内容）。</translation>
+    </message>
+    <message>
+      <source>{n} rows keep nothing to learn (the reply starts after max_length).</source>
+      <translation>{n} 行截断后没有可学习的内容（回复从 max_length 之后才开始）。</translation>
     </message>
   </context>
   <context>
@@ -366,6 +632,303 @@ To train with the window closed, start the run with “Start in background”.</
     </message>
   </context>
   <context>
+    <name>MemoryView</name>
+    <message>
+      <source>&lt;b style='color:#1e8449'&gt;Fits&lt;/b&gt;: about {total} of {device} on {where}.</source>
+      <translation>&lt;b style='color:#1e8449'&gt;放得下&lt;/b&gt;：约需 {total}，{where} 共有 {device}。</translation>
+    </message>
+    <message>
+      <source>&lt;b style='color:#b03a2e'&gt;Does not fit&lt;/b&gt;: about {total}, but {where} has {device}.</source>
+      <translation>&lt;b style='color:#b03a2e'&gt;放不下&lt;/b&gt;：约需 {total}，但 {where} 只有 {device}。</translation>
+    </message>
+    <message>
+      <source>&lt;b&gt;About {total}&lt;/b&gt; at the peak of training; the device's memory is unknown.</source>
+      <translation>训练峰值&lt;b&gt;约 {total}&lt;/b&gt;；设备内存大小未知。</translation>
+    </message>
+    <message>
+      <source>&lt;b&gt;To make it fit:&lt;/b&gt;</source>
+      <translation>&lt;b&gt;可以这样减少内存：&lt;/b&gt;</translation>
+    </message>
+    <message>
+      <source>GPU {size}</source>
+      <translation>GPU {size}</translation>
+    </message>
+    <message>
+      <source>RAM {size}</source>
+      <translation>内存 {size}</translation>
+    </message>
+    <message>
+      <source>The estimate appears once a model is chosen.</source>
+      <translation>选择模型后会显示估算结果。</translation>
+    </message>
+    <message>
+      <source>activations</source>
+      <translation>激活值</translation>
+    </message>
+    <message>
+      <source>gradients</source>
+      <translation>梯度</translation>
+    </message>
+    <message>
+      <source>logits</source>
+      <translation>logits</translation>
+    </message>
+    <message>
+      <source>optimizer state</source>
+      <translation>优化器状态</translation>
+    </message>
+    <message>
+      <source>overhead</source>
+      <translation>额外开销</translation>
+    </message>
+    <message>
+      <source>precision {p}</source>
+      <translation>精度 {p}</translation>
+    </message>
+    <message>
+      <source>the GPU</source>
+      <translation>GPU</translation>
+    </message>
+    <message>
+      <source>this computer</source>
+      <translation>本机</translation>
+    </message>
+    <message>
+      <source>weights</source>
+      <translation>权重</translation>
+    </message>
+    <message>
+      <source>with gradient checkpointing</source>
+      <translation>启用梯度检查点</translation>
+    </message>
+  </context>
+  <context>
+    <name>ModelPanel</name>
+    <message>
+      <source>(none yet)</source>
+      <translation>（暂无）</translation>
+    </message>
+    <message>
+      <source>(recent models)</source>
+      <translation>（最近使用的模型）</translation>
+    </message>
+    <message>
+      <source>A small model with random weights and its own tokenizer, made here in seconds: for trying the studio out without downloading anything.</source>
+      <translation>一个随机权重的小模型，带有自己的分词器，几秒钟即可生成：无需下载任何东西就能试用 Studio。</translation>
+    </message>
+    <message>
+      <source>AdaLoRA: LoRA whose rank budget moves during training to the layers that need it most.</source>
+      <translation>AdaLoRA：训练过程中把秩预算分配给最需要的层的 LoRA。</translation>
+    </message>
+    <message>
+      <source>Base model</source>
+      <translation>基础模型</translation>
+    </message>
+    <message>
+      <source>Building the parameter map…</source>
+      <translation>正在生成参数图…</translation>
+    </message>
+    <message>
+      <source>Cannot use this model: {reason}</source>
+      <translation>无法使用此模型：{reason}</translation>
+    </message>
+    <message>
+      <source>Choose a folder…</source>
+      <translation>选择文件夹…</translation>
+    </message>
+    <message>
+      <source>Choose a model folder</source>
+      <translation>选择模型文件夹</translation>
+    </message>
+    <message>
+      <source>Choose a model to see which of its weights the method trains.</source>
+      <translation>选择模型后，可以看到所选方法会训练哪些权重。</translation>
+    </message>
+    <message>
+      <source>Create a starter model…</source>
+      <translation>创建入门模型…</translation>
+    </message>
+    <message>
+      <source>Creating a starter model in {path}…</source>
+      <translation>正在 {path} 创建入门模型…</translation>
+    </message>
+    <message>
+      <source>Detecting the device…</source>
+      <translation>正在检测设备…</translation>
+    </message>
+    <message>
+      <source>DoRA: LoRA that also learns each output's magnitude; often closer to full fine-tuning.</source>
+      <translation>DoRA：同时学习每个输出幅度的 LoRA；效果通常更接近全参数微调。</translation>
+    </message>
+    <message>
+      <source>Freeze: only the last layers (and the final norm) train; the rest stays as it is.</source>
+      <translation>冻结：只训练最后几层（以及最终的归一化层），其余保持不变。</translation>
+    </message>
+    <message>
+      <source>Full fine-tuning: every weight trains. The most memory by far.</source>
+      <translation>全参数微调：所有权重都参与训练。内存占用最大。</translation>
+    </message>
+    <message>
+      <source>IA3: learns one scaling vector per chosen layer: the fewest trainable weights of all.</source>
+      <translation>IA3：为每个选中的层学习一个缩放向量：可训练权重最少。</translation>
+    </message>
+    <message>
+      <source>LoRA: every chosen linear layer W stays frozen; a small update B·A (rank r) is learned beside it.</source>
+      <translation>LoRA：选中的线性层 W 保持冻结，在旁边学习一个小的更新 B·A（秩为 r）。</translation>
+    </message>
+    <message>
+      <source>Memory estimate</source>
+      <translation>内存估算</translation>
+    </message>
+    <message>
+      <source>Method</source>
+      <translation>方法</translation>
+    </message>
+    <message>
+      <source>No model chosen yet.</source>
+      <translation>尚未选择模型。</translation>
+    </message>
+    <message>
+      <source>P-tuning: virtual tokens produced by a small learned network (prompt encoder).</source>
+      <translation>P-tuning：由一个小的可学习网络（提示编码器）生成虚拟 token。</translation>
+    </message>
+    <message>
+      <source>Parameter map: what the method trains</source>
+      <translation>参数图：该方法训练哪些部分</translation>
+    </message>
+    <message>
+      <source>Prefix tuning: learned keys and values are put before the sequence in every layer.</source>
+      <translation>前缀微调：在每一层的序列前加入可学习的键和值。</translation>
+    </message>
+    <message>
+      <source>Prompt tuning: the model is untouched; learned virtual tokens are put before every input.</source>
+      <translation>提示微调：模型本身不变；在每个输入前加入可学习的虚拟 token。</translation>
+    </message>
+    <message>
+      <source>QLoRA: LoRA on a base model stored in 4-bit (NF4). Needs the least memory; a little slower.</source>
+      <translation>QLoRA：在以 4 位（NF4）存储的基座模型上做 LoRA。内存需求最小，速度稍慢。</translation>
+    </message>
+    <message>
+      <source>Reading the model…</source>
+      <translation>正在读取模型…</translation>
+    </message>
+    <message>
+      <source>Recent</source>
+      <translation>最近</translation>
+    </message>
+    <message>
+      <source>Starter model written to {path}.</source>
+      <translation>入门模型已写入 {path}。</translation>
+    </message>
+    <message>
+      <source>The estimate appears once a model is chosen.</source>
+      <translation>选择模型后会显示估算结果。</translation>
+    </message>
+    <message>
+      <source>Use</source>
+      <translation>使用</translation>
+    </message>
+    <message>
+      <source>Where to put the starter model</source>
+      <translation>入门模型存放位置</translation>
+    </message>
+    <message>
+      <source>hidden {n}</source>
+      <translation>隐藏维度 {n}</translation>
+    </message>
+    <message>
+      <source>or a hub id, e.g. Qwen/Qwen2.5-0.5B-Instruct</source>
+      <translation>或输入模型仓库 ID，例如 Qwen/Qwen2.5-0.5B-Instruct</translation>
+    </message>
+    <message>
+      <source>small (5 M)</source>
+      <translation>小（500 万参数）</translation>
+    </message>
+    <message>
+      <source>tiny (0.4 M)</source>
+      <translation>微型（40 万参数）</translation>
+    </message>
+    <message>
+      <source>vocabulary {n}</source>
+      <translation>词表 {n}</translation>
+    </message>
+    <message>
+      <source>{n} layers</source>
+      <translation>{n} 层</translation>
+    </message>
+  </context>
+  <context>
+    <name>ParamMapView</name>
+    <message>
+      <source>Choose a model to see which of its weights the method trains.</source>
+      <translation>选择模型后，可以看到所选方法会训练哪些权重。</translation>
+    </message>
+    <message>
+      <source>added by the method (trainable)</source>
+      <translation>方法新增（可训练）</translation>
+    </message>
+    <message>
+      <source>added by the method, trains</source>
+      <translation>方法新增，参与训练</translation>
+    </message>
+    <message>
+      <source>feeds {name}</source>
+      <translation>输入到 {name}</translation>
+    </message>
+    <message>
+      <source>frozen</source>
+      <translation>冻结</translation>
+    </message>
+    <message>
+      <source>frozen, 4-bit</source>
+      <translation>冻结（4 位）</translation>
+    </message>
+    <message>
+      <source>frozen, stored in 4-bit</source>
+      <translation>冻结，以 4 位存储</translation>
+    </message>
+    <message>
+      <source>input</source>
+      <translation>输入</translation>
+    </message>
+    <message>
+      <source>layer {n}</source>
+      <translation>第 {n} 层</translation>
+    </message>
+    <message>
+      <source>output</source>
+      <translation>输出</translation>
+    </message>
+    <message>
+      <source>shares its weight with {name}</source>
+      <translation>与 {name} 共享权重</translation>
+    </message>
+    <message>
+      <source>trainable</source>
+      <translation>可训练</translation>
+    </message>
+    <message>
+      <source>trains</source>
+      <translation>参与训练</translation>
+    </message>
+    <message>
+      <source>{name} ({shape}): {n} trainable</source>
+      <translation>{name}（{shape}）：{n} 个可训练参数</translation>
+    </message>
+    <message>
+      <source>{n} of them train</source>
+      <translation>其中 {n} 个参与训练</translation>
+    </message>
+    <message>
+      <source>{n} parameters: {state}</source>
+      <translation>{n} 个参数：{state}</translation>
+    </message>
+    <message>
+      <source>{share} of {total} parameters train ({trainable} of {exact}).</source>
+      <translation>{total} 个参数中有 {share} 参与训练（{exact} 个中的 {trainable} 个）。</translation>
+    </message>
+  </context>
+  <context>
     <name>PlotsView</name>
     <message>
       <source>Clear overlays</source>
@@ -454,6 +1017,33 @@ To train with the window closed, start the run with “Start in background”.</
     <message>
       <source>{n} steps</source>
       <translation>{n} 步</translation>
+    </message>
+  </context>
+  <context>
+    <name>RowTableModel</name>
+    <message>
+      <source>Prompt / text</source>
+      <translation>提示 / 文本</translation>
+    </message>
+    <message>
+      <source>Reply</source>
+      <translation>回复</translation>
+    </message>
+    <message>
+      <source>Row</source>
+      <translation>行号</translation>
+    </message>
+    <message>
+      <source>Status</source>
+      <translation>状态</translation>
+    </message>
+    <message>
+      <source>Turns</source>
+      <translation>轮数</translation>
+    </message>
+    <message>
+      <source>ok</source>
+      <translation>正常</translation>
     </message>
   </context>
   <context>

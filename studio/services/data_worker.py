@@ -278,12 +278,13 @@ class DataDoctor(QObject):
     # --- plumbing ------------------------------------------------------------------------------
     def _run(self, kind: str, job_fn: Callable) -> None:
         self._cancel(kind)
-        gen = next(self._gen)
         job = StreamJob(f"data-{kind}", job_fn)
-        job.sig_item.connect(lambda k, p, g=gen: self._on_item(g, kind, k, p))
-        job.sig_error.connect(lambda r, d, g=gen: self._on_error(g, kind, r, d))
+        job.gen, job.kind = next(self._gen), kind
+        # Bound slots of this QObject (not lambdas): Qt drops the connections if this object
+        # is deleted while a job still runs; sender() says which job spoke.
+        job.sig_item.connect(self._job_item)
+        job.sig_error.connect(self._job_error)
         job.sig_done.connect(self._busy)
-        job.gen = gen
         self._jobs[kind] = job
         job.start()
 
@@ -296,8 +297,10 @@ class DataDoctor(QObject):
         job = self._jobs.get(kind)
         return job is not None and job.gen == gen and not job.cancel_event.is_set()
 
-    def _on_item(self, gen: int, job_kind: str, kind: str, payload: Any) -> None:
-        if not self._current(gen, job_kind):
+    @Slot(str, object)
+    def _job_item(self, kind: str, payload: Any) -> None:
+        job = self.sender()
+        if job is None or not self._current(job.gen, job.kind):
             return
         if kind == "index":
             self.index, fmt = payload
@@ -319,9 +322,12 @@ class DataDoctor(QObject):
             self.sig_preview_error.emit(*payload)
         self._busy()
 
-    def _on_error(self, gen: int, job_kind: str, reason: str, details: str) -> None:
-        if not self._current(gen, job_kind):
+    @Slot(str, str)
+    def _job_error(self, reason: str, details: str) -> None:
+        job = self.sender()
+        if job is None or not self._current(job.gen, job.kind):
             return
+        job_kind = job.kind
         if job_kind == "tokenizer":
             self.sig_tokenizer_error.emit(reason, details)
         elif job_kind == "preview":
@@ -338,5 +344,6 @@ class DataDoctor(QObject):
                                           self.train_on_prompt, self.tokenizer_lock))
         self._busy()
 
+    @Slot()
     def _busy(self) -> None:
         self.sig_busy.emit(self.busy())

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QItemSelectionModel, QStringListModel, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QItemSelectionModel, QStringListModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -72,6 +72,9 @@ class DataPanel(QWidget):
         self._build()
         self._connect()
         self._sync_from_draft(self.draft.values())
+        app = QCoreApplication.instance()
+        if app is not None:  # worker threads must end before the process does
+            app.aboutToQuit.connect(self.shutdown)
 
     # --- building ------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -134,7 +137,7 @@ class DataPanel(QWidget):
         self.preview = QTextBrowser()
         self.preview.setObjectName("preview")
         self.preview.setOpenLinks(False)
-        rows_box = QGroupBox(self.tr("Rows"))
+        rows_box = QGroupBox(self.tr("All rows"))
         QVBoxLayout(rows_box).addWidget(self.table)
         preview_box = QGroupBox(self.tr("Preview: the row as the model sees it"))
         QVBoxLayout(preview_box).addWidget(self.preview)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -24,6 +23,33 @@ class LengthHistogram(QWidget):
 
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
+        self.plot: Any = None  # built on first show or data: pyqtgraph takes ~0.5 s to import
+        self.caption = QLabel()
+        self.caption.setObjectName("length_caption")
+        self.caption.setWordWrap(True)
+        self.caption.setTextFormat(Qt.TextFormat.RichText)
+        self.caption.linkActivated.connect(self._link)
+        self.stats = QLabel()
+        self.stats.setObjectName("length_stats")
+        self.stats.setWordWrap(True)
+        self.stats.setTextFormat(Qt.TextFormat.RichText)
+        self.stats.linkActivated.connect(self._link)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.addWidget(self.caption)
+        self._layout.addStretch(1)
+        self._layout.addWidget(self.stats)
+        self.sample: Any = None
+        self.max_length = 512
+        self.truncated = 0  # rows (whole file, estimated when sampled) longer than max_length
+        self.show_message(self.tr("Token lengths appear here once a dataset and a model are "
+                                  "chosen."))
+
+    def _ensure_plot(self) -> None:
+        if self.plot is not None:
+            return
+        import pyqtgraph as pg  # lazy: not on the start-up path of the window
+
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("length_plot")
         self.plot.setBackground("w")
@@ -42,32 +68,19 @@ class LengthHistogram(QWidget):
                                      label="max_length", labelOpts={
                                          "position": 0.92, "color": "#b03a2e", "fill": "#ffffffcc"})
         self.plot.addItem(self._line)
-        self.caption = QLabel()
-        self.caption.setObjectName("length_caption")
-        self.caption.setWordWrap(True)
-        self.caption.setTextFormat(Qt.TextFormat.RichText)
-        self.caption.linkActivated.connect(self._link)
-        self.stats = QLabel()
-        self.stats.setObjectName("length_stats")
-        self.stats.setWordWrap(True)
-        self.stats.setTextFormat(Qt.TextFormat.RichText)
-        self.stats.linkActivated.connect(self._link)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.caption)
-        layout.addWidget(self.plot, 1)
-        layout.addWidget(self.stats)
-        self.sample: Any = None
-        self.max_length = 512
-        self.truncated = 0  # rows (whole file, estimated when sampled) longer than max_length
-        self.show_message(self.tr("Token lengths appear here once a dataset and a model are "
-                                  "chosen."))
+        self._layout.removeItem(self._layout.itemAt(1))  # the stretch holding its place
+        self._layout.insertWidget(1, self.plot, 1)
+
+    def showEvent(self, event: Any) -> None:
+        self._ensure_plot()
+        super().showEvent(event)
 
     def show_message(self, text: str) -> None:
         self.sample = None
         self.truncated = 0
-        self._kept.setOpts(x0=[], x1=[], height=[])
-        self._cut.setOpts(x0=[], x1=[], height=[])
+        if self.plot is not None:
+            self._kept.setOpts(x0=[], x1=[], height=[])
+            self._cut.setOpts(x0=[], x1=[], height=[])
         self.caption.setText(text)
         self.stats.setText("")
 
@@ -85,6 +98,7 @@ class LengthHistogram(QWidget):
                               self.tr("No row could be tokenized."))
             self.sample = sample
             return
+        self._ensure_plot()
         limit = self.max_length
         top = max(int(lengths.max()), limit) * 1.04
         edges = np.linspace(0, top, BINS + 1)
