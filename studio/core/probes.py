@@ -50,7 +50,12 @@ class ProbeTarget:
 
     @property
     def label(self) -> str:
-        return self.model.name + (f" + {self.adapter.name}" if self.adapter else "")
+        """A short name: folders called model/ or adapter/ take their parent's name."""
+        def name(p: Path) -> str:
+            return p.parent.name if p.name in ("model", "adapter") and p.parent.name else p.name
+        if self.adapter is not None:
+            return f"{name(self.model)} + {name(self.adapter)}"
+        return name(self.model)
 
 
 def resolve_target(path: str | Path, adapter: str | Path | None = None) -> ProbeTarget:
@@ -74,6 +79,15 @@ def resolve_target(path: str | Path, adapter: str | Path | None = None) -> Probe
                              "model and this folder as the adapter")
         return ProbeTarget(model=Path(base), adapter=p)
     return ProbeTarget(model=p)
+
+
+def target_layers(target: ProbeTarget) -> tuple[int, int]:
+    """(layers, heads) from config.json, without loading weights (for layer pickers)."""
+    from studio.core.model import read_model_config
+
+    cfg = read_model_config(target.model)
+    cfg = cfg.get("text_config") or cfg
+    return int(cfg.get("num_hidden_layers", 0)), int(cfg.get("num_attention_heads", 0))
 
 
 def _run_target(run: Path) -> ProbeTarget:
@@ -338,6 +352,39 @@ def attention_difference(tuned: AttentionMaps, base: AttentionMaps) -> np.ndarra
         raise UserError("the two attention maps are for different tokens or model shapes; "
                         "compare a model with its own base and the same text")
     return tuned.attention - base.attention
+
+
+def attention_mosaic(att: np.ndarray, max_tile: int = 64, gap: int = 2,
+                     per_tile: bool = True) -> tuple[np.ndarray, int]:
+    """All heads as one image: rows of layers, columns of heads, NaN between tiles.
+
+    (layers, heads, T, T) -> ((layers * (tile + gap) - gap, heads * (tile + gap) - gap), tile).
+    Maps longer than max_tile are reduced by block maximum (a thin diagonal stays visible).
+    per_tile: each tile scaled to its own maximum absolute value, so a head whose weights
+    are spread thin still shows its pattern; otherwise values are kept as they are.
+    """
+    layers, heads, t, _ = att.shape
+    f = max(1, -(-t // max_tile))                          # ceil(T / max_tile)
+    tile = -(-t // f)
+    if f > 1:  # each f x f block -> its entry of largest magnitude (sign kept: diff maps)
+        pad = tile * f - t
+        a = np.pad(att, ((0, 0), (0, 0), (0, pad), (0, pad)))
+        blocks = a.reshape(layers, heads, tile, f, tile, f).transpose(0, 1, 2, 4, 3, 5)
+        blocks = blocks.reshape(layers, heads, tile, tile, f * f)
+        pick = np.abs(blocks).argmax(axis=-1)[..., None]
+        att = np.take_along_axis(blocks, pick, axis=-1)[..., 0]
+    else:
+        att = np.asarray(att)
+    if per_tile:
+        scale = np.abs(att).max(axis=(2, 3), keepdims=True)
+        att = att / np.where(scale > 0, scale, 1.0)
+    step = tile + gap
+    img = np.full((layers * step - gap, heads * step - gap), np.nan, dtype=np.float32)
+    for layer in range(layers):
+        for head in range(heads):
+            img[layer * step:layer * step + tile, head * step:head * step + tile] = \
+                att[layer, head]
+    return img, tile
 
 
 def head_patterns(att: np.ndarray, special: np.ndarray) -> dict[str, np.ndarray]:

