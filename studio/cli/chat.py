@@ -66,8 +66,12 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_paths(args)
-    from studio.core.chat import Conversation, GenSettings  # heavy imports follow
+    from transformers.utils import logging as hf_logging  # heavy imports follow
+
+    from studio.core.chat import Conversation, GenSettings
     from studio.core.run_model import load_chat_models
+
+    hf_logging.disable_progress_bar()  # the reply is the output; no loading bars around it
 
     settings = GenSettings(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                            repetition_penalty=args.repetition_penalty,

@@ -46,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
     if fmt is None:  # the natural format of the run's method
         cfg = runs.load_config(runs.open_run(args.run_dir))
         fmt = "adapter" if cfg.is_peft else "merged"
-    from studio.core.export import export  # heavy: torch, transformers, peft
+    from transformers.utils import logging as hf_logging  # heavy: torch, transformers, peft
+
+    from studio.core.export import export
+
+    hf_logging.disable_progress_bar()  # our own progress lines say what happens
 
     def progress(fraction: float, message: str) -> None:
         print(f"[{fraction * 100:3.0f}%] {message}", file=sys.stderr, flush=True)

@@ -147,6 +147,10 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
     cfg = runs.load_config(run)
     check_request(cfg, fmt, dequantize)
     dest = check_destination(run, to, overwrite)
+    if step is not None and step not in runs.checkpoint_steps(run):
+        have = ", ".join(map(str, runs.checkpoint_steps(run))) or "none"
+        raise ExportError(f"run {run.path} has no checkpoint at step {step} "
+                          f"(complete checkpoints: {have})")
 
     say(0.05, "loading the run's model")
     rm = load_run_model(run.path, step, device=device,
