@@ -66,6 +66,11 @@ def _inspect(args: argparse.Namespace) -> Any:
 
     if args.max_length is not None and args.max_length < 1:
         raise UserError("--max-length must be a positive number of tokens")
+    if args.max_rows is not None and args.max_rows < 1:
+        raise UserError("--max-rows must be a positive number of rows")
+    if args.max_length is not None and not args.model:
+        raise UserError("--max-length needs --model: tokens are counted with that model's "
+                        "tokenizer and chat template")
     tokenizer, max_length = None, None
     if args.model:
         from studio.core.config import defaults

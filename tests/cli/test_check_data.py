@@ -123,6 +123,18 @@ def test_missing_model_exits_2(tmp_path, capsys):
     assert code == 2 and err.startswith("error: ") and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv,match", [
+    (["--max-length", "64"], "--max-length needs --model"),
+    (["--max-rows", "0"], "--max-rows must be a positive"),
+    (["--format", "chatml"], "invalid choice: 'chatml'"),
+])
+def test_bad_options_exit_2(tmp_path, capsys, argv, match):
+    path = _write_jsonl(tmp_path / "a.jsonl", [_alpaca(1)])
+    with pytest.raises(SystemExit) as e:  # argparse exits by itself for its own errors
+        raise SystemExit(main(["check-data", str(path), *argv]))
+    assert e.value.code == 2 and match in capsys.readouterr().err
+
+
 def test_main_py_never_prints_a_traceback(tmp_path):
     path = tmp_path / "zh.csv"
     path.write_bytes("instruction,output\n你好,世界\n".encode("gbk"))
