@@ -188,4 +188,5 @@ def test_200k_rows_scan_fast(tmp_path):
     elapsed = time.perf_counter() - start
     assert (report.total_rows, report.good_rows) == (200_000, 199_999)
     assert [p.row for p in report.problems] == [778]
-    assert elapsed < 15, f"scanning 200k rows took {elapsed:.1f} s"
+    # ~3 s on 2 idle cores; the margin is for a loaded CI machine, not for a slower design.
+    assert elapsed < 30, f"scanning 200k rows took {elapsed:.1f} s"
