@@ -69,7 +69,7 @@ class Studio:
         # the same file is dropped again)
         self.window.sig_file_dropped.connect(self.data.open_file)
         self.model = ModelPanel(self.session)
-        self.window.add_page("model", QCoreApplication.translate("App", "Model & method"),
+        self.window.add_page("model", QCoreApplication.translate("App", "Model and method"),
                              self.model)
         self.train = TrainPanel(self.session)
         self.window.add_page("train", QCoreApplication.translate("App", "Train"), self.train)

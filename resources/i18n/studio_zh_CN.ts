@@ -12,7 +12,7 @@
       <translation>数据集：{path}</translation>
     </message>
     <message>
-      <source>Model &amp; method</source>
+      <source>Model and method</source>
       <translation>模型与方法</translation>
     </message>
     <message>
@@ -22,6 +22,149 @@
     <message>
       <source>Welcome</source>
       <translation>欢迎</translation>
+    </message>
+  </context>
+  <context>
+    <name>AttentionView</name>
+    <message>
+      <source>All heads (layers x heads)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Base</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Choose a model and type a text.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Choose a model first.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Compare with base</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Computing attention with {model}…</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Could not capture attention: {reason}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Difference (tuned - base)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Entropy per layer</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Every layer (rows) and head (columns); each tile scaled to its own maximum. Click a tile to open that head.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Head</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Layer</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Layer {layer}, head {head}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Layer {layer}, max over heads</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Layer {layer}, mean over heads</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Map</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Max over heads</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Mean over heads</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>One head</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Run the same text through the base model too and show what tuning changed</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Show attention</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>The text was cut to its first {n} tokens.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Token</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Token lines</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Tuned</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Type a sentence to see where each token looks</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Type some text first.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>attends to</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>bidirectional: each token sees every token</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>causal: each token sees only earlier ones</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>entropy (bits)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>is attended by</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>layer</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>mean</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>{model}: {layers} layers x {heads} heads, {t} tokens ({kind}).</source>
+      <translation type="unfinished" />
     </message>
   </context>
   <context>
@@ -419,6 +562,177 @@
     </message>
   </context>
   <context>
+    <name>EmbeddingView</name>
+    <message>
+      <source> (explains {p:.0%} of the variance)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>2D</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>3D</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>3D needs a display with OpenGL; this window is drawn off-screen.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>3D needs the PyOpenGL package (pip install PyOpenGL).</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>; mean drift from base {d:.3g}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>A word, or words joined by + and - (spaces around a minus)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Also place each word as the base model sees it, with an arrow to where the tuned model puts it</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>An axis needs two words.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Analogy axes</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Analogy axes need words, not samples.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Browse…</source>
+      <translation>浏览…</translation>
+    </message>
+    <message>
+      <source>Cancel</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Choose a dataset</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Choose a dataset file first.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Choose a model and some words.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Choose a model first.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Computing…</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Computing… {what}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Dataset samples</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Drift from base</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Nearest tokens</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Nearest tokens (cosine, input embeddings)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Not installed: pip install 'llm-studio[projection]'</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>PCA</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Show</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>UMAP</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Vectors from</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Words</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Words separated by commas; a word split into several tokens gets the mean of their vectors</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>colour by loss</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>colour by split</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>dataset file (json, jsonl, csv, parquet, txt)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>input embeddings</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>layer {k}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>layer {k} (embedding output)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>layer {k} (last)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>searching…</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>t-SNE</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>x:</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>y:</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>{n} points, {method}</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
     <name>Errors</name>
     <message>
       <source>Studio: something went wrong</source>
@@ -427,6 +741,21 @@
     <message>
       <source>Technical details are under “Show Details…”.</source>
       <translation>技术细节见“显示详细信息…”。</translation>
+    </message>
+  </context>
+  <context>
+    <name>InspectPage</name>
+    <message>
+      <source>Attention</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Embeddings</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Tokens</source>
+      <translation type="unfinished" />
     </message>
   </context>
   <context>
@@ -858,10 +1187,45 @@ To train with the window closed, start the run with “Start in background”.</
     </message>
   </context>
   <context>
+    <name>ModelPicker</name>
+    <message>
+      <source>A model folder, a finished run (its adapter on its base model) or the bundled MiniLM encoder</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Browse…</source>
+      <translation>浏览…</translation>
+    </message>
+    <message>
+      <source>Choose a model or run folder</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>MiniLM-L6 (pretrained encoder)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Model:</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>run {name} ({method})</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>with adapter {name}</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
     <name>ParamMapView</name>
     <message>
       <source>Choose a model to see which of its weights the method trains.</source>
       <translation>选择模型后，可以看到所选方法会训练哪些权重。</translation>
+    </message>
+    <message>
+      <source>Each block is one weight matrix; its width grows with its size. An orange band is an adapter the method adds to it. Point at a block for its name and counts.</source>
+      <translation>每个方块是一个权重矩阵，宽度随其大小增长。橙色条表示方法在该模块上新增的适配器。把鼠标指向方块可查看名称和参数数量。</translation>
     </message>
     <message>
       <source>added by the method (trainable)</source>
@@ -1297,6 +1661,60 @@ To train with the window closed, start the run with “Start in background”.</
     <message>
       <source>Memory: {rss}</source>
       <translation>内存：{rss}</translation>
+    </message>
+  </context>
+  <context>
+    <name>TokenBrowser</name>
+    <message>
+      <source> (chat template)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source> (special)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>token {i}: id {id}, {token!r}{kind}
+characters {a}–{b}: {chars!r}</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
+    <name>TokenLines</name>
+    <message>
+      <source>Click a row of the heatmap to pick a token</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
+    <name>TokenizerView</name>
+    <message>
+      <source>As a one-turn chat (your text as the user, “OK.” as the reply), the template adds {n} tokens around {m} tokens of content:</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Choose a model first.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Colours alternate per token; &lt;span style='background:{s}'&gt;&amp;nbsp;special&amp;nbsp;&lt;/span&gt; &lt;span style='background:{t}'&gt;&amp;nbsp;added by the chat template&amp;nbsp;&lt;/span&gt;. Hover a token for its id.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Show token ids</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>This tokenizer has no chat template: only the special tokens above are added.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Type or paste text: English and Chinese split very differently</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>{model}: {tokens} tokens for {chars} characters and {words} words: {per_char:.2f} tokens per character, {per_word:.2f} per word</source>
+      <translation type="unfinished" />
     </message>
   </context>
   <context>

@@ -100,9 +100,13 @@ class LengthHistogram(QWidget):
             return
         self._ensure_plot()
         limit = self.max_length
+        # A few very long rows would squash every other bar into the first bins: the axis
+        # ends a little past the 99th percentile (or max_length) and the last bar holds them.
         top = max(int(lengths.max()), limit) * 1.04
+        if lengths.size >= 20:
+            top = min(top, max(float(np.percentile(lengths, 99)) * 1.15, limit * 1.3))
         edges = np.linspace(0, top, BINS + 1)
-        counts, _ = np.histogram(lengths, bins=edges)
+        counts, _ = np.histogram(np.minimum(lengths, edges[-1] - 1e-6), bins=edges)
         over = edges[:-1] >= limit  # a bin is red when it starts past the limit
         self._kept.setOpts(x0=edges[:-1][~over], x1=edges[1:][~over], height=counts[~over],
                            brush=KEPT)

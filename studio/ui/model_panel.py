@@ -136,6 +136,7 @@ class ModelPanel(QWidget):
         self.status = QLabel()
         self.status.setObjectName("model_status")
         self.status.setWordWrap(True)
+        self.status.hide()
         model_box = QGroupBox(self.tr("Base model"))
         box_layout = QVBoxLayout(model_box)
         box_layout.addLayout(pick)
@@ -234,7 +235,7 @@ class ModelPanel(QWidget):
         return out
 
     def create_starter(self, out: str | Path) -> None:
-        self.status.setText(self.tr("Creating a starter model in {path}…").format(path=out))
+        self._set_status(self.tr("Creating a starter model in {path}…").format(path=out))
         self.starter_button.setEnabled(False)
         self.inspector.create_starter(str(out), self.starter_size.currentData(),
                                       self.starter_arch.currentData())
@@ -302,7 +303,7 @@ class ModelPanel(QWidget):
                 parts.append(label.format(n=f"{int(c[key]):,}"))
         self.model_label.setText(f"<b>{html.escape(info.source)}</b><br>"
                                  f"<span style='color:#5d6d7e'>{' · '.join(parts)}</span>")
-        self.status.setText("")
+        self._set_status("")
         prefs.add_recent("models", info.source)
         self._refresh_recent()
         self._request_map()
@@ -322,7 +323,7 @@ class ModelPanel(QWidget):
 
     def _on_starter(self, folder: str) -> None:
         self.starter_button.setEnabled(True)
-        self.status.setText(self.tr("Starter model written to {path}.").format(path=folder))
+        self._set_status(self.tr("Starter model written to {path}.").format(path=folder))
         self.set_model(folder)
 
     def _on_error(self, kind: str, reason: str, details: str) -> None:
@@ -330,7 +331,7 @@ class ModelPanel(QWidget):
             self.starter_button.setEnabled(True)
         text = self.tr("Cannot use this model: {reason}").format(reason=reason) \
             if kind in ("info", "map") else reason
-        self.status.setText(text)
+        self._set_status(text)
         self.status.setStyleSheet("color:#b03a2e;")
         self.status.setToolTip(details)
         if kind in ("info", "map"):
@@ -344,9 +345,13 @@ class ModelPanel(QWidget):
         texts = {"model": self.tr("Reading the model…"),
                  "map": self.tr("Building the parameter map…")}
         if what in texts:
-            self.status.setText(texts[what])
+            self._set_status(texts[what])
         elif not what and self.status.text() in texts.values():
-            self.status.setText("")
+            self._set_status("")
+
+    def _set_status(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setVisible(bool(text))  # no empty line under the model when all is well
 
     def _update_memory(self) -> None:
         info = self.inspector.info

@@ -27,7 +27,7 @@ TEXT_ON = {"trainable": QColor("white"), "frozen": QColor("#3d4753"),
 LABEL_W = 78       # row titles on the left
 GAP = 3            # between blocks
 GROUP_GAP = 12     # between attention, MLP and norms
-ROW_H_MAX, ROW_H_MIN, ROW_GAP = 40, 13, 5
+ROW_H_MAX, ROW_H_MIN, ROW_GAP = 64, 13, 6
 MIN_BLOCK_W = 10
 SHORT = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "o_proj": "o", "gate_proj": "gate",
          "up_proj": "up", "down_proj": "down", "embed_tokens": "embed", "lm_head": "head",
@@ -219,6 +219,13 @@ class ParamMapView(QWidget):
         layout.addWidget(self.caption)
         layout.addWidget(self.legend)
         layout.addWidget(scroll, 1)
+        self.hint = QLabel(self.tr("Each block is one weight matrix; its width grows with its "
+                                   "size. An orange band is an adapter the method adds to it. "
+                                   "Point at a block for its name and counts."))
+        self.hint.setObjectName("map_hint")
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color:#6b7785;")
+        layout.addWidget(self.hint)
         self.blocks: list = []
         self.counts: dict[str, int] = totals([])
         self.show_message(self.tr("Choose a model to see which of its weights the method "

@@ -5,11 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
+from data_files import alpaca_rows, sharegpt_rows, write_rows
 
 from studio.core.data_load import read_rows
 from studio.core.errors import DataError
 from studio.core.row_index import Cancelled, build_row_index
-from data_files import alpaca_rows, sharegpt_rows, write_rows
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
