@@ -16,6 +16,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from studio.services.session import Session
+from studio.services.workers import Task
 from studio.ui import i18n, prefs
 from studio.ui.data_panel import DataPanel
 from studio.ui.main_window import MainWindow
@@ -47,6 +48,7 @@ def create_app(argv: Optional[list[str]] = None, lang: Optional[str] = None) -> 
     app.setDesktopFileName("studio")
     app.setWindowIcon(icon())
     i18n.install(app, lang)
+    app.aboutToQuit.connect(Task.wait_all)
     qss = RESOURCES / "style.qss"
     if qss.is_file():
         app.setStyleSheet(qss.read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ import threading
 import traceback
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from studio.core.errors import UserError
 from studio.core.events import EvalMetrics, RunEvent, StepMetrics
@@ -26,6 +26,15 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     first = str(exc).splitlines()[0] if str(exc) else ""
     reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     return reason, "".join(traceback.format_exception(exc))
+
+
+def _quit_own_thread() -> None:
+    """End a worker's thread from inside once its job is done: at shutdown the GUI loop no
+    longer runs the queued slot that would quit it, and a QThread destroyed while running
+    aborts the process. (Never the GUI thread: that would end the app's event loop.)"""
+    app = QCoreApplication.instance()
+    if app is not None and QThread.currentThread() is not app.thread():
+        QThread.currentThread().quit()
 
 
 class _CallWorker(QObject):
@@ -46,6 +55,8 @@ class _CallWorker(QObject):
             self.sig_error.emit(*describe_error(e))
         else:
             self.sig_result.emit(result)
+        finally:
+            _quit_own_thread()
 
 
 class Task(QObject):
@@ -97,6 +108,12 @@ class Task(QObject):
     def wait(self, ms: int = -1) -> bool:
         """Block until the thread ends (tests and shutdown only)."""
         return self._thread.wait() if ms < 0 else self._thread.wait(ms)
+
+    @classmethod
+    def wait_all(cls, timeout_s: float = 30.0) -> bool:
+        """At shutdown: let running tasks end (a QThread destroyed while running aborts the
+        process). Their results are dropped; returns False if one is still running."""
+        return all(t.wait(int(timeout_s * 1000)) for t in list(cls._live))
 
 
 def run_task(fn: Callable[..., Any], *args: Any, on_result: Optional[Callable] = None,
@@ -154,3 +171,5 @@ class TrainWorker(QObject):
             self.sig_error.emit(*describe_error(e))
         else:
             self.sig_result.emit(result)
+        finally:
+            _quit_own_thread()

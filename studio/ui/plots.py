@@ -111,6 +111,10 @@ class RunCurves:
             s.clear()
         self.smooth_state = (0.0, 0.0)
 
+    def last_step(self) -> float:
+        loss = self.series["loss"]
+        return loss.x[-1] if len(loss) else -1.0
+
     def add_step(self, m: StepMetrics, mem: Any, weight: float) -> None:
         x = float(m.step)
         loss = self.series["loss"]
@@ -168,6 +172,9 @@ class PlotsView(QWidget):
         self._overlays: dict[str, tuple[RunCurves, dict[str, pg.PlotDataItem]]] = {}
         self._dirty = False
         self._smoothing = 0.9
+        self._total = 0  # the live run's planned last step; 0: the step axis follows the data
+        self._drawn: dict[str, tuple[int, int]] = {}  # series -> (length, version) drawn
+        self._version = 0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._controls())
@@ -227,8 +234,26 @@ class PlotsView(QWidget):
 
     # --- feeding -----------------------------------------------------------------------------
     def add_step(self, m: StepMetrics, mem: Any = None) -> None:
+        if self.live.last_step() >= m.step:
+            self._version += 1  # a resume redoes steps: same lengths, other values
         self.live.add_step(m, mem, self._smoothing)
+        if m.total_steps != self._total:
+            self._total = m.total_steps
+            self._apply_x_range()
         self._dirty = True
+
+    def _apply_x_range(self) -> None:
+        """Once the run's length is known, fix the step axis at [0, last step] (or the longest
+        overlaid run): the curves grow across it like a progress bar, and the six step axes
+        are not laid out again at every step (the costly part of a redraw)."""
+        ends = [self._total] + [int(c.series["loss"].x[-1]) for c, _ in self._overlays.values()
+                                if len(c.series["loss"])]
+        end = max(ends) if self._total else 0
+        for plot in self.plots.values():
+            if end:
+                plot.setXRange(0, end * 1.02, padding=0)
+            else:
+                plot.enableAutoRange(x=True)
 
     def add_eval(self, e: EvalMetrics) -> None:
         self.live.add_eval(e)
@@ -243,7 +268,9 @@ class PlotsView(QWidget):
 
     def clear(self) -> None:
         self.live.clear()
-        self._dirty = True
+        self._total = 0
+        self._apply_x_range()
+        self._changed_all()
 
     def points(self, series: str) -> int:
         """How many points a live series holds (tests, status)."""
@@ -265,7 +292,7 @@ class PlotsView(QWidget):
         self.live.resmooth(self._smoothing)
         for curves, _ in self._overlays.values():
             curves.resmooth(self._smoothing)
-        self._dirty = True
+        self._changed_all()
 
     # --- past runs -----------------------------------------------------------------------------
     def add_overlay(self, name: str, records: Iterable[Record]) -> None:
@@ -287,6 +314,7 @@ class PlotsView(QWidget):
                 plot.legend.addItem(item, name)
             items[key] = item
         self._overlays[name] = (curves, items)
+        self._apply_x_range()
         self.clear_overlays_button.setEnabled(True)
         self._dirty = True
         self.sig_overlays_changed.emit()
@@ -295,6 +323,7 @@ class PlotsView(QWidget):
         entry = self._overlays.pop(name, None)
         if entry is None:
             return
+        self._drawn.pop(f"overlay:{name}", None)
         for key, item in entry[1].items():
             plot = self.plots[SERIES[key][0]]
             plot.legend.removeItem(item)
@@ -310,6 +339,11 @@ class PlotsView(QWidget):
             self.remove_overlay(name)
 
     # --- drawing -------------------------------------------------------------------------------
+    def _changed_all(self) -> None:
+        """Values changed without a change of length (smoothing, clear, a resume)."""
+        self._version += 1
+        self._dirty = True
+
     def redraw(self) -> None:
         """Push changed buffers to the curves (the timer calls this at ~10 Hz)."""
         if not self._dirty:
@@ -317,12 +351,18 @@ class PlotsView(QWidget):
         self._dirty = False
         for key, curve in self.curves.items():
             s = self.live.series[key]
+            if self._drawn.get(key) == (len(s), self._version):
+                continue  # unchanged since the last redraw (e.g. GPU series on a CPU run)
+            self._drawn[key] = (len(s), self._version)
             curve.setData(s.x, s.y)
             if len(s) and key not in self._in_legend:
                 chart, name = SERIES[key][:2]
                 self.plots[chart].legend.addItem(curve, _t(name))
                 self._in_legend.add(key)
-        for curves, items in self._overlays.values():
+        for name, (curves, items) in self._overlays.items():
+            if self._drawn.get(f"overlay:{name}") == (0, self._version):
+                continue  # a past run does not change
+            self._drawn[f"overlay:{name}"] = (0, self._version)
             for key, item in items.items():
                 s = curves.series[key]
                 item.setData(s.x, s.y)

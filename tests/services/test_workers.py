@@ -102,3 +102,13 @@ def test_describe_error_keeps_one_line():
     reason, details = describe_error(ValueError("first line\nsecond line"))
     assert reason == "ValueError: first line"
     assert "second line" in details
+
+
+def test_a_task_thread_ends_by_itself_without_the_gui_loop(qtbot):
+    # At shutdown nothing runs the queued slot that quits a thread; a QThread destroyed while
+    # running aborts the process. The worker ends its own thread when its call returns.
+    import time
+
+    task = run_task(time.sleep, 0.2)
+    assert task.wait(10_000)  # blocks the GUI thread: no event is processed meanwhile
+    assert Task.wait_all(1.0)

@@ -1,0 +1,73 @@
+"""Session with the real engine on the tiny model: in a worker thread, and detached."""
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QThread
+
+from studio.core import config as config_mod
+from studio.core import runs
+from studio.services.session import Session
+
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "demo_zh_en.jsonl"
+
+
+def _cfg(model: Path, out: Path, steps: int):
+    return config_mod.from_dict(dict(model=str(model), dataset=str(SAMPLE), max_steps=steps,
+                                     batch_size=2, max_length=64, eval_split=0.1, eval_steps=2,
+                                     save_steps=100, output_dir=str(out)), check_required=True)
+
+
+def test_a_run_trains_in_a_worker_thread_and_reports_in_the_gui_thread(qtbot, tiny_model_dir,
+                                                                        tmp_path):
+    s = Session()
+    states, steps, evals, finished, threads = [], [], [], [], set()
+    s.sig_state.connect(states.append)
+    s.sig_step.connect(lambda m, mem: (steps.append(m), threads.add(QThread.currentThread())))
+    s.sig_eval.connect(evals.append)
+    s.sig_finished.connect(lambda st, r: finished.append(st))
+    running_in = []
+    s.sig_started.connect(lambda d: running_in.append(s._thread))
+    s.start(_cfg(tiny_model_dir, tmp_path / "run", steps=3))
+    assert s.busy
+    qtbot.waitUntil(lambda: bool(finished), timeout=180_000)
+    assert finished == ["finished"]
+    assert states == ["starting", "running", "idle"]
+    assert [m.step for m in steps] == [1, 2, 3] and steps[-1].total_steps == 3
+    assert [e.step for e in evals] == [2, 3]
+    assert threads == {QThread.currentThread()}
+    assert running_in[0] is not None and running_in[0] is not QThread.currentThread()
+    assert s.last_result.status == "finished" and not s.busy
+    assert runs.read_status(tmp_path / "run")["status"] == "finished"
+
+
+@pytest.mark.slow  # a second Python process imports torch and transformers: ~20 s
+def test_a_background_run_is_its_own_process_and_is_followed_live(qtbot, tiny_model_dir,
+                                                                   tmp_path):
+    s = Session()
+    steps, finished = [], []
+    s.sig_step.connect(lambda m, mem: steps.append(m.step))
+    s.sig_finished.connect(lambda st, r: finished.append((st, r)))
+    run_dir = s.start_detached(_cfg(tiny_model_dir, tmp_path / "bg", steps=3))
+    assert s.state == "following"
+    pid = s._process.pid
+    assert os.getsid(pid) != os.getsid(0)  # own session: closing the app leaves it alone
+    qtbot.waitUntil(lambda: bool(finished), timeout=240_000)
+    assert finished[0][0] == "finished", s.follower.log_text()
+    assert steps == [1, 2, 3]
+    assert runs.read_status(run_dir)["status"] == "finished"
+    assert (tmp_path / ".launch" / "bg.yaml").is_file()
+
+
+@pytest.mark.slow  # the second process imports torch before it finds the file missing
+def test_a_background_run_that_cannot_start_reports_why(qtbot, tiny_model_dir, tmp_path):
+    s = Session()
+    errors = []
+    s.sig_error.connect(lambda r, d: errors.append(r))
+    cfg = _cfg(tiny_model_dir, tmp_path / "bad", steps=1).replace(
+        dataset=str(tmp_path / "nope.jsonl"))
+    s.start_detached(cfg)
+    qtbot.waitUntil(lambda: bool(errors), timeout=120_000)
+    assert "nope.jsonl" in errors[0]
+    assert s.state == "idle"

@@ -1,0 +1,86 @@
+"""The Train page driving the real engine on the tiny model: live curves, stop, resume."""
+
+from pathlib import Path
+
+import pytest
+
+from studio.core import runs
+from studio.services.session import Session
+from studio.ui.train_panel import Progress, TrainPanel, fmt_duration
+from studio.ui.tour import SAMPLE_DATASET
+
+
+def _panel(qtbot, tiny_model_dir, run_dir: Path, steps: int) -> tuple[Session, TrainPanel]:
+    session = Session()
+    panel = TrainPanel(session)
+    qtbot.addWidget(panel)
+    panel.resize(1200, 800)
+    panel.show()
+    session.draft.update(model=str(tiny_model_dir), dataset=str(SAMPLE_DATASET),
+                         max_steps=steps, batch_size=2, max_length=64, eval_split=0.1,
+                         eval_steps=3, save_steps=100, output_dir=str(run_dir))
+    return session, panel
+
+
+@pytest.mark.slow  # two real runs of the tiny model: ~25 s on 2 cores
+def test_stop_leaves_a_checkpoint_and_resume_continues_the_curve(qtbot, tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "runs" / "r1"
+    session, panel = _panel(qtbot, tiny_model_dir, run_dir, steps=6)
+    finished = []
+    session.sig_finished.connect(lambda status, reason: finished.append(status))
+    stop_at_2 = lambda m, mem: panel.stop() if m.step == 2 else None  # noqa: E731
+    session.sig_step.connect(stop_at_2)
+
+    assert panel.start(), panel.message.text()
+    qtbot.waitUntil(lambda: finished == ["stopped"], timeout=180_000)
+    stopped_at = panel.plots.last_step()
+    assert 2 <= stopped_at < 6
+    assert runs.checkpoint_steps(runs.RunDir(run_dir)) == [stopped_at]
+    assert runs.read_status(run_dir)["status"] == "stopped"
+    assert panel.resume_button.isEnabled() and not panel.stop_button.isEnabled()
+
+    session.sig_step.disconnect(stop_at_2)
+    panel.resume(str(run_dir))
+    qtbot.waitUntil(lambda: finished == ["stopped", "finished"], timeout=180_000)
+    loss = panel.plots.live.series["loss"]
+    assert list(loss.x) == [1, 2, 3, 4, 5, 6]  # the curve went on; it did not restart
+    assert panel.plots.points("eval_loss") >= 1
+    assert panel.progress_bar.value() == 6
+    qtbot.wait(250)
+    assert len(panel.plots.curves["loss"].getData()[0]) == 6  # drawn by the redraw timer
+    log = panel.log.toPlainText()
+    assert "checkpoint saved" in log and "resumed" in log and "finished" in log
+
+
+def test_a_bad_config_is_explained_next_to_start(qtbot, tmp_path):
+    session = Session()
+    panel = TrainPanel(session)
+    qtbot.addWidget(panel)
+    assert not panel.start()  # no model, no dataset
+    assert "model" in panel.message.text()
+    assert session.state == "idle"
+
+
+def test_a_run_that_fails_shows_the_reason_in_the_window(qtbot, tiny_model_dir, tmp_path):
+    session, panel = _panel(qtbot, tiny_model_dir, tmp_path / "r", steps=2)
+    session.draft.update(dataset=str(tmp_path / "missing.jsonl"))
+    errors = []
+    session.sig_error.connect(lambda reason, details: errors.append(reason))
+    assert panel.start()
+    qtbot.waitUntil(lambda: bool(errors), timeout=120_000)
+    assert "missing.jsonl" in errors[0]
+    qtbot.waitUntil(lambda: getattr(panel, "last_error", None) is not None, timeout=2000)
+    assert "missing.jsonl" in panel.last_error.text()
+    panel.last_error.close()
+    assert session.state == "idle" and panel.start_button.isEnabled()
+
+
+def test_progress_rate_and_eta():
+    p = Progress()
+    for step, t in ((1, 100.0), (2, 102.0), (3, 104.0)):
+        p.add(step, t)
+    assert p.seconds_per_step() == 2.0
+    assert p.eta(3, 10) == 14.0
+    p.add(2, 110.0)  # a resume from an earlier step starts the estimate over
+    assert p.seconds_per_step() is None
+    assert fmt_duration(3725) == "1:02:05" and fmt_duration(65) == "1:05"
