@@ -233,8 +233,10 @@ def ia3_targets(model: Any, target_modules: str) -> tuple[list[str], list[str]]:
     down_proj; Qwen2: q_proj, v_proj, down_proj) or, for an unknown type, every linear layer.
     IA3 rescales the output of attention projections and the input of feed-forward layers.
     """
-    from peft.utils.constants import (TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING,
-                                      TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING)
+    from peft.utils.constants import (
+        TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING,
+        TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING,
+    )
 
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     if target_modules.strip() in ("", "all-linear"):

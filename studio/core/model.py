@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import ModelError
-from studio.core.param_map import (ModuleBlock, parameter_map,  # noqa: F401  (re-exported)
-                                   parameter_map_for_config)
+from studio.core.param_map import ModuleBlock, parameter_map, parameter_map_for_config
+
+__all__ = ["resolve_model", "check_remote_code", "check_weights", "read_model_config",
+           "load_tokenizer", "load_model", "resolve_dtype", "apply_method", "count_parameters",
+           "param_numel", "ModuleBlock", "parameter_map", "parameter_map_for_config"]
 
 # Pickle weight files a model folder may hold instead of safetensors. Trainer extras
 # (training_args.bin, optimizer.pt, rng_state.pth) are not weights and are not listed here.
@@ -73,8 +76,8 @@ def _local_folder(path: Path) -> Path:
 
 def _download(repo_id: str, trust_remote_code: bool, allow_pickle: bool,
               config_only: bool) -> Path:
-    from huggingface_hub import snapshot_download  # lazy: network stack, only for hub ids
     from huggingface_hub import errors as hub_errors
+    from huggingface_hub import snapshot_download  # lazy: network stack, only for hub ids
 
     if config_only:
         patterns = ["config.json"]

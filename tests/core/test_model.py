@@ -8,8 +8,13 @@ import pytest
 import torch
 
 from studio.core.errors import ModelError
-from studio.core.model import (count_parameters, load_model, load_tokenizer, read_model_config,
-                               resolve_model)
+from studio.core.model import (
+    count_parameters,
+    load_model,
+    load_tokenizer,
+    read_model_config,
+    resolve_model,
+)
 
 
 @pytest.fixture

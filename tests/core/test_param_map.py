@@ -8,8 +8,13 @@ import pytest
 
 from studio.core import memory
 from studio.core.config import METHODS, RunConfig
-from studio.core.model import (apply_method, count_parameters, load_model,
-                               parameter_map, parameter_map_for_config)
+from studio.core.model import (
+    apply_method,
+    count_parameters,
+    load_model,
+    parameter_map,
+    parameter_map_for_config,
+)
 from studio.core.param_map import KINDS, summarize
 
 LLAMA_7B = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
