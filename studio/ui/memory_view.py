@@ -61,8 +61,9 @@ class _Bar(QWidget):
             metrics = QFontMetrics(self.font())
             tw = metrics.horizontalAdvance(label)
             p.setPen(colour)
-            p.drawText(QRectF(max(2.0, min(dx - tw - 4, w - tw)), 0, tw + 2, 14),
-                       int(Qt.AlignmentFlag.AlignLeft), label)
+            # beside the marker, never across it: right of it when there is room
+            x = dx + 5 if dx + 5 + tw <= w else max(2.0, dx - tw - 5)
+            p.drawText(QRectF(x, 0, tw + 2, 14), int(Qt.AlignmentFlag.AlignLeft), label)
         p.end()
 
 
