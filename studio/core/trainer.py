@@ -134,7 +134,8 @@ def prepare(cfg: RunConfig) -> Setup:
     """Load data and model and attach the method. Raises UserError on any bad input."""
     import torch
 
-    from studio.core import data, memory, methods, model as model_mod
+    from studio.core import data
+    from studio.core import model as model_mod
 
     if cfg.stage == "pretrain" and cfg.method in PROMPT_METHODS:
         raise ConfigError(f"{cfg.method} trains virtual tokens for instructions; use stage: sft")
@@ -164,7 +165,7 @@ def prepare(cfg: RunConfig) -> Setup:
                                  trust_remote_code=cfg.trust_remote_code,
                                  allow_pickle=cfg.allow_pickle)
     model = model_mod.apply_method(model, cfg, total)
-    if _want_checkpointing(cfg, path, device, memory):
+    if _want_checkpointing(cfg, path, device):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
@@ -184,11 +185,13 @@ def prepare(cfg: RunConfig) -> Setup:
     return setup
 
 
-def _want_checkpointing(cfg: RunConfig, path: Path, device: Any, memory: Any) -> bool:
+def _want_checkpointing(cfg: RunConfig, path: Path, device: Any) -> bool:
     if cfg.gradient_checkpointing != "auto":
         return cfg.gradient_checkpointing == "on"
     if device.type != "cuda":
-        return False
+        return False  # CPU RAM is the limit there, and the estimate is for accelerators
+    from studio.core import memory
+
     total_mb = memory.detect_device().total_mb
     return bool(memory.should_checkpoint(cfg, path / "config.json", total_mb))
 

@@ -1,0 +1,183 @@
+"""The training loop on the real tiny model: every method learns, stop / resume / NaN / OOM."""
+
+import json
+import threading
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from studio.core import config, runs, trainer
+from studio.core.errors import ConfigError, DataError
+from studio.core.events import NullReporter
+
+ROWS = [
+    {"instruction": "把这句话翻译成英文：今天天气很好。", "input": "", "output": "The weather is nice today."},
+    {"instruction": "Name a primary colour.", "input": "", "output": "Red is a primary colour."},
+    {"instruction": "1 加 1 等于几？", "input": "", "output": "1 加 1 等于 2。"},
+    {"instruction": "Say hello.", "input": "", "output": "Hello! How can I help you today?"},
+    {"instruction": "写一个关于猫的短句。", "input": "", "output": "小猫在阳光下睡觉。"},
+    {"instruction": "What is the capital of France?", "input": "", "output": "Paris."},
+    {"instruction": "Reverse the word.", "input": "stone", "output": "enots"},
+    {"instruction": "用一个词形容大海。", "input": "", "output": "辽阔。"},
+]
+
+
+@pytest.fixture()
+def small_data(tmp_path):
+    p = tmp_path / "train.json"
+    p.write_text(json.dumps(ROWS * 4, ensure_ascii=False), encoding="utf-8")
+    return p
+
+
+def make_cfg(tmp_path, model, data, **kw):
+    base = {"model": str(model), "dataset": str(data), "output_dir": str(tmp_path / "run"),
+            "method": "lora", "max_steps": 6, "batch_size": 4, "learning_rate": 5e-3,
+            "eval_split": 0.0, "save_steps": 2, "warmup_ratio": 0.0, "max_length": 128,
+            "lr_scheduler": "constant"}
+    base.update(kw)
+    return config.from_dict(base)
+
+
+class Recorder(NullReporter):
+    def __init__(self, stop_at=None, stop=None):
+        self.steps, self.evals, self.events = [], [], []
+        self.stop_at, self.stop = stop_at, stop
+
+    def on_step(self, m):
+        self.steps.append(m)
+        if self.stop_at is not None and m.step >= self.stop_at:
+            self.stop.set()
+
+    def on_eval(self, m):
+        self.evals.append(m)
+
+    def on_event(self, e):
+        self.events.append(e)
+
+
+def _losses(run_dir):
+    return [r.loss for r in runs.read_metrics(run_dir) if r.type == "step"]
+
+
+LR = {"lora": 5e-3, "qlora": 5e-3, "dora": 5e-3, "adalora": 2e-2, "ia3": 3e-2,
+      "prompt_tuning": 3e-2, "prefix_tuning": 3e-2, "p_tuning": 3e-2, "full": 2e-3,
+      "freeze": 2e-3}
+
+
+@pytest.mark.parametrize("method", list(LR))
+def test_every_method_trains_and_loss_falls(tmp_path, tiny_model_dir, small_data, method):
+    # The same 8 rows repeated: a method that learns anything pulls their loss down.
+    cfg = make_cfg(tmp_path, tiny_model_dir, small_data, method=method, max_steps=12,
+                   learning_rate=LR[method], save_steps=100)
+    rec = Recorder()
+    result = trainer.train(cfg, rec)
+    assert result.status == "finished", result.reason
+    losses = [m.loss for m in rec.steps]
+    assert len(losses) == 12
+    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert last < first * 0.97, f"{method}: loss {first:.3f} -> {last:.3f}"
+    final = result.run_dir / ("adapter" if cfg.is_peft else "model")
+    assert final.is_dir() and any(final.glob("*.safetensors"))
+    status = runs.read_status(result.run_dir)
+    assert status["status"] == "finished" and status["step"] == 12
+
+
+def test_metrics_lines_follow_the_contract(tmp_path, tiny_model_dir, small_data):
+    cfg = make_cfg(tmp_path, tiny_model_dir, small_data, eval_split=0.25, eval_steps=3)
+    trainer.train(cfg)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    steps = [x for x in lines if x["type"] == "step"]
+    assert [x["step"] for x in steps] == [1, 2, 3, 4, 5, 6]
+    for key in ("loss", "lr", "grad_norm", "tokens", "tokens_per_s", "mem_mb", "time"):
+        assert all(key in x for x in steps), key
+    assert all(x["tokens"] > 0 for x in steps)
+    evals = [x for x in lines if x["type"] == "eval"]
+    assert [x["step"] for x in evals] == [3, 6]
+    assert all(abs(x["perplexity"] - 2.718281828 ** x["eval_loss"]) < 1e-3 * x["perplexity"]
+               for x in evals)
+    events = [x["event"] for x in lines if x["type"] == "event"]
+    assert events[0] == "started" and events[-1] == "finished" and "checkpoint" in events
+    assert runs.checkpoint_steps(runs.RunDir(tmp_path / "run")) == [4, 6]  # limit 2 kept
+
+
+def test_stop_checkpoints_and_resume_continues_to_the_planned_step(tmp_path, tiny_model_dir,
+                                                                   small_data):
+    cfg = make_cfg(tmp_path, tiny_model_dir, small_data, save_steps=100)
+    stop = threading.Event()
+    result = trainer.train(cfg, Recorder(stop_at=3, stop=stop), stop)
+    assert result.status == "stopped" and result.step == 3
+    run = runs.RunDir(result.run_dir)
+    assert runs.checkpoint_steps(run) == [3]
+    assert runs.read_status(run.path)["status"] == "stopped"
+    rec = Recorder()
+    again = trainer.resume(run.path, rec)
+    assert again.status == "finished" and again.step == 6
+    assert [m.step for m in rec.steps] == [4, 5, 6]  # continues, never restarts
+    assert rec.events[0].event == "resumed"
+
+
+def test_resume_is_exact(tmp_path, tiny_model_dir, small_data):
+    """Stopped at step 3 and resumed == never stopped: same weights, same losses."""
+    straight = trainer.train(make_cfg(tmp_path / "a", tiny_model_dir, small_data, save_steps=100,
+                                      lora_dropout=0.1))
+    cfg = make_cfg(tmp_path / "b", tiny_model_dir, small_data, save_steps=100, lora_dropout=0.1)
+    stop = threading.Event()
+    trainer.train(cfg, Recorder(stop_at=3, stop=stop), stop)
+    resumed = trainer.resume(cfg.output_dir)
+    a = load_file(str(straight.run_dir / "adapter" / "adapter_model.safetensors"))
+    b = load_file(str(resumed.run_dir / "adapter" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    assert _losses(straight.run_dir) == pytest.approx(_losses(resumed.run_dir), rel=1e-5)
+
+
+def test_nan_stops_the_run_as_failed_and_keeps_the_good_checkpoint(tmp_path, tiny_model_dir,
+                                                                   small_data, monkeypatch):
+    monkeypatch.setenv("STUDIO_FAULTS", "nan@5")
+    cfg = make_cfg(tmp_path, tiny_model_dir, small_data, save_steps=2)
+    result = trainer.train(cfg)
+    assert result.status == "failed"
+    assert "step 5" in result.reason and "loss" in result.reason
+    run = runs.RunDir(result.run_dir)
+    assert runs.checkpoint_steps(run) == [2, 4]
+    status = runs.read_status(run.path)
+    assert status["status"] == "failed" and "step 5" in status["reason"]
+    weights = load_file(str(runs.latest_checkpoint(run) / "trainable.safetensors"))
+    assert all(torch.isfinite(t).all() for t in weights.values())
+
+
+def test_out_of_memory_saves_and_resumes_with_a_smaller_micro_batch(tmp_path, tiny_model_dir,
+                                                                    small_data, monkeypatch):
+    monkeypatch.setenv("STUDIO_FAULTS", "oom@4")
+    cfg = make_cfg(tmp_path, tiny_model_dir, small_data, save_steps=100)
+    result = trainer.train(cfg)
+    assert result.status == "failed" and "out of memory at step 4" in result.reason
+    assert "batch_size=2" in result.reason and "grad_accum=2" in result.reason
+    run = runs.RunDir(result.run_dir)
+    assert runs.checkpoint_steps(run) == [3]  # the work done before the fault is kept
+    monkeypatch.delenv("STUDIO_FAULTS")
+    rec = Recorder()
+    again = trainer.resume(run.path, rec, overrides={"batch_size": 2, "grad_accum": 2})
+    assert again.status == "finished" and [m.step for m in rec.steps] == [4, 5, 6]
+    with pytest.raises(ConfigError, match="effective batch"):
+        trainer.resume(run.path, overrides={"batch_size": 1})
+
+
+def test_bad_input_leaves_no_run_directory(tmp_path, tiny_model_dir):
+    cfg = make_cfg(tmp_path, tiny_model_dir, tmp_path / "missing.json")
+    with pytest.raises(DataError):
+        trainer.train(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_existing_run_is_never_overwritten_silently(tmp_path, tiny_model_dir, small_data):
+    cfg = make_cfg(tmp_path, tiny_model_dir, small_data, max_steps=2)
+    trainer.train(cfg)
+    before = (tmp_path / "run" / "metrics.jsonl").read_text()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        trainer.train(cfg)
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == before
+    with pytest.raises(ConfigError, match="already finished"):
+        trainer.resume(tmp_path / "run")
