@@ -1,4 +1,5 @@
-"""`python main.py export RUN_DIR --to DIR`: an adapter or a merged model, checked on the way out."""
+"""`python main.py export RUN_DIR --to DIR`: an adapter or a merged model, checked on the way
+out."""
 
 from __future__ import annotations
 

@@ -197,7 +197,7 @@ class _Streamer:
         self.tok = tokenizer
         self.eos_ids = eos_ids
         self.on_chunk = on_chunk
-        self.logits_ref = logits_ref   # [latest last-position logits (vocab,)] from the lm_head hook
+        self.logits_ref = logits_ref   # [last-position logits (vocab,)] from the lm_head hook
         self.top_n = top_n
         self.ids: list[int] = []
         self.prefix = 0                # start of the decode window

@@ -258,7 +258,8 @@ def _write_card(tmp: Path, cfg: RunConfig, run: runs.RunDir, fmt: str, step: Opt
     facts = model_card.CardFacts(
         fmt=fmt, step=step, files=tuple(names), max_abs_diff=diff,
         stopped_at_eos=eos.stopped if eos else None, generated_tokens=eos.tokens if eos else 0,
-        eos_tokens=eos.stop_tokens if eos else (), tokenizer_note=tok_note, warnings=tuple(warnings))
+        eos_tokens=eos.stop_tokens if eos else (), tokenizer_note=tok_note,
+        warnings=tuple(warnings))
     # PEFT writes its own template README; ours replaces it.
     (tmp / "README.md").write_text(model_card.render(cfg, run, facts), encoding="utf-8")
 

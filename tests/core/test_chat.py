@@ -9,8 +9,14 @@ import pytest
 import torch
 
 from studio.core import model as model_mod
-from studio.core.chat import (ChatEngine, Conversation, GenSettings, build_prompt_ids,
-                              end_of_turn_ids, template_end_token)
+from studio.core.chat import (
+    ChatEngine,
+    Conversation,
+    GenSettings,
+    build_prompt_ids,
+    end_of_turn_ids,
+    template_end_token,
+)
 from studio.core.errors import UserError
 from studio.core.run_model import load_chat_models, load_run_model
 

@@ -1,0 +1,81 @@
+"""An export in a worker thread, with its progress as queued signals.
+
+`ExportJob(request).start()`; signals (emitted in the GUI thread): sig_progress(fraction,
+message), sig_result(core.export.ExportResult), sig_error(reason, details), sig_done().
+The engine's progress callback runs in the worker thread; it emits a private signal whose
+receiver (this object's slot) lives in the GUI thread, so Qt queues it there (facts.md: a signal
+connected to a plain function would run in the worker).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from studio.services.workers import Task
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    run_dir: str
+    to: str
+    fmt: str = "adapter"
+    step: Optional[int] = None
+    overwrite: bool = False
+    dequantize: bool = False
+
+
+def _export(request: ExportRequest, progress: Any) -> Any:
+    # Lazy: torch + transformers + peft; imported in the worker thread only.
+    from studio.core.export import export
+
+    return export(request.run_dir, request.to, fmt=request.fmt, step=request.step,
+                  overwrite=request.overwrite, dequantize=request.dequantize,
+                  progress=progress)
+
+
+class ExportJob(QObject):
+    sig_progress = Signal(float, str)
+    sig_result = Signal(object)
+    sig_error = Signal(str, str)
+    sig_done = Signal()
+    _sig_progress_raw = Signal(float, str)   # emitted in the worker thread
+
+    def __init__(self, request: ExportRequest, parent: Optional[QObject] = None):
+        super().__init__(parent)
+        self.request = request
+        self.result: Any = None
+        self.error: Optional[str] = None
+        self._sig_progress_raw.connect(self._on_progress)
+        self._task: Optional[Task] = None
+
+    def start(self) -> "ExportJob":
+        self._task = Task(_export, self.request, self._sig_progress_raw.emit, parent=self)
+        self._task.sig_result.connect(self._on_result)
+        self._task.sig_error.connect(self._on_error)
+        self._task.sig_done.connect(self.sig_done.emit)
+        self._task.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and self._task.running
+
+    def wait(self, ms: int = -1) -> bool:
+        return self._task.wait(ms) if self._task is not None else True
+
+    @Slot(float, str)
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.sig_progress.emit(fraction, message)
+
+    @Slot(object)
+    def _on_result(self, result: Any) -> None:
+        self.result = result
+        self.sig_result.emit(result)
+
+    @Slot(str, str)
+    def _on_error(self, reason: str, details: str) -> None:
+        self.error = reason
+        self.sig_error.emit(reason, details)
