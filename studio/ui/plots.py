@@ -8,6 +8,7 @@ clip-to-view and no finite check: a 100k-point curve then redraws in ~3 ms (fact
 
 from __future__ import annotations
 
+import html
 from typing import Any, Iterable, Optional
 
 import numpy as np
@@ -135,13 +136,15 @@ class RunCurves:
         if mem is not None:
             alloc = float(getattr(mem, "allocated_mb", 0.0) or 0.0)
             reserved = float(getattr(mem, "reserved_mb", 0.0) or 0.0)
-            if alloc > 0 or reserved > 0:  # an accelerator: allocator figures
+            rss = float(getattr(mem, "rss_mb", 0.0) or 0.0)
+            # core.memory reports RSS as "allocated" and "reserved" on the CPU: draw those
+            # two only when they are the GPU allocator's own figures.
+            if (alloc > 0 or reserved > 0) and not alloc == reserved == rss:
                 self.series["mem_allocated"].append(x, alloc)
                 self.series["mem_reserved"].append(x, reserved)
                 peak = float(getattr(mem, "peak_mb", 0.0) or peak)
-            rss = getattr(mem, "rss_mb", None)
             if rss:
-                self.series["mem_rss"].append(x, float(rss))
+                self.series["mem_rss"].append(x, rss)
         if np.isfinite(peak):
             self.series["mem_peak"].append(x, peak)
 
@@ -169,7 +172,7 @@ class PlotsView(QWidget):
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.live = RunCurves()
-        self._overlays: dict[str, tuple[RunCurves, dict[str, pg.PlotDataItem]]] = {}
+        self._overlays: dict[str, tuple[RunCurves, dict[str, pg.PlotDataItem], str]] = {}
         self._dirty = False
         self._smoothing = 0.9
         self._total = 0  # the live run's planned last step; 0: the step axis follows the data
@@ -187,11 +190,12 @@ class PlotsView(QWidget):
             # No grid: pyqtgraph's grid lines cost ~50 ms per repaint of the six charts
             # (raster, offscreen), the whole budget of a responsive event loop.
             plot.setLabel("bottom", self.tr("step"))
-            plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
             self.plots[key] = plot
         self.curves = {key: self._curve(self.plots[chart], color, width)
                        for key, (chart, _, color, width) in SERIES.items()}
-        self._in_legend: set[str] = set()  # a series joins its legend once it has data
+        # The key to each chart's lines is in its title (a legend box would hide the newest
+        # points, top right); it lists the series that have data, and the overlaid runs.
+        self._titles: dict[str, str] = {}
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
@@ -246,7 +250,7 @@ class PlotsView(QWidget):
         """Once the run's length is known, fix the step axis at [0, last step] (or the longest
         overlaid run): the curves grow across it like a progress bar, and the six step axes
         are not laid out again at every step (the costly part of a redraw)."""
-        ends = [self._total] + [int(c.series["loss"].x[-1]) for c, _ in self._overlays.values()
+        ends = [self._total] + [int(c.series["loss"].x[-1]) for c, *_ in self._overlays.values()
                                 if len(c.series["loss"])]
         end = max(ends) if self._total else 0
         for plot in self.plots.values():
@@ -290,7 +294,7 @@ class PlotsView(QWidget):
     def set_smoothing(self, weight: float) -> None:
         self._smoothing = float(weight)
         self.live.resmooth(self._smoothing)
-        for curves, _ in self._overlays.values():
+        for curves, *_ in self._overlays.values():
             curves.resmooth(self._smoothing)
         self._changed_all()
 
@@ -309,11 +313,8 @@ class PlotsView(QWidget):
         items = {}
         for key in ("loss_smooth", "eval_loss", "lr", "grad_norm", "tokens_per_s", "mem_peak"):
             plot = self.plots[SERIES[key][0]]
-            item = self._curve(plot, color, 2, Qt.PenStyle.DashLine)
-            if key in ("loss_smooth", "eval_loss"):
-                plot.legend.addItem(item, name)
-            items[key] = item
-        self._overlays[name] = (curves, items)
+            items[key] = self._curve(plot, color, 2, Qt.PenStyle.DashLine)
+        self._overlays[name] = (curves, items, color)
         self._apply_x_range()
         self.clear_overlays_button.setEnabled(True)
         self._dirty = True
@@ -325,10 +326,9 @@ class PlotsView(QWidget):
             return
         self._drawn.pop(f"overlay:{name}", None)
         for key, item in entry[1].items():
-            plot = self.plots[SERIES[key][0]]
-            plot.legend.removeItem(item)
-            plot.removeItem(item)
+            self.plots[SERIES[key][0]].removeItem(item)
         self.clear_overlays_button.setEnabled(bool(self._overlays))
+        self._dirty = True
         self.sig_overlays_changed.emit()
 
     def overlays(self) -> list[str]:
@@ -355,16 +355,30 @@ class PlotsView(QWidget):
                 continue  # unchanged since the last redraw (e.g. GPU series on a CPU run)
             self._drawn[key] = (len(s), self._version)
             curve.setData(s.x, s.y)
-            if len(s) and key not in self._in_legend:
-                chart, name = SERIES[key][:2]
-                self.plots[chart].legend.addItem(curve, _t(name))
-                self._in_legend.add(key)
-        for name, (curves, items) in self._overlays.items():
+        for name, (curves, items, _) in self._overlays.items():
             if self._drawn.get(f"overlay:{name}") == (0, self._version):
                 continue  # a past run does not change
             self._drawn[f"overlay:{name}"] = (0, self._version)
             for key, item in items.items():
                 s = curves.series[key]
                 item.setData(s.x, s.y)
+        self._update_titles()
         n = self.points("loss")
         self.status.setText(self.tr("{n} steps").format(n=n) if n else "")
+
+    def _update_titles(self) -> None:
+        for chart, title in CHARTS.items():
+            parts = [f'<span style="color:#34495e">{html.escape(_t(title))}</span>']
+            live = [(name, color) for key, (c, name, color, _) in SERIES.items()
+                    if c == chart and len(self.live.series[key])]
+            past = [(name, color) for name, (_, items, color) in self._overlays.items()
+                    if any(SERIES[k][0] == chart for k in items)]
+            if len(live) > 1 or past:  # a lone live line needs no key
+                parts += [f'<span style="color:{color}">&#9473; {html.escape(_t(name))}</span>'
+                          for name, color in live]
+            parts += [f'<span style="color:{color}">&#9476; {html.escape(name)}</span>'
+                      for name, color in past]
+            text = "&nbsp;&nbsp;".join(parts)
+            if self._titles.get(chart) != text:  # a new title re-lays the chart out
+                self._titles[chart] = text
+                self.plots[chart].setTitle(text, size="9pt")

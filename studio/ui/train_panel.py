@@ -370,7 +370,7 @@ class TrainPanel(QWidget):
                  "finished": self.tr("finished"), "failed": self.tr("failed")}
         text = self.tr("Step {step}: {event}").format(step=e.step,
                                                      event=names.get(e.event, e.event))
-        self._log(f"{text}. {e.detail}" if e.detail else text)
+        self._log(f"{text}  {e.detail}" if e.detail else text)
 
     def _on_finished(self, status: str, reason: str) -> None:
         texts = {"finished": self.tr("The run finished."),

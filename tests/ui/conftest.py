@@ -1,10 +1,6 @@
-"""Qt tests run offscreen, each with its own settings file (never the user's)."""
-
-import os
+"""Each Qt test gets its own settings file (never the user's) and runs in its own folder."""
 
 import pytest
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @pytest.fixture(autouse=True)

@@ -66,6 +66,7 @@ def test_overlays_add_and_remove(qtbot):
     assert view.overlays() == ["old-run"]
     qtbot.wait(REDRAW_MS * 3)
     assert len(view._overlays["old-run"][1]["loss_smooth"].getData()[0]) == 10
+    assert "old-run" in view.plots["loss"].titleLabel.text
     view.remove_overlay("old-run")
     assert view.overlays() == []
 
@@ -101,3 +102,22 @@ def test_a_100k_point_loss_curve_redraws_fast(qtbot):
         times.append(time.perf_counter() - t0)
     print(f"100k-point loss curve: setData + repaint of all charts {min(times) * 1000:.1f} ms")
     assert min(times) < 0.1  # ~10 ms here unloaded; generous for a busy 2-core machine
+
+
+def test_memory_curves_follow_the_device(qtbot):
+    from studio.core.memory import MemorySample
+
+    view = PlotsView()
+    qtbot.addWidget(view)
+    gpu = MemorySample(allocated_mb=800.0, reserved_mb=1024.0, peak_mb=900.0, rss_mb=2000.0)
+    view.add_step(step(1), gpu)
+    assert [view.points(k) for k in ("mem_allocated", "mem_reserved", "mem_peak")] == [1, 1, 1]
+    assert view.live.series["mem_peak"].y[0] == 900.0  # the allocator's peak, not RSS
+    cpu = MemorySample(allocated_mb=600.0, reserved_mb=600.0, peak_mb=650.0, rss_mb=600.0)
+    view2 = PlotsView()
+    qtbot.addWidget(view2)
+    view2.add_step(step(1, mem=650.0), cpu)
+    assert view2.points("mem_allocated") == 0 and view2.points("mem_rss") == 1
+    qtbot.wait(REDRAW_MS * 3)
+    title = view2.plots["memory"].titleLabel.text
+    assert "process RSS" in title and "allocated" not in title
