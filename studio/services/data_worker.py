@@ -45,6 +45,9 @@ class _StreamWorker(QObject):
                 self.sig_error.emit(*describe_error(e))
         finally:
             self.sig_end.emit()
+            # End the thread from inside: it must not wait for the GUI loop to say so (at
+            # shutdown that loop no longer runs, and a running QThread aborts the process).
+            QThread.currentThread().quit()
 
 
 class StreamJob(QObject):
@@ -268,18 +271,18 @@ class DataDoctor(QObject):
         return ""
 
     def shutdown(self, wait_ms: int = 5000) -> None:
-        """Stop every job (window closing, tests)."""
-        for kind in list(self._jobs):
-            job = self._jobs[kind]
-            self._cancel(kind)
-            if job is not None:
-                job.wait(wait_ms)
+        """Stop every job, superseded ones included (window closing, tests)."""
+        mine = [job for job in StreamJob._live if getattr(job, "owner", None) is self]
+        for job in mine:
+            job.cancel()
+        for job in mine:
+            job.wait(wait_ms)
 
     # --- plumbing ------------------------------------------------------------------------------
     def _run(self, kind: str, job_fn: Callable) -> None:
         self._cancel(kind)
         job = StreamJob(f"data-{kind}", job_fn)
-        job.gen, job.kind = next(self._gen), kind
+        job.gen, job.kind, job.owner = next(self._gen), kind, self
         # Bound slots of this QObject (not lambdas): Qt drops the connections if this object
         # is deleted while a job still runs; sender() says which job spoke.
         job.sig_item.connect(self._job_item)
