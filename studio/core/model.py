@@ -93,9 +93,9 @@ def _download(repo_id: str, trust_remote_code: bool, allow_pickle: bool,
         raise ModelError(f"no local folder '{repo_id}' and no hub model of that name "
                          "(or it is private: log in with `hf auth login`)") from None
     except hub_errors.LocalEntryNotFoundError:
-        raise ModelError(f"cannot download {repo_id}: the Hugging Face hub is not reachable "
-                         "(offline?) and it is not in the local cache; download it once or "
-                         "give a local folder") from None
+        raise ModelError(f"no local folder '{repo_id}', and the Hugging Face hub is not "
+                         "reachable (offline?) to fetch a model of that name, nor is one "
+                         "cached; give a local model folder") from None
     except (hub_errors.HfHubHTTPError, hub_errors.HFValidationError, OSError) as e:
         raise ModelError(f"cannot download {repo_id}: {_first_line(e)}") from None
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 KINDS = ("embedding", "attention", "mlp", "norm", "head", "adapter", "virtual_tokens", "other")
@@ -215,36 +216,63 @@ def _module_name(base: Any, target: Any) -> Optional[str]:
 
 def build_meta_model(cfg: Any, total_steps: int = 1000) -> Any:
     """cfg.model built on the meta device (config.json only) with cfg.method applied."""
+    from studio.core.model import resolve_model
+
+    folder = resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
+                           allow_pickle=cfg.allow_pickle, config_only=True)
+    return _meta_model(folder, cfg, total_steps)
+
+
+def _meta_model(folder: Path, cfg: Any, total_steps: int) -> Any:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from studio.core import methods
     from studio.core.errors import ModelError
-    from studio.core.model import resolve_model
 
-    folder = resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
-                           allow_pickle=cfg.allow_pickle, config_only=True)
     try:
         config = AutoConfig.from_pretrained(str(folder),
                                             trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"cannot read the config of {cfg.model}: "
                          f"{str(e).strip().splitlines()[0]}") from None
-    # Meta tensors have shapes but no storage: building a 7B model costs no memory or time.
+    # Meta tensors have shapes but no storage: building a 7B model costs no memory, and
+    # ~0.1 s (+ ~0.5 s for LoRA's 224 adapters) on 2 cores.
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config,
                                                  trust_remote_code=cfg.trust_remote_code)
-        model = methods.apply_method(model, cfg, total_steps, meta=True)
-    return model
+        return methods.apply_method(model, cfg, total_steps, meta=True)
+
+
+# The fields that change which weights exist or train (alpha, dropout, lr... do not).
+_STRUCTURE_KEYS = ("method", "lora_r", "target_modules", "num_virtual_tokens",
+                   "freeze_trainable_layers", "trust_remote_code")
 
 
 def parameter_map_for_config(cfg: Any, total_steps: int = 1000) -> list:
     """The parameter map for cfg.model + cfg.method without loading any weight.
 
-    total_steps only matters for AdaLoRA's schedule, not for the counts.
+    total_steps only matters for AdaLoRA's schedule, not for the counts. Results are cached per
+    config.json (path and modification time) and method settings, so a form that switches
+    methods back and forth redraws at once.
     """
-    model = build_meta_model(cfg, total_steps)
-    return parameter_map(model, assume_quantized=cfg.method == "qlora")
+    from studio.core.model import resolve_model
+
+    folder = resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
+                           allow_pickle=cfg.allow_pickle, config_only=True)
+    stamp = (folder / "config.json").stat().st_mtime_ns
+    key = (str(folder), stamp) + tuple(getattr(cfg, k) for k in _STRUCTURE_KEYS)
+    blocks = _CACHE.get(key)
+    if blocks is None:
+        model = _meta_model(folder, cfg, total_steps)
+        blocks = tuple(parameter_map(model, assume_quantized=cfg.method == "qlora"))
+        if len(_CACHE) >= 32:
+            _CACHE.pop(next(iter(_CACHE)))  # oldest first
+        _CACHE[key] = blocks
+    return list(blocks)
+
+
+_CACHE: dict[tuple, tuple] = {}
 
 
 def summarize(blocks: list) -> dict:

@@ -103,12 +103,17 @@ def test_7b_meta_map_is_fast_and_matches_the_formula(tmp_path, config):
         blocks = parameter_map_for_config(cfg)
         s = summarize(blocks)
         assert (s["trainable"], s["params"]) == memory.method_params(cfg, dims), method
-    cfg = RunConfig(model=str(tmp_path), method="lora")
+    cfg = RunConfig(model=str(tmp_path), method="lora", lora_r=8)  # not cached yet
     start = time.perf_counter()
     blocks = parameter_map_for_config(cfg)
-    # ~0.3 s on an idle 2-core machine (no weights exist; shapes only)
+    # ~0.6 s on a 2-core machine (no weights exist; shapes only), most of it peft's injection
     assert time.perf_counter() - start < 3.0
     assert len([b for b in blocks if b.kind == "adapter"]) == 2 * 7 * config["num_hidden_layers"]
+    start = time.perf_counter()
+    assert parameter_map_for_config(cfg.replace(lora_alpha=8.0)) == blocks  # same structure
+    assert time.perf_counter() - start < 0.1  # cached
+    r4 = parameter_map_for_config(cfg.replace(lora_r=4))
+    assert sum(b.trainable for b in r4) * 2 == sum(b.trainable for b in blocks)
 
 
 def test_summary_share(tiny_model_dir):
