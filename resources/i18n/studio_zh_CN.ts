@@ -12,6 +12,10 @@
       <translation>数据集：{path}</translation>
     </message>
     <message>
+      <source>Inspect</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
       <source>Model and method</source>
       <translation>模型与方法</translation>
     </message>
@@ -164,6 +168,224 @@
     </message>
     <message>
       <source>{model}: {layers} layers x {heads} heads, {t} tokens ({kind}).</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
+    <name>ChatPanel</name>
+    <message>
+      <source>0 = greedy: always the most likely token (the same reply every time)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>A fixed seed gives the same reply every time</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Above 1 makes repeating a token less likely (1 = off)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Ask something… (Ctrl+Enter sends)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Base</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Base and tuned share one copy of the weights (the adapter is switched off for the base answer).</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Base model</source>
+      <translation>基础模型</translation>
+    </message>
+    <message>
+      <source>Colour each token by how likely the model found it (green: sure, red: unlikely); hover a token for the alternatives</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Export the loaded run as an adapter or a merged model</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Export…</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Generation</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Loaded {label}.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Loading {what}…</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Max new tokens</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>New chat</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Nothing loaded yet.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Repetition penalty</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Sample only from the k most likely tokens (0 = off)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Sample only from the most likely tokens that together reach this probability</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Seed</source>
+      <translation>随机种子</translation>
+    </message>
+    <message>
+      <source>Send</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Show token probabilities</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Side by side with the base model</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Stop</source>
+      <translation>停止</translation>
+    </message>
+    <message>
+      <source>System prompt (optional)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Temperature</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>The reply stops here if the model has not ended its turn</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>This method changed the weights themselves: the base model is a second copy in memory.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Top-k</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Top-p</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Tuned</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Tuned model</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Tuned: {label}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>You</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>ended its turn</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>random</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>stopped</source>
+      <translation>已停止</translation>
+    </message>
+    <message>
+      <source>stopped at the token limit</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>{tokens} tokens · {speed:.1f} tokens/s · first token after {ms:.0f} ms · {ending}</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
+    <name>ChatSourcePicker</name>
+    <message>
+      <source>(whole folder)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>A run (its adapter on its base model), a model folder or an adapter folder</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Browse…</source>
+      <translation>浏览…</translation>
+    </message>
+    <message>
+      <source>Chat with:</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Choose a run, model or adapter folder</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Load</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Pick a run or a model first (Browse… adds a folder).</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Refresh</source>
+      <translation>刷新</translation>
+    </message>
+    <message>
+      <source>The run's final weights or one of its checkpoints (or click a checkpoint on the loss curve)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>final</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>loss</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>step (click a red checkpoint to chat with it)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>step {n}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>{name} is not a run, model or adapter folder</source>
       <translation type="unfinished" />
     </message>
   </context>
@@ -361,20 +583,12 @@
   <context>
     <name>DataPanel</name>
     <message>
-      <source>, {cut} past max_length</source>
-      <translation>，其中 {cut} 个超出 max_length</translation>
-    </message>
-    <message>
       <source>All rows</source>
       <translation>全部行</translation>
     </message>
     <message>
       <source>Checking rows…</source>
       <translation>正在检查各行…</translation>
-    </message>
-    <message>
-      <source>Choose a model on the Model page to see the row through its chat template, with the trained tokens marked.</source>
-      <translation>在“模型与方法”页选择模型后，这里会按模型的对话模板显示该行，并标出参与训练的 token。</translation>
     </message>
     <message>
       <source>Choose a model on the Model page: its tokenizer measures every row against max_length.</source>
@@ -465,14 +679,6 @@
       <translation>正在读取文件…</translation>
     </message>
     <message>
-      <source>Row {row}</source>
-      <translation>第 {row} 行</translation>
-    </message>
-    <message>
-      <source>Row {row}: {tokens} tokens, {trained} trained</source>
-      <translation>第 {row} 行：{tokens} 个 token，其中 {trained} 个参与训练</translation>
-    </message>
-    <message>
       <source>Rows</source>
       <translation>行数</translation>
     </message>
@@ -509,14 +715,6 @@
       <translation>自动检测</translation>
     </message>
     <message>
-      <source>cut off by max_length</source>
-      <translation>被 max_length 截掉</translation>
-    </message>
-    <message>
-      <source>masked (no loss)</source>
-      <translation>已屏蔽（不计损失）</translation>
-    </message>
-    <message>
       <source>none</source>
       <translation>无</translation>
     </message>
@@ -527,10 +725,6 @@
     <message>
       <source>row {row}: {reason}</source>
       <translation>第 {row} 行：{reason}</translation>
-    </message>
-    <message>
-      <source>trained (loss)</source>
-      <translation>参与训练（计算损失）</translation>
     </message>
     <message>
       <source>{bad} of {total} rows cannot be trained on. Training refuses the file unless bad rows are skipped; fix them or tick the box below.</source>
@@ -555,10 +749,6 @@
     <message>
       <source>… and {n} more</source>
       <translation>… 另有 {n} 条</translation>
-    </message>
-    <message>
-      <source>… {n} more tokens not shown</source>
-      <translation>… 另有 {n} 个 token 未显示</translation>
     </message>
   </context>
   <context>
@@ -700,6 +890,10 @@
       <translation type="unfinished" />
     </message>
     <message>
+      <source>last layer</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
       <source>layer {k}</source>
       <translation type="unfinished" />
     </message>
@@ -741,6 +935,124 @@
     <message>
       <source>Technical details are under “Show Details…”.</source>
       <translation>技术细节见“显示详细信息…”。</translation>
+    </message>
+  </context>
+  <context>
+    <name>ExportDialog</name>
+    <message>
+      <source>Export a run</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Wait for the export to finish (it cannot be interrupted halfway).</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
+    <name>ExportForm</name>
+    <message>
+      <source>Adapter</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Browse…</source>
+      <translation>浏览…</translation>
+    </message>
+    <message>
+      <source>Choose a run folder</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Choose the folder to export into.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Choose…</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Dequantize the 4-bit base to float, then merge (full size)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Export</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Export to:</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Exported to {path}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Folder to export into</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>For llama.cpp: not available yet</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Format:</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Full weights with the adapter merged in: loads on its own</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>GGUF</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Merged model</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Open folder</source>
+      <translation>打开文件夹</translation>
+    </message>
+    <message>
+      <source>Pick a run to export.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Replace a previous export in that folder</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Run:</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Small: the PEFT adapter, loaded on top of the base model</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>The export failed; nothing was written.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>This run has no final weights and no checkpoint yet.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>Weights:</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>What the check on the way out finds appears here: the logits of the reloaded export against the in-studio model, and whether generation stops at the end of the turn.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>checkpoint step {n}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <source>final</source>
+      <translation type="unfinished" />
     </message>
   </context>
   <context>
@@ -1684,6 +1996,41 @@ characters {a}–{b}: {chars!r}</source>
     <message>
       <source>Click a row of the heatmap to pick a token</source>
       <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
+    <name>TokenPreview</name>
+    <message>
+      <source>, {cut} past max_length</source>
+      <translation>，其中 {cut} 个超出 max_length</translation>
+    </message>
+    <message>
+      <source>Choose a model on the Model page to see the row through its chat template, with the trained tokens marked.</source>
+      <translation>在“模型与方法”页选择模型后，这里会按模型的对话模板显示该行，并标出参与训练的 token。</translation>
+    </message>
+    <message>
+      <source>Row {row}</source>
+      <translation>第 {row} 行</translation>
+    </message>
+    <message>
+      <source>Row {row}: {tokens} tokens, {trained} trained</source>
+      <translation>第 {row} 行：{tokens} 个 token，其中 {trained} 个参与训练</translation>
+    </message>
+    <message>
+      <source>cut off by max_length</source>
+      <translation>被 max_length 截掉</translation>
+    </message>
+    <message>
+      <source>masked (no loss)</source>
+      <translation>已屏蔽（不计损失）</translation>
+    </message>
+    <message>
+      <source>trained (loss)</source>
+      <translation>参与训练（计算损失）</translation>
+    </message>
+    <message>
+      <source>… {n} more tokens not shown</source>
+      <translation>… 另有 {n} 个 token 未显示</translation>
     </message>
   </context>
   <context>

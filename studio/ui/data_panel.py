@@ -14,8 +14,6 @@ anywhere by hand), the model chosen on the Model page brings its tokenizer, and 
 
 from __future__ import annotations
 
-import html
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -46,15 +44,9 @@ from studio.services.draft import ConfigDraft
 from studio.ui import prefs
 from studio.ui.dataset_model import RowTableModel
 from studio.ui.length_histogram import LengthHistogram
+from studio.ui.token_preview import message_html, messages_html, problem_html, tokens_html
 
 MAX_PROBLEMS_LISTED = 50_000  # a file of nothing but bad rows still lists quickly
-STYLE = {"train": "background:#c9ecd4;color:#0b5323;",
-         "mask": "color:#8d949b;",
-         "cut": "color:#b03a2e;background:#fbe3df;text-decoration:line-through;"}
-ROLE_COLOURS = {"system": "#7d3c98", "user": "#1f5fa8", "assistant": "#1e8449",
-                "tool": "#b9770e"}
-
-
 def _n(value: int) -> str:
     return f"{value:,}"
 
@@ -394,7 +386,7 @@ class DataPanel(QWidget):
         self.format_value.setText("—")
         self.histogram.show_message(self.tr("This file cannot be read; see the reason on the "
                                             "left."))
-        self.preview.setHtml(f"<p style='color:#b03a2e'>{html.escape(reason)}</p>")
+        self.preview.setHtml(message_html(reason, "#b03a2e"))
 
     def _on_busy(self, what: str) -> None:
         texts = {"reading": self.tr("Reading the file…"), "checking": self.tr("Checking rows…"),
@@ -442,62 +434,21 @@ class DataPanel(QWidget):
         s = self.rows.summary(i)
         problem = self.rows.problem(i)
         if problem or s.sample is None:
-            raw = self.rows.raw(i)
-            body = html.escape(json.dumps(raw.value, ensure_ascii=False, indent=1)[:20000]) \
-                if raw.value is not None else ""
-            self.preview.setHtml(
-                f"<p style='color:#b03a2e'><b>{html.escape(self.tr('Row {row}').format(row=s.row))}"
-                f"</b>: {html.escape(problem)}</p><pre>{body}</pre>")
-            return
-        if not self.doctor.request_preview(s.sample, int(self.max_length.value())):
-            self.preview.setHtml(self._messages_html(s))
+            self.preview.setHtml(problem_html(s.row, problem, self.rows.raw(i).value))
+        elif not self.doctor.request_preview(s.sample, int(self.max_length.value())):
+            self.preview.setHtml(messages_html(s))
 
     def _refresh_preview(self) -> None:
         if self._preview_row >= 0 and self.rows.rowCount():
             self._show_row(self._preview_row)
 
-    def _messages_html(self, s: Any) -> str:
-        """The row without a tokenizer: its turns, by role."""
-        head = html.escape(self.tr("Row {row}").format(row=s.row))
-        hint = html.escape(self.tr("Choose a model on the Model page to see the row through "
-                                   "its chat template, with the trained tokens marked."))
-        parts = [f"<p><b>{head}</b> <span style='color:#8d949b'>{hint}</span></p>"]
-        sample = s.sample
-        turns = [("text", sample.text or "")] if sample.is_text else \
-            [(m.role, m.content) for m in sample.messages]
-        for role, content in turns:
-            colour = ROLE_COLOURS.get(role, "#444")
-            parts.append(f"<p><b style='color:{colour}'>{html.escape(role)}</b><br>"
-                         f"<span style='white-space:pre-wrap'>{html.escape(content[:20000])}"
-                         f"</span></p>")
-        return "".join(parts)
-
     def _on_preview(self, view: Any) -> None:
         if self._preview_row < 0 or self.rows.summary(self._preview_row).row != view.row:
             return  # an older request
-        self.preview.setHtml(self.token_html(view))
-
-    def token_html(self, view: Any) -> str:
-        legend = " ".join(f"<span style='{STYLE[k]}'>&nbsp;{html.escape(t)}&nbsp;</span>"
-                          for k, t in (("train", self.tr("trained (loss)")),
-                                       ("mask", self.tr("masked (no loss)")),
-                                       ("cut", self.tr("cut off by max_length"))))
-        head = self.tr("Row {row}: {tokens} tokens, {trained} trained").format(
-            row=view.row, tokens=_n(view.tokens), trained=_n(view.trained))
-        if view.cut:
-            head += self.tr(", {cut} past max_length").format(cut=_n(view.cut))
-        body = "".join(f"<span style='{STYLE[kind]}'>{html.escape(text)}</span>"
-                       for text, kind in view.spans)
-        more = ""
-        if view.shown_tokens < view.tokens:
-            more = "<p><i>" + html.escape(self.tr("… {n} more tokens not shown").format(
-                n=_n(view.tokens - view.shown_tokens))) + "</i></p>"
-        return (f"<p><b>{html.escape(head)}</b></p><p>{legend}</p>"
-                f"<div style='white-space:pre-wrap;font-family:monospace'>{body}</div>{more}")
+        self.preview.setHtml(tokens_html(view))
 
     def _on_preview_error(self, row: int, reason: str) -> None:
-        self.preview.setHtml(f"<p style='color:#b03a2e'>{html.escape(reason)}</p>")
+        self.preview.setHtml(message_html(reason, "#b03a2e"))
 
     def _show_preview_hint(self) -> None:
-        self.preview.setHtml("<p style='color:#8d949b'>" + html.escape(self.tr(
-            "Select a row to see it here.")) + "</p>")
+        self.preview.setHtml(message_html(self.tr("Select a row to see it here.")))
