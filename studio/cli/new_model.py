@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
     from transformers.utils import logging as hf_logging
 
     from studio.core.starter import new_model
@@ -33,17 +35,15 @@ def run(args: argparse.Namespace) -> int:
     hf_logging.disable_progress_bar()  # one summary line instead of a shard-writing bar
     out = new_model(args.out, size=args.size, arch=args.arch, corpus=args.corpus,
                     seed=args.seed, overwrite=args.overwrite)
-    from transformers import AutoConfig
-
-    cfg = AutoConfig.from_pretrained(out)
-    layers, hidden, vocab = cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size
-    params = _param_count(out)
-    print(f"wrote {args.arch} {args.size} model to {out}: {params:,} parameters, "
-          f"{layers} layers x {hidden} hidden, vocab {vocab}")
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    print(f"wrote {args.arch} {args.size} model to {out}: {_param_count(out):,} parameters, "
+          f"{cfg['num_hidden_layers']} layers x {cfg['hidden_size']} hidden, "
+          f"vocab {cfg['vocab_size']}")
     return 0
 
 
 def _param_count(folder) -> int:
+    """Parameters stored in the folder's safetensors file (read from its header only)."""
     from safetensors import safe_open
 
     total = 0
