@@ -47,6 +47,20 @@ def _parameter_map(values: dict) -> list:
     return parameter_map_for_config(cfg)
 
 
+def _parameter_maps(configs: list) -> dict:
+    """Maps for several configs (the other methods, built ahead of a click); one that cannot
+    be built is left out: asking for it shows its error then."""
+    from studio.core.errors import UserError
+
+    maps = {}
+    for values in configs:
+        try:
+            maps[map_key(values)] = _parameter_map(values)
+        except UserError:
+            continue
+    return maps
+
+
 def _detect_device() -> Any:
     from studio.core.memory import detect_device  # no torch unless a GPU node exists
 
@@ -106,6 +120,14 @@ class ModelInspector(QObject):
         self._start("map", _parameter_map, dict(values), key=key)
         return False
 
+    def prefetch_methods(self, values: dict) -> None:
+        """Build, in the background, the maps of every other method for these settings, so a
+        click on another method shows its map at once."""
+        configs = [{**values, "method": m} for m in config_mod.METHODS]
+        configs = [c for c in configs if map_key(c) not in self.maps]
+        if configs and "prefetch" not in self._running():
+            self._start("prefetch", _parameter_maps, configs)
+
     def detect_device(self) -> None:
         if self.device is None and "device" not in self._running():
             self._start("device", _detect_device)
@@ -159,6 +181,9 @@ class ModelInspector(QObject):
         kind, gen, key = task.kind, task.gen, task.key
         if kind == "map":
             self.maps[key] = result  # worth keeping even when a newer request superseded it
+        elif kind == "prefetch":
+            self.maps.update(result)
+            return
         if self._current.get(kind) != gen:
             return
         if kind == "info":
@@ -175,5 +200,6 @@ class ModelInspector(QObject):
     @Slot(str, str)
     def _task_error(self, reason: str, details: str) -> None:
         task = self.sender()
-        if task is not None and self._current.get(task.kind) == task.gen:
+        if task is not None and task.kind != "prefetch" and \
+                self._current.get(task.kind) == task.gen:
             self.sig_error.emit(task.kind, reason, details)

@@ -316,6 +316,7 @@ class ModelPanel(QWidget):
         self._shown_key = key
         self.map_view.set_blocks(blocks)
         self._update_memory()
+        self.inspector.prefetch_methods(self.draft.values())
 
     def _on_device(self, info: Any) -> None:
         self.memory_view.set_device(info)

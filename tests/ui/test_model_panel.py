@@ -45,22 +45,32 @@ def test_map_counts_match_the_real_loaded_model(qtbot, panel, tiny_model_dir, me
         assert counts["added"] == 0 and 0 < trainable < total
 
 
-def test_the_map_follows_the_method_and_returns_at_once(qtbot, panel, tiny_model_dir):
+def test_the_map_follows_the_method_at_once(qtbot, panel, tiny_model_dir):
+    def settle():
+        assert panel._map_timer.isActive()
+        qtbot.waitUntil(lambda: not panel._map_timer.isActive(), timeout=2000)
+
     panel.draft.update(model=str(tiny_model_dir), method="lora")
     _ready(qtbot, panel)
     lora = panel.map_view.counts
+    # the other methods' maps are built in the background after the first one
+    qtbot.waitUntil(lambda: "prefetch" not in panel.inspector._running(), timeout=120000)
     panel.form.editor("method").setCurrentText("full")  # the user picks another method
     assert panel.draft.get("method") == "full"
     assert panel.form.editor("lora_r").isHidden()  # LoRA settings only for LoRA methods
-    _ready(qtbot, panel)
+    settle()  # the debounce ends: the map is shown in the same turn, no worker started
+    assert panel.tour_ready() and "map" not in panel.inspector._running()
     assert panel.map_view.counts["trainable"] == panel.map_view.counts["params"]
     assert panel.map_view.caption.text().startswith("100.0% of")
-    # back to lora: the cached map is shown in the same event-loop turn, no worker
+    panel.form.editor("method").setCurrentText("ia3")
+    settle()
+    assert 0 < panel.map_view.counts["added"] < lora["added"] / 10
     panel.form.editor("method").setCurrentText("lora")
-    panel._map_timer.timeout.emit()
+    settle()
     assert panel.map_view.counts == lora
-    # a rank change is a new map with more adapter weights
+    # a rank change is a new map (built in the worker) with twice the adapter weights
     panel.draft.update(lora_r=32)
+    assert not panel.tour_ready()
     _ready(qtbot, panel)
     assert panel.map_view.counts["added"] == 2 * lora["added"]
 
