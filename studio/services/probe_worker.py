@@ -10,6 +10,11 @@ busy in a loop never runs queued slots).
 
 One thread on purpose: models stay in the cache of the thread that uses them, and two probes
 never run torch on one model at once. At most MAX_MODELS models stay loaded.
+
+The thread is a daemon `threading.Thread`, started at the first request: a page that is never
+used costs nothing, and a QThread object destroyed while running (a window dropped without
+shutdown, interpreter exit) would abort the process. Its signals still reach the GUI thread
+queued: Qt queues any emission from a thread other than the receiver's.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from studio.core.errors import UserError
 from studio.core.probes import AttentionMaps, ProbeTarget
@@ -133,8 +138,8 @@ class _Runner(QObject):
         self._tokenizers: dict[ProbeTarget, Any] = {}
         self._indexes: dict[ProbeTarget, Any] = {}
 
-    @Slot()
     def run(self) -> None:
+        """The loop of the probe thread (not a slot: it runs in a plain Python thread)."""
         while True:
             job = self._jobs.get()
             if job is None:
@@ -206,17 +211,13 @@ class ProbeService(QObject):
         self._ids = itertools.count(1)
         self._latest: dict[str, int] = {}
         self._cancels: dict[int, _Job] = {}
-        self._thread = QThread()
-        self._thread.setObjectName("probes")
-        self._runner = _Runner(self._jobs)
-        self._runner.moveToThread(self._thread)
-        self._thread.started.connect(self._runner.run)
+        self._runner = _Runner(self._jobs)  # lives in the GUI thread; its loop runs in ours
         self._runner.sig_result.connect(self._on_result)
         self._runner.sig_error.connect(self._on_error)
         self._runner.sig_progress.connect(self._on_progress)
         self._runner.sig_busy.connect(self._on_busy)
         self._runner.sig_done.connect(self._on_done)
-        self._thread.start()
+        self._thread: Optional[threading.Thread] = None
         self._closed = False
         app = QCoreApplication.instance()
         if app is not None:
@@ -229,6 +230,9 @@ class ProbeService(QObject):
             raise UserError("the probe service has been shut down")
         job = _Job(next(self._ids), kind, fn, threading.Event())
         self.cancel(kind)  # the newest request wins: an older one still running may stop early
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._runner.run, name="probes", daemon=True)
+            self._thread.start()
         self._latest[kind] = job.id
         self._cancels[job.id] = job
         self._jobs.put(job)
@@ -279,8 +283,8 @@ class ProbeService(QObject):
         self._closed = True
         self.cancel()
         self._jobs.put(None)
-        self._thread.quit()
-        self._thread.wait()
+        if self._thread is not None:
+            self._thread.join(timeout=30)  # a job finishes its current step, then the loop ends
 
     def wait_idle(self, timeout_s: float = 60.0) -> bool:
         """Process events until every submitted job has reported (tests, the tour)."""

@@ -70,7 +70,7 @@ def group_brushes(groups: tuple[str, ...], values: Optional[np.ndarray]
         cmap = pg.colormap.get("viridis")
         shared = [pg.mkBrush(cmap.map((b + 0.5) / LOSS_BINS, mode="qcolor"))
                   for b in range(LOSS_BINS)]
-        legend = [(f"{lo:.2f}", shared[0]), (f"{hi:.2f}", shared[-1])]
+        legend = [(f"loss {lo:.2f}", shared[0]), (f"loss {hi:.2f}", shared[-1])]
         return [shared[b] for b in bins], legend
     names = list(dict.fromkeys(groups)) if groups else [""]
     shared = {n: pg.mkBrush(GROUP_COLOURS[i % len(GROUP_COLOURS)]) for i, n in enumerate(names)}
@@ -275,6 +275,9 @@ class EmbeddingView(QWidget):
         self.layer.addItem(self.tr("input embeddings"), None)
         if target is None:
             return
+        if not target.model.is_dir():  # a hub id: reading its config may download; ask later
+            self.layer.addItem(self.tr("last layer"), -1)
+            return
         try:
             layers, _ = target_layers(target)
         except UserError as e:
@@ -300,8 +303,10 @@ class EmbeddingView(QWidget):
                     raise UserError(self.tr("Choose a dataset file first."))
                 if method == "axis":
                     raise UserError(self.tr("Analogy axes need words, not samples."))
+                # samples have no single token: "input embeddings" = the embedding layer's
+                # output (hidden_states[0]) averaged over each sample's tokens
                 self.service.samples(self.target, self.dataset.text().strip(),
-                                     -1 if layer is None else layer, method, dims,
+                                     0 if layer is None else layer, method, dims,
                                      self.rows.value())
             else:
                 axes = None

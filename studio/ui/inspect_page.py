@@ -1,6 +1,9 @@
 """The Inspect page: a model picker over three views (attention, embeddings, tokens), which
 share one ProbeService (one worker thread, the loaded models cached there).
 
+The views (pyqtgraph) are built when the page is first shown, not at start-up: the window
+paints before pyqtgraph is imported.
+
 The picker lists finished runs (their base + adapter, so "compare with base" works), recent
 models, the bundled MiniLM encoder when its package is installed, and Browse…. Resolving a
 choice only reads small files; loading happens in the worker when a view asks.
@@ -28,9 +31,6 @@ from studio.core.errors import UserError
 from studio.core.probes import ProbeTarget, resolve_target
 from studio.services.probe_worker import ProbeService
 from studio.ui import prefs
-from studio.ui.attention_view import AttentionView
-from studio.ui.embedding_view import EmbeddingView
-from studio.ui.tokenizer_view import TokenizerView
 
 TOUR_TEXT = "The cat sat on the mat because it was tired. 小猫坐在垫子上，因为它累了。"
 TOUR_WORDS = "king, queen, man, woman, prince, princess, boy, girl, apple, banana, car, train"
@@ -134,21 +134,18 @@ class ModelPicker(QWidget):
 
 
 class InspectPage(QWidget):
-    """Model picker + tabs: Attention, Embeddings, Tokens."""
+    """Model picker + tabs: Attention, Embeddings, Tokens (built on first show)."""
 
     def __init__(self, session: Any = None, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.session = session
         self.service = ProbeService(self)
         self.picker = ModelPicker()
-        self.attention = AttentionView(self.service)
-        self.embeddings = EmbeddingView(self.service)
-        self.tokens = TokenizerView(self.service)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("inspect_tabs")
-        self.tabs.addTab(self.attention, self.tr("Attention"))
-        self.tabs.addTab(self.embeddings, self.tr("Embeddings"))
-        self.tabs.addTab(self.tokens, self.tr("Tokens"))
+        self.attention: Any = None
+        self.embeddings: Any = None
+        self.tokens: Any = None
         lay = QVBoxLayout(self)
         lay.addWidget(self.picker)
         lay.addWidget(self.tabs, 1)
@@ -157,16 +154,36 @@ class InspectPage(QWidget):
         if self.picker.combo.count():
             self.picker.set_path(self.picker.combo.itemData(0))
 
+    def ensure_views(self) -> None:
+        """Build the three views (imports pyqtgraph: the first time only)."""
+        if self.attention is not None:
+            return
+        from studio.ui.attention_view import AttentionView  # lazy: pyqtgraph, see module doc
+        from studio.ui.embedding_view import EmbeddingView
+        from studio.ui.tokenizer_view import TokenizerView
+
+        self.attention = AttentionView(self.service)
+        self.embeddings = EmbeddingView(self.service)
+        self.tokens = TokenizerView(self.service)
+        self.tabs.addTab(self.attention, self.tr("Attention"))
+        self.tabs.addTab(self.embeddings, self.tr("Embeddings"))
+        self.tabs.addTab(self.tokens, self.tr("Tokens"))
+        if self.picker.target is not None:
+            self.set_target(self.picker.target)
+
     def set_target(self, target: ProbeTarget) -> None:
         for view in (self.attention, self.embeddings, self.tokens):
-            view.set_target(target)
+            if view is not None:
+                view.set_target(target)
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
+        self.ensure_views()
         self.picker.refresh()
         super().showEvent(event)
 
     # --- the tour: each view computes, then saves its own screenshot --------------------------
     def tour_prepare(self, tour: Any) -> None:
+        self.ensure_views()
         run = getattr(tour.session, "run_dir", None) if tour is not None else None
         shots = getattr(tour, "screenshots", None)
         self._tour = {"shots": Path(shots) if shots else None, "step": 0, "run": None}
@@ -196,19 +213,23 @@ class InspectPage(QWidget):
             self._tour = None
             self.tabs.setCurrentWidget(self.attention)
             return True
-        nxt = views[t["step"]][1]
-        self.tabs.setCurrentWidget(nxt)
-        if nxt is self.embeddings:
+        self._tour_start(views[t["step"]][1], t["run"])
+        return False
+
+    def _tour_start(self, view: QWidget, run: Optional[str]) -> None:
+        self.tabs.setCurrentWidget(view)
+        if view is self.embeddings:
             mini = minilm_dir()
             if mini is not None:  # a pretrained encoder shows the analogy; a tiny model cannot
                 self.picker.set_path(str(mini))
             self.embeddings.words.setText(TOUR_WORDS)
+            self.embeddings.run()
+            self.embeddings.find_neighbours()  # king - man + woman
         else:
-            if t["run"]:  # back to the trained model: its tokenizer has a chat template
-                self.picker.set_path(t["run"])
+            if run:  # back to the trained model: its tokenizer has a chat template
+                self.picker.set_path(run)
             self.tokens.text.setPlainText(TOUR_TEXT)
-        nxt.run()
-        return False
+            self.tokens.run()
 
     def shutdown(self) -> None:
         self.service.shutdown()

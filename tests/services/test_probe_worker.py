@@ -1,0 +1,131 @@
+"""ProbeService: jobs run in its worker thread, results arrive in the GUI thread, the newest
+request wins, cancel stops long jobs, errors arrive as one line, models stay cached."""
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Slot
+
+from studio.core.errors import UserError
+from studio.core.probes import ProbeTarget, resolve_target
+from studio.services.probe_worker import ProbeService
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+
+
+class Collector(QObject):
+    """Records what the service emits, and in which thread."""
+
+    def __init__(self, service):
+        super().__init__()
+        self.results, self.errors, self.progress, self.threads = [], [], [], set()
+        service.sig_result.connect(self.on_result)
+        service.sig_error.connect(self.on_error)
+        service.sig_progress.connect(self.on_progress)
+
+    @Slot(str, object)
+    def on_result(self, kind, result):
+        self.threads.add(threading.current_thread().name)
+        self.results.append((kind, result))
+
+    @Slot(str, str, str)
+    def on_error(self, kind, reason, details):
+        self.errors.append((kind, reason))
+
+    @Slot(str, float, str)
+    def on_progress(self, kind, fraction, message):
+        self.progress.append((kind, fraction))
+
+
+@pytest.fixture
+def service(qapp):
+    svc = ProbeService()
+    yield svc
+    svc.shutdown()
+
+
+def test_attention_result_arrives_in_the_gui_thread(service, tiny_model_dir):
+    got = Collector(service)
+    service.attention(ProbeTarget(model=tiny_model_dir), "hello world")
+    assert service.wait_idle(120)
+    assert not got.errors
+    (kind, result), = got.results
+    assert kind == "attention" and result.maps.is_causal
+    assert result.entropy.shape == result.maps.attention.shape[:2]
+    assert got.threads == {threading.main_thread().name}
+    assert any(k == "attention" for k, _ in got.progress)
+
+
+def test_newest_request_wins_and_models_stay_cached(service, tiny_model_dir):
+    got = Collector(service)
+    target = ProbeTarget(model=tiny_model_dir)
+    for text in ("one", "one two", "one two three"):
+        service.tokens(target, text)
+    assert service.wait_idle(60) and service.pending == 0
+    assert [r.split.text for _, r in got.results] == ["one two three"]
+    service.attention(target, "first")
+    service.wait_idle(120)
+    t0 = time.monotonic()
+    service.attention(target, "second")  # the model is loaded already: quick
+    service.wait_idle(60)
+    assert time.monotonic() - t0 < 5
+    assert got.results[-1][1].maps.tokens != got.results[-2][1].maps.tokens
+
+
+def test_errors_are_one_line(service, tmp_path):
+    got = Collector(service)
+    service.attention(ProbeTarget(model=tmp_path / "missing"), "hi")
+    service.wait_idle(30)
+    (kind, reason), = got.errors
+    assert kind == "attention" and "not found" in reason and "\n" not in reason
+
+
+@pytest.mark.skipif(not (SHARED / "alpaca_en_demo.json").is_file(), reason="shared data absent")
+def test_cancel_stops_a_samples_job(service, tiny_model_dir):
+    got = Collector(service)
+    service.samples(ProbeTarget(model=tiny_model_dir), str(SHARED / "alpaca_en_demo.json"),
+                    max_rows=400)
+    service.cancel("embeddings")
+    service.wait_idle(120)
+    assert got.errors == [("embeddings", "cancelled")] and not got.results
+
+
+def test_words_drift_from_base_on_a_trained_run(service, trained_run):
+    got = Collector(service)
+    target = resolve_target(trained_run("lora"))
+    assert target.adapter is not None
+    service.words(target, ["one", "two", "plus", "It"], layer=-1, compare=True)
+    service.wait_idle(120)
+    assert not got.errors, got.errors
+    _, pts = got.results[-1]
+    assert pts.base_coords.shape == pts.coords.shape == (4, 2)
+    assert np.abs(pts.vectors - pts.base_vectors).max() > 0  # tuning moved the hidden states
+
+
+def test_the_gui_thread_keeps_running_while_a_model_loads(service, minilm_dir, qapp):
+    gaps, last = [], [time.monotonic()]
+
+    def tick():
+        now = time.monotonic()
+        gaps.append(now - last[0])
+        last[0] = now
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(10)
+    service.attention(ProbeTarget(model=minilm_dir), "The cat sat on the mat. " * 20)
+    service.wait_idle(120)
+    timer.stop()
+    assert len(gaps) > 20
+    assert max(gaps) < 1.0, f"GUI thread stalled {max(gaps):.2f} s"
+
+
+def test_shutdown_is_final(qapp, tiny_model_dir):
+    svc = ProbeService()
+    svc.shutdown()
+    svc.shutdown()
+    with pytest.raises(UserError):
+        svc.tokens(ProbeTarget(model=tiny_model_dir), "x")
+    assert QCoreApplication.instance() is qapp
