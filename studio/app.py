@@ -19,6 +19,7 @@ from studio.services.session import Session
 from studio.services.workers import Task
 from studio.ui import i18n, prefs
 from studio.ui.data_panel import DataPanel
+from studio.ui.inspect_page import InspectPage
 from studio.ui.main_window import MainWindow
 from studio.ui.model_panel import ModelPanel
 from studio.ui.train_panel import TrainPanel
@@ -75,6 +76,9 @@ class Studio:
                              self.model)
         self.train = TrainPanel(self.session)
         self.window.add_page("train", QCoreApplication.translate("App", "Train"), self.train)
+        self.inspect = InspectPage(self.session)
+        self.window.add_page("inspect", QCoreApplication.translate("App", "Inspect"),
+                             self.inspect)
         # Other pages join here, e.g. window.add_page("data", title, DataPanel(session, window));
         # add_page puts them in workflow order. The tour visits every page present.
         self.tour = None
