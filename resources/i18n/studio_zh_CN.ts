@@ -13,7 +13,7 @@
     </message>
     <message>
       <source>Inspect</source>
-      <translation type="unfinished" />
+      <translation>透视模型</translation>
     </message>
     <message>
       <source>Model and method</source>
@@ -32,143 +32,143 @@
     <name>AttentionView</name>
     <message>
       <source>All heads (layers x heads)</source>
-      <translation type="unfinished" />
+      <translation>全部注意力头（层 × 头）</translation>
     </message>
     <message>
       <source>Base</source>
-      <translation type="unfinished" />
+      <translation>基座</translation>
     </message>
     <message>
       <source>Choose a model and type a text.</source>
-      <translation type="unfinished" />
+      <translation>请选择模型并输入一段文本。</translation>
     </message>
     <message>
       <source>Choose a model first.</source>
-      <translation type="unfinished" />
+      <translation>请先选择模型。</translation>
     </message>
     <message>
       <source>Compare with base</source>
-      <translation type="unfinished" />
+      <translation>与基座模型比较</translation>
     </message>
     <message>
       <source>Computing attention with {model}…</source>
-      <translation type="unfinished" />
+      <translation>正在用 {model} 计算注意力…</translation>
     </message>
     <message>
       <source>Could not capture attention: {reason}</source>
-      <translation type="unfinished" />
+      <translation>无法获取注意力：{reason}</translation>
     </message>
     <message>
       <source>Difference (tuned - base)</source>
-      <translation type="unfinished" />
+      <translation>差异（微调后 − 基座）</translation>
     </message>
     <message>
       <source>Entropy per layer</source>
-      <translation type="unfinished" />
+      <translation>每层熵</translation>
     </message>
     <message>
       <source>Every layer (rows) and head (columns); each tile scaled to its own maximum. Click a tile to open that head.</source>
-      <translation type="unfinished" />
+      <translation>所有层（行）和注意力头（列）；每个小图按自身最大值缩放。点击小图可打开该注意力头。</translation>
     </message>
     <message>
       <source>Head</source>
-      <translation type="unfinished" />
+      <translation>头</translation>
     </message>
     <message>
       <source>Layer</source>
-      <translation type="unfinished" />
+      <translation>层</translation>
     </message>
     <message>
       <source>Layer {layer}, head {head}</source>
-      <translation type="unfinished" />
+      <translation>第 {layer} 层，第 {head} 头</translation>
     </message>
     <message>
       <source>Layer {layer}, max over heads</source>
-      <translation type="unfinished" />
+      <translation>第 {layer} 层，各头最大值</translation>
     </message>
     <message>
       <source>Layer {layer}, mean over heads</source>
-      <translation type="unfinished" />
+      <translation>第 {layer} 层，各头平均值</translation>
     </message>
     <message>
       <source>Map</source>
-      <translation type="unfinished" />
+      <translation>图</translation>
     </message>
     <message>
       <source>Max over heads</source>
-      <translation type="unfinished" />
+      <translation>各头最大值</translation>
     </message>
     <message>
       <source>Mean over heads</source>
-      <translation type="unfinished" />
+      <translation>各头平均值</translation>
     </message>
     <message>
       <source>One head</source>
-      <translation type="unfinished" />
+      <translation>单个注意力头</translation>
     </message>
     <message>
       <source>Run the same text through the base model too and show what tuning changed</source>
-      <translation type="unfinished" />
+      <translation>同一段文本也送入基座模型，显示微调改变了什么</translation>
     </message>
     <message>
       <source>Show attention</source>
-      <translation type="unfinished" />
+      <translation>显示注意力</translation>
     </message>
     <message>
       <source>The text was cut to its first {n} tokens.</source>
-      <translation type="unfinished" />
+      <translation>文本已截断为前 {n} 个词元。</translation>
     </message>
     <message>
       <source>Token</source>
-      <translation type="unfinished" />
+      <translation>词元</translation>
     </message>
     <message>
       <source>Token lines</source>
-      <translation type="unfinished" />
+      <translation>词元连线</translation>
     </message>
     <message>
       <source>Tuned</source>
-      <translation type="unfinished" />
+      <translation>微调后</translation>
     </message>
     <message>
       <source>Type a sentence to see where each token looks</source>
-      <translation type="unfinished" />
+      <translation>输入一句话，看看每个词元关注哪里</translation>
     </message>
     <message>
       <source>Type some text first.</source>
-      <translation type="unfinished" />
+      <translation>请先输入文本。</translation>
     </message>
     <message>
       <source>attends to</source>
-      <translation type="unfinished" />
+      <translation>关注</translation>
     </message>
     <message>
       <source>bidirectional: each token sees every token</source>
-      <translation type="unfinished" />
+      <translation>双向：每个词元都能看到所有词元</translation>
     </message>
     <message>
       <source>causal: each token sees only earlier ones</source>
-      <translation type="unfinished" />
+      <translation>因果：每个词元只能看到它之前的词元</translation>
     </message>
     <message>
       <source>entropy (bits)</source>
-      <translation type="unfinished" />
+      <translation>熵（比特）</translation>
     </message>
     <message>
       <source>is attended by</source>
-      <translation type="unfinished" />
+      <translation>被关注</translation>
     </message>
     <message>
       <source>layer</source>
-      <translation type="unfinished" />
+      <translation>层</translation>
     </message>
     <message>
       <source>mean</source>
-      <translation type="unfinished" />
+      <translation>平均</translation>
     </message>
     <message>
       <source>{model}: {layers} layers x {heads} heads, {t} tokens ({kind}).</source>
-      <translation type="unfinished" />
+      <translation>{model}：{layers} 层 × {heads} 头，{t} 个词元（{kind}）。</translation>
     </message>
   </context>
   <context>
@@ -191,7 +191,7 @@
     </message>
     <message>
       <source>Base</source>
-      <translation type="unfinished" />
+      <translation>基座</translation>
     </message>
     <message>
       <source>Base and tuned share one copy of the weights (the adapter is switched off for the base answer).</source>
@@ -295,7 +295,7 @@
     </message>
     <message>
       <source>Tuned</source>
-      <translation type="unfinished" />
+      <translation>微调后</translation>
     </message>
     <message>
       <source>Tuned model</source>
@@ -755,47 +755,47 @@
     <name>EmbeddingView</name>
     <message>
       <source> (explains {p:.0%} of the variance)</source>
-      <translation type="unfinished" />
+      <translation>（解释了 {p:.0%} 的方差）</translation>
     </message>
     <message>
       <source>2D</source>
-      <translation type="unfinished" />
+      <translation>二维</translation>
     </message>
     <message>
       <source>3D</source>
-      <translation type="unfinished" />
+      <translation>三维</translation>
     </message>
     <message>
       <source>3D needs a display with OpenGL; this window is drawn off-screen.</source>
-      <translation type="unfinished" />
+      <translation>三维视图需要支持 OpenGL 的显示器；当前窗口在屏幕外绘制。</translation>
     </message>
     <message>
       <source>3D needs the PyOpenGL package (pip install PyOpenGL).</source>
-      <translation type="unfinished" />
+      <translation>三维视图需要 PyOpenGL 包（pip install PyOpenGL）。</translation>
     </message>
     <message>
       <source>; mean drift from base {d:.3g}</source>
-      <translation type="unfinished" />
+      <translation>；相对基座的平均漂移 {d:.3g}</translation>
     </message>
     <message>
       <source>A word, or words joined by + and - (spaces around a minus)</source>
-      <translation type="unfinished" />
+      <translation>一个词，或用 + 和 - 连接的多个词（减号两侧需有空格）</translation>
     </message>
     <message>
       <source>Also place each word as the base model sees it, with an arrow to where the tuned model puts it</source>
-      <translation type="unfinished" />
+      <translation>同时画出基座模型中每个词的位置，并用箭头指向微调后模型中的位置</translation>
     </message>
     <message>
       <source>An axis needs two words.</source>
-      <translation type="unfinished" />
+      <translation>一条轴需要两个词。</translation>
     </message>
     <message>
       <source>Analogy axes</source>
-      <translation type="unfinished" />
+      <translation>类比坐标轴</translation>
     </message>
     <message>
       <source>Analogy axes need words, not samples.</source>
-      <translation type="unfinished" />
+      <translation>类比坐标轴需要词语，而不是样本。</translation>
     </message>
     <message>
       <source>Browse…</source>
@@ -803,127 +803,127 @@
     </message>
     <message>
       <source>Cancel</source>
-      <translation type="unfinished" />
+      <translation>取消</translation>
     </message>
     <message>
       <source>Choose a dataset</source>
-      <translation type="unfinished" />
+      <translation>选择数据集</translation>
     </message>
     <message>
       <source>Choose a dataset file first.</source>
-      <translation type="unfinished" />
+      <translation>请先选择数据集文件。</translation>
     </message>
     <message>
       <source>Choose a model and some words.</source>
-      <translation type="unfinished" />
+      <translation>请选择模型并输入一些词。</translation>
     </message>
     <message>
       <source>Choose a model first.</source>
-      <translation type="unfinished" />
+      <translation>请先选择模型。</translation>
     </message>
     <message>
       <source>Computing…</source>
-      <translation type="unfinished" />
+      <translation>正在计算…</translation>
     </message>
     <message>
       <source>Computing… {what}</source>
-      <translation type="unfinished" />
+      <translation>正在计算… {what}</translation>
     </message>
     <message>
       <source>Dataset samples</source>
-      <translation type="unfinished" />
+      <translation>数据集样本</translation>
     </message>
     <message>
       <source>Drift from base</source>
-      <translation type="unfinished" />
+      <translation>相对基座的漂移</translation>
     </message>
     <message>
       <source>Nearest tokens</source>
-      <translation type="unfinished" />
+      <translation>最近的词元</translation>
     </message>
     <message>
       <source>Nearest tokens (cosine, input embeddings)</source>
-      <translation type="unfinished" />
+      <translation>最近的词元（余弦相似度，输入嵌入）</translation>
     </message>
     <message>
       <source>Not installed: pip install 'llm-studio[projection]'</source>
-      <translation type="unfinished" />
+      <translation>未安装：pip install 'llm-studio[projection]'</translation>
     </message>
     <message>
       <source>PCA</source>
-      <translation type="unfinished" />
+      <translation>PCA</translation>
     </message>
     <message>
       <source>Show</source>
-      <translation type="unfinished" />
+      <translation>显示</translation>
     </message>
     <message>
       <source>UMAP</source>
-      <translation type="unfinished" />
+      <translation>UMAP</translation>
     </message>
     <message>
       <source>Vectors from</source>
-      <translation type="unfinished" />
+      <translation>向量来源</translation>
     </message>
     <message>
       <source>Words</source>
-      <translation type="unfinished" />
+      <translation>词语</translation>
     </message>
     <message>
       <source>Words separated by commas; a word split into several tokens gets the mean of their vectors</source>
-      <translation type="unfinished" />
+      <translation>用逗号分隔的词语；被切成多个词元的词取这些词元向量的平均值</translation>
     </message>
     <message>
       <source>colour by loss</source>
-      <translation type="unfinished" />
+      <translation>按损失着色</translation>
     </message>
     <message>
       <source>colour by split</source>
-      <translation type="unfinished" />
+      <translation>按划分着色</translation>
     </message>
     <message>
       <source>dataset file (json, jsonl, csv, parquet, txt)</source>
-      <translation type="unfinished" />
+      <translation>数据集文件（json、jsonl、csv、parquet、txt）</translation>
     </message>
     <message>
       <source>input embeddings</source>
-      <translation type="unfinished" />
+      <translation>输入嵌入</translation>
     </message>
     <message>
       <source>last layer</source>
-      <translation type="unfinished" />
+      <translation>最后一层</translation>
     </message>
     <message>
       <source>layer {k}</source>
-      <translation type="unfinished" />
+      <translation>第 {k} 层</translation>
     </message>
     <message>
       <source>layer {k} (embedding output)</source>
-      <translation type="unfinished" />
+      <translation>第 {k} 层（嵌入层输出）</translation>
     </message>
     <message>
       <source>layer {k} (last)</source>
-      <translation type="unfinished" />
+      <translation>第 {k} 层（最后一层）</translation>
     </message>
     <message>
       <source>searching…</source>
-      <translation type="unfinished" />
+      <translation>正在搜索…</translation>
     </message>
     <message>
       <source>t-SNE</source>
-      <translation type="unfinished" />
+      <translation>t-SNE</translation>
     </message>
     <message>
       <source>x:</source>
-      <translation type="unfinished" />
+      <translation>x：</translation>
     </message>
     <message>
       <source>y:</source>
-      <translation type="unfinished" />
+      <translation>y：</translation>
     </message>
     <message>
       <source>{n} points, {method}</source>
-      <translation type="unfinished" />
+      <translation>{n} 个点，{method}</translation>
     </message>
   </context>
   <context>
@@ -1059,15 +1059,15 @@
     <name>InspectPage</name>
     <message>
       <source>Attention</source>
-      <translation type="unfinished" />
+      <translation>注意力</translation>
     </message>
     <message>
       <source>Embeddings</source>
-      <translation type="unfinished" />
+      <translation>嵌入</translation>
     </message>
     <message>
       <source>Tokens</source>
-      <translation type="unfinished" />
+      <translation>词元</translation>
     </message>
   </context>
   <context>
@@ -1502,7 +1502,7 @@ To train with the window closed, start the run with “Start in background”.</
     <name>ModelPicker</name>
     <message>
       <source>A model folder, a finished run (its adapter on its base model) or the bundled MiniLM encoder</source>
-      <translation type="unfinished" />
+      <translation>模型文件夹、已完成的运行（基座模型加其适配器）或自带的 MiniLM 编码器</translation>
     </message>
     <message>
       <source>Browse…</source>
@@ -1510,23 +1510,23 @@ To train with the window closed, start the run with “Start in background”.</
     </message>
     <message>
       <source>Choose a model or run folder</source>
-      <translation type="unfinished" />
+      <translation>选择模型或运行文件夹</translation>
     </message>
     <message>
       <source>MiniLM-L6 (pretrained encoder)</source>
-      <translation type="unfinished" />
+      <translation>MiniLM-L6（预训练编码器）</translation>
     </message>
     <message>
       <source>Model:</source>
-      <translation type="unfinished" />
+      <translation>模型：</translation>
     </message>
     <message>
       <source>run {name} ({method})</source>
-      <translation type="unfinished" />
+      <translation>运行 {name}（{method}）</translation>
     </message>
     <message>
       <source>with adapter {name}</source>
-      <translation type="unfinished" />
+      <translation>带适配器 {name}</translation>
     </message>
   </context>
   <context>
@@ -1861,6 +1861,10 @@ To train with the window closed, start the run with “Start in background”.</
       <translation>每 N 步写一行指标。</translation>
     </message>
     <message>
+      <source>Write the dataset rows of every step to samples.jsonl (an audit that resume trains each row once).</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
       <source>auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU.</source>
       <translation>auto：支持 bf16 的 GPU 用 bf16，其他 GPU 用 fp16，CPU 用 fp32。</translation>
     </message>
@@ -1979,23 +1983,24 @@ To train with the window closed, start the run with “Start in background”.</
     <name>TokenBrowser</name>
     <message>
       <source> (chat template)</source>
-      <translation type="unfinished" />
+      <translation>（对话模板）</translation>
     </message>
     <message>
       <source> (special)</source>
-      <translation type="unfinished" />
+      <translation>（特殊词元）</translation>
     </message>
     <message>
       <source>token {i}: id {id}, {token!r}{kind}
 characters {a}–{b}: {chars!r}</source>
-      <translation type="unfinished" />
+      <translation>词元 {i}：id {id}，{token!r}{kind}
+字符 {a}–{b}：{chars!r}</translation>
     </message>
   </context>
   <context>
     <name>TokenLines</name>
     <message>
       <source>Click a row of the heatmap to pick a token</source>
-      <translation type="unfinished" />
+      <translation>点击热力图中的一行来选择词元</translation>
     </message>
   </context>
   <context>
@@ -2037,31 +2042,31 @@ characters {a}–{b}: {chars!r}</source>
     <name>TokenizerView</name>
     <message>
       <source>As a one-turn chat (your text as the user, “OK.” as the reply), the template adds {n} tokens around {m} tokens of content:</source>
-      <translation type="unfinished" />
+      <translation>作为一轮对话（你的文本作为用户消息，“OK.” 作为回复），模板在 {m} 个内容词元周围添加了 {n} 个词元：</translation>
     </message>
     <message>
       <source>Choose a model first.</source>
-      <translation type="unfinished" />
+      <translation>请先选择模型。</translation>
     </message>
     <message>
       <source>Colours alternate per token; &lt;span style='background:{s}'&gt;&amp;nbsp;special&amp;nbsp;&lt;/span&gt; &lt;span style='background:{t}'&gt;&amp;nbsp;added by the chat template&amp;nbsp;&lt;/span&gt;. Hover a token for its id.</source>
-      <translation type="unfinished" />
+      <translation>每个词元交替着色；&lt;span style='background:{s}'&gt;&amp;nbsp;特殊词元&amp;nbsp;&lt;/span&gt; &lt;span style='background:{t}'&gt;&amp;nbsp;对话模板添加的词元&amp;nbsp;&lt;/span&gt;。鼠标悬停可查看词元 id。</translation>
     </message>
     <message>
       <source>Show token ids</source>
-      <translation type="unfinished" />
+      <translation>显示词元 id</translation>
     </message>
     <message>
       <source>This tokenizer has no chat template: only the special tokens above are added.</source>
-      <translation type="unfinished" />
+      <translation>该分词器没有对话模板：只添加上面的特殊词元。</translation>
     </message>
     <message>
       <source>Type or paste text: English and Chinese split very differently</source>
-      <translation type="unfinished" />
+      <translation>输入或粘贴文本：英文和中文的切分方式截然不同</translation>
     </message>
     <message>
       <source>{model}: {tokens} tokens for {chars} characters and {words} words: {per_char:.2f} tokens per character, {per_word:.2f} per word</source>
-      <translation type="unfinished" />
+      <translation>{model}：{chars} 个字符、{words} 个词共 {tokens} 个词元：每字符 {per_char:.2f} 个词元，每词 {per_word:.2f} 个</translation>
     </message>
   </context>
   <context>
