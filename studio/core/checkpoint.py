@@ -22,6 +22,12 @@ from studio.core import runs
 from studio.core.errors import UserError
 
 STATE_FILE = "trainer_state.json"
+SPACE_MARGIN = 1.5  # free space wanted, as a multiple of one checkpoint (+ the final save)
+
+
+class SaveError(UserError):
+    """A checkpoint or the final weights could not be written (disk full, read-only, ...).
+    The previous checkpoint is untouched."""
 
 
 @dataclass(frozen=True)
@@ -49,13 +55,43 @@ def _fsync_dir(path: Path) -> None:
                 os.fsync(fh.fileno())
 
 
+def checkpoint_bytes(model: Any, with_final_model: bool = False) -> int:
+    """Bytes one checkpoint takes: trainable weights + two AdamW moments, all float32; plus
+    the whole model when the run will also write full weights at the end (full / freeze)."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = trainable * 4 * 3
+    if with_final_model:
+        total += sum(p.numel() * p.element_size() for p in model.parameters())
+    return total
+
+
+def check_space(run: runs.RunDir, model: Any, with_final_model: bool = False) -> None:
+    """Refuse early, with the figures, when the run folder cannot hold what comes next."""
+    need = int(checkpoint_bytes(model, with_final_model) * SPACE_MARGIN) + (16 << 20)
+    free = shutil.disk_usage(run.path).free
+    if free < need:
+        raise SaveError(f"not enough free space in {run.path}: {free / 2**20:.0f} MB free, a "
+                        f"checkpoint needs about {need / 2**20:.0f} MB")
+
+
 def save(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, keep: int,
          hook: Any = None) -> Path:
-    """Write a checkpoint atomically; old ones are rotated out only after the new one is in."""
+    """Write a checkpoint atomically; old ones are rotated out only after the new one is in.
+    Any write failure (disk full, read-only folder) raises SaveError and leaves no trace."""
+    try:
+        run.checkpoints.mkdir(parents=True, exist_ok=True)
+        check_space(run, model)
+        return _write(run, model, optimizer, state, keep, hook)
+    except OSError as e:
+        raise SaveError(f"could not write checkpoint step-{state.step}: "
+                        f"{e.strerror or e}") from None
+
+
+def _write(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, keep: int,
+           hook: Any) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    run.checkpoints.mkdir(parents=True, exist_ok=True)
     tmp = runs.temp_checkpoint_path(run, state.step)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()

@@ -106,6 +106,8 @@ class RunConfig:
     eval_steps: int = _f(50, "Evaluate every N steps (and at the end).", "output", min=1)
     save_steps: int = _f(100, "Checkpoint every N steps (and at stop / the end).", "output",
                          min=1)
+    log_samples: bool = _f(False, "Write the dataset rows of every step to samples.jsonl "
+                           "(an audit that resume trains each row once).", "output")
     save_total_limit: int = _f(2, "Checkpoints kept; older ones are deleted once a newer one "
                                "is complete.", "output", min=1)
 
@@ -185,7 +187,8 @@ def _coerce(name: str, value: Any) -> Any:
                 raise ValueError
             return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"config key '{name}' needs a {t.__name__} value, got {value!r}") from None
+        raise ConfigError(f"config key '{name}' needs a {t.__name__} value, "
+                          f"got {value!r}") from None
     return value
 
 

@@ -102,7 +102,7 @@ def create(cfg: RunConfig) -> RunDir:
 
 def _clear_run(path: Path) -> None:
     # Only the things a run writes: never the user's other files that may sit beside them.
-    for name in ("run.json", "metrics.jsonl", "config.yaml", "train.log"):
+    for name in ("run.json", "metrics.jsonl", "config.yaml", "samples.jsonl"):
         (path / name).unlink(missing_ok=True)
     for name in ("checkpoints", "adapter", "model"):
         shutil.rmtree(path / name, ignore_errors=True)
@@ -286,6 +286,29 @@ class MetricsTail:
             return []
         self._offset += end + 1
         return parse_lines(chunk[:end].decode("utf-8", errors="replace").splitlines())
+
+
+def append_samples(run: RunDir, record: dict) -> None:
+    """samples.jsonl (config log_samples): the dataset rows of every optimizer step. A resume
+    appends {"resumed_from": N}; entries after it supersede those of steps > N (those steps'
+    weights were never checkpointed, so they were not trained as far as the result goes)."""
+    with open(run.path / "samples.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def trained_samples(path: str | Path) -> list[dict]:
+    """The effective step log of samples.jsonl after applying resume markers."""
+    steps: dict[int, dict] = {}
+    f = Path(path) / "samples.jsonl"
+    if not f.is_file():
+        return []
+    for line in f.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        if "resumed_from" in rec:
+            steps = {k: v for k, v in steps.items() if k <= rec["resumed_from"]}
+        elif "step" in rec:
+            steps[rec["step"]] = rec
+    return [steps[k] for k in sorted(steps)]
 
 
 # --- history -------------------------------------------------------------------------------------

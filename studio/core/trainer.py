@@ -11,17 +11,24 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from studio.core import batching, checkpoint, optim, runs
 from studio.core import config as config_mod
-from studio.core.config import PROMPT_METHODS, RunConfig
+from studio.core.config import RunConfig
 from studio.core.errors import ConfigError, DataError
-from studio.core.events import (EvalMetrics, MultiReporter, NullReporter, Reporter, RunEvent,
-                                StepMetrics)
+from studio.core.events import (
+    EvalMetrics,
+    MultiReporter,
+    NullReporter,
+    Reporter,
+    RunEvent,
+    StepMetrics,
+)
 from studio.core.faults import fault_at
+from studio.core.trainer_setup import Setup, check_output_dir, prepare, total_steps_of
 
 # Keys a resume may change: how the same work is split and how long it runs, not what it is.
 RESUMABLE_OVERRIDES = ("batch_size", "grad_accum", "max_steps", "epochs", "save_steps",
@@ -37,29 +44,11 @@ class RunResult:
     reason: str = ""
 
 
-@dataclass
-class Setup:
-    """Everything a run needs, built before the run directory exists."""
-    cfg: RunConfig
-    device: Any
-    precision: str
-    model: Any
-    tokenizer: Any
-    train: list
-    eval: list
-    total_steps: int
-    fast_loss: bool
-    packing: bool
-    optimizer: Any = None
-    optimizer_name: str = ""
-    data_info: dict = field(default_factory=dict)
-
-
 # --- public entry points ---------------------------------------------------------------------
 
 def train(cfg: RunConfig, reporter: Optional[Reporter] = None,
           stop: Optional[threading.Event] = None) -> RunResult:
-    _check_output_dir(cfg)
+    check_output_dir(cfg)
     setup = prepare(cfg)
     run = runs.create(cfg)
     return _run(setup, run, reporter, stop, ckpt=None)
@@ -84,7 +73,7 @@ def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
     ckpt = runs.latest_checkpoint(run)
     if runs.effective_status(run.path) == "finished" and ckpt is not None:
         done = checkpoint.read_state(ckpt)
-        if done.step >= _total_steps(cfg, done.total_steps):
+        if done.step >= total_steps_of(cfg, done.total_steps):
             raise ConfigError(f"run {run.path} already finished at step {done.step}; "
                               "raise max_steps with --set to train further")
     setup = prepare(cfg)
@@ -92,223 +81,131 @@ def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
     return _run(setup, run, reporter, stop, ckpt=ckpt)
 
 
-# --- setup -------------------------------------------------------------------------------------
-
-def _check_output_dir(cfg: RunConfig) -> None:
-    out = Path(cfg.output_dir).expanduser()
-    if out.is_dir() and any(out.iterdir()) and not cfg.overwrite:
-        if runs.holds_run(out):
-            raise ConfigError(f"output_dir {out} already holds a run; use `python main.py resume "
-                              f"{out}` or --set overwrite=true")
-        raise ConfigError(f"output_dir {out} is not empty and holds no run; choose an empty or "
-                          "new folder")
-
-
-def pick_device(cfg: RunConfig) -> Any:
-    import torch
-
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was asked for, but no CUDA GPU is available here")
-    if cfg.device == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
-
-
-def pick_precision(cfg: RunConfig, device: Any) -> str:
-    import torch
-
-    if cfg.precision != "auto":
-        if cfg.precision in ("bf16", "fp16") and device.type == "cpu":
-            raise ConfigError(f"precision {cfg.precision} needs a GPU here; use fp32 or auto")
-        return cfg.precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
-
-
-def _total_steps(cfg: RunConfig, steps_per_epoch_or_total: int) -> int:
-    return cfg.max_steps if cfg.max_steps else steps_per_epoch_or_total
-
-
-def prepare(cfg: RunConfig) -> Setup:
-    """Load data and model and attach the method. Raises UserError on any bad input."""
-    import torch
-
-    from studio.core import data
-    from studio.core import model as model_mod
-
-    if cfg.stage == "pretrain" and cfg.method in PROMPT_METHODS:
-        raise ConfigError(f"{cfg.method} trains virtual tokens for instructions; use stage: sft")
-    device = pick_device(cfg)
-    precision = pick_precision(cfg, device)
-    path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
-                                   allow_pickle=cfg.allow_pickle)
-    tokenizer = model_mod.load_tokenizer(path, trust_remote_code=cfg.trust_remote_code)
-    samples, report = data.load_samples(cfg.dataset, cfg.format, stage=cfg.stage,
-                                        skip_bad_rows=cfg.skip_bad_rows)
-    tokenized, dropped = data.tokenize_dataset(samples, tokenizer, cfg.max_length, stage=cfg.stage,
-                                               train_on_prompt=cfg.train_on_prompt)
-    if not tokenized:
-        raise DataError(f"no sample of {cfg.dataset} has tokens to learn from after the chat "
-                        f"template and max_length {cfg.max_length}"
-                        + (f" ({dropped[0]})" if dropped else ""))
-    train_set, eval_set = data.split_train_eval(tokenized, cfg.eval_split, cfg.seed)
-    per_epoch = batching.steps_per_epoch(len(train_set), cfg.effective_batch)
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
-
-    torch.manual_seed(cfg.seed)  # adapter initialisation is part of the run's identity
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
-    if not cfg.is_peft:
-        dtype = torch.float32  # full / freeze keep fp32 master weights; autocast does the rest
-    model = model_mod.load_model(path, device=str(device), dtype=dtype,
-                                 quantize_4bit=cfg.method == "qlora",
-                                 trust_remote_code=cfg.trust_remote_code,
-                                 allow_pickle=cfg.allow_pickle)
-    model = model_mod.apply_method(model, cfg, total)
-    if _want_checkpointing(cfg, path, device):
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if hasattr(model, "enable_input_require_grads"):
-            model.enable_input_require_grads()
-    model.train()
-    from studio.core.loss import supports_fast_loss
-
-    truncated = sum(1 for t in tokenized if t.truncated)
-    info = {"rows": report.total_rows, "good_rows": report.good_rows,
-            "bad_rows": report.bad_rows, "dropped_no_labels": len(dropped),
-            "truncated": truncated, "train_samples": len(train_set),
-            "eval_samples": len(eval_set), "fingerprint": data_fingerprint(cfg.dataset)}
-    setup = Setup(cfg=cfg, device=device, precision=precision, model=model, tokenizer=tokenizer,
-                  train=train_set, eval=eval_set, total_steps=total,
-                  fast_loss=supports_fast_loss(model, cfg.method),
-                  packing=cfg.packing and cfg.method not in PROMPT_METHODS, data_info=info)
-    setup.optimizer, setup.optimizer_name = optim.build_optimizer(model, cfg, device.type)
-    return setup
-
-
-def _want_checkpointing(cfg: RunConfig, path: Path, device: Any) -> bool:
-    if cfg.gradient_checkpointing != "auto":
-        return cfg.gradient_checkpointing == "on"
-    if device.type != "cuda":
-        return False  # CPU RAM is the limit there, and the estimate is for accelerators
-    from studio.core import memory
-
-    total_mb = memory.detect_device().total_mb
-    return bool(memory.should_checkpoint(cfg, path / "config.json", total_mb))
-
-
-def data_fingerprint(path: str) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 # --- the loop ------------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """Where the run stands; a checkpoint stores exactly this (plus weights and optimizer)."""
+    step: int = 0
+    epoch: int = 0
+    in_epoch: int = 0           # step groups of `epoch` already trained
+    tokens_seen: int = 0
+    last_saved: int = -1
+    last_eval: int = -1
+
 
 def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
          stop: Optional[threading.Event], ckpt: Optional[Path]) -> RunResult:
     writer = runs.MetricsWriter(run)
     rep = MultiReporter(writer, reporter or NullReporter())
     stop = stop or threading.Event()
-    cfg = s.cfg
-    step, epoch, in_epoch, tokens_seen = 0, 0, 0, 0
-    if ckpt is not None:
-        st = checkpoint.load(ckpt, s.model, s.optimizer, s.device)
-        if st.data_fingerprint != s.data_info["fingerprint"]:
-            writer.close()
-            raise DataError(f"the dataset {cfg.dataset} changed since this run started; "
-                            "resume needs the same file (start a new run instead)")
-        step, epoch, in_epoch, tokens_seen = st.step, st.epoch, st.step_in_epoch, st.tokens_seen
-    extra = {"method": cfg.method, "device": str(s.device), "precision": s.precision,
-             "data": s.data_info, "optimizer": s.optimizer_name}
-    runs.write_status(run, "running", step=step, total_steps=s.total_steps, **extra)
-    kind = "resumed" if ckpt is not None else "started"
-    rep.on_event(RunEvent(step=step, event=kind, detail=_start_detail(s, ckpt),
-                          data={"total_steps": s.total_steps, **_param_counts(s.model)}))
+    at = Progress()
     try:
-        result = _loop(s, run, rep, stop, step, epoch, in_epoch, tokens_seen)
+        if ckpt is not None:
+            st = checkpoint.load(ckpt, s.model, s.optimizer, s.device)
+            if st.data_fingerprint != s.data_info["fingerprint"]:
+                raise DataError(f"the dataset {s.cfg.dataset} changed since this run started; "
+                                "resume needs the same file (start a new run instead)")
+            at = Progress(st.step, st.epoch, st.step_in_epoch, st.tokens_seen, st.step)
+        extra = {"method": s.cfg.method, "device": str(s.device), "precision": s.precision,
+                 "data": s.data_info, "optimizer": s.optimizer_name}
+        runs.write_status(run, "running", step=at.step, total_steps=s.total_steps, **extra)
+        rep.on_event(RunEvent(step=at.step, event="resumed" if ckpt else "started",
+                              detail=_start_detail(s, ckpt),
+                              data={"total_steps": s.total_steps, **_param_counts(s.model)}))
+        if s.cfg.log_samples:
+            runs.append_samples(run, {"resumed_from": at.step} if ckpt else {"started": 0})
+        return _loop(s, run, rep, stop, at)
+    except checkpoint.SaveError as e:
+        return _save_failed(s, run, rep, at, e)
     except BaseException as e:
-        reason = f"{type(e).__name__}: {e}".splitlines()[0]
-        if isinstance(e, KeyboardInterrupt):
-            reason = "interrupted"
-        runs.write_status(run, "failed", step=_last_step(run), total_steps=s.total_steps,
-                          reason=reason)
-        rep.on_event(RunEvent(step=_last_step(run), event="failed", detail=reason))
+        reason = "interrupted" if isinstance(e, KeyboardInterrupt) else \
+            f"{type(e).__name__}: {e}".splitlines()[0]
+        runs.write_status(run, "failed", step=at.step, total_steps=s.total_steps, reason=reason)
+        rep.on_event(RunEvent(step=at.step, event="failed", detail=reason))
         raise
     finally:
         writer.close()
-    return result
 
 
-def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event, step: int,
-          epoch: int, in_epoch: int, tokens_seen: int) -> RunResult:
+def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
+          at: Progress) -> RunResult:
     import torch
 
-    cfg, model = s.cfg, s.model
+    cfg = s.cfg
     lengths = [len(t.input_ids) for t in s.train]
-    plan = batching.epoch_plan(lengths, cfg.effective_batch, cfg.seed, epoch)
-    params = [p for p in model.parameters() if p.requires_grad]
-    last_saved, last_eval = -1, -1
+    plan = batching.epoch_plan(lengths, cfg.effective_batch, cfg.seed, at.epoch)
+    params = [p for p in s.model.parameters() if p.requires_grad]
+    # before the first step, not after an hour of training
+    checkpoint.check_space(run, s.model, with_final_model=not cfg.is_peft)
 
-    def save(at: int) -> None:
-        nonlocal last_saved
-        state = checkpoint.TrainerState(step=at, epoch=epoch, step_in_epoch=in_epoch,
-                                        total_steps=s.total_steps, tokens_seen=tokens_seen,
-                                        data_fingerprint=s.data_info["fingerprint"],
-                                        batch_size=cfg.batch_size, grad_accum=cfg.grad_accum)
-        path = checkpoint.save(run, model, s.optimizer, state, cfg.save_total_limit,
-                               hook=lambda tmp: fault_at("kill_in_checkpoint", at))
-        last_saved = at
-        rep.on_event(RunEvent(step=at, event="checkpoint", detail=str(path)))
-
-    while step < s.total_steps:
-        if in_epoch >= len(plan):  # next epoch: a new, equally deterministic order
-            epoch, in_epoch = epoch + 1, 0
-            plan = batching.epoch_plan(lengths, cfg.effective_batch, cfg.seed, epoch)
-        group = [(s.train[i].input_ids, s.train[i].labels) for i in plan[in_epoch]]
+    while at.step < s.total_steps:
+        if at.in_epoch >= len(plan):  # next epoch: a new, equally deterministic order
+            at.epoch, at.in_epoch = at.epoch + 1, 0
+            plan = batching.epoch_plan(lengths, cfg.effective_batch, cfg.seed, at.epoch)
+        indices = plan[at.in_epoch]
+        group = [(s.train[i].input_ids, s.train[i].labels) for i in indices]
         t0 = time.perf_counter()
         try:
-            fault_at("oom", step + 1)
-            loss, grad_norm = _train_step(s, group, params, step)
+            fault_at("oom", at.step + 1)
+            loss, grad_norm = _train_step(s, group, params, at.step)
         except torch.OutOfMemoryError:
-            return _out_of_memory(s, run, rep, step, save, last_saved)
+            return _out_of_memory(s, run, rep, at)
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-            return _diverged(s, run, rep, step + 1, loss, grad_norm, last_saved)
-        step, in_epoch = step + 1, in_epoch + 1
+            return _diverged(s, run, rep, at, loss, grad_norm)
+        at.step, at.in_epoch = at.step + 1, at.in_epoch + 1
         real_tokens = sum(len(ids) for ids, _ in group)
-        tokens_seen += real_tokens
+        at.tokens_seen += real_tokens
         dt = max(time.perf_counter() - t0, 1e-9)
-        if step % cfg.logging_steps == 0 or step == s.total_steps:
-            rep.on_step(StepMetrics(step=step, loss=loss, grad_norm=grad_norm,
-                                    lr=optim.lr_at(step - 1, cfg, s.total_steps),
+        if cfg.log_samples:
+            runs.append_samples(run, {"step": at.step, "epoch": at.epoch,
+                                      "samples": [s.train[i].row for i in indices]})
+        if at.step % cfg.logging_steps == 0 or at.step == s.total_steps:
+            rep.on_step(StepMetrics(step=at.step, loss=loss, grad_norm=grad_norm,
+                                    lr=optim.lr_at(at.step - 1, cfg, s.total_steps),
                                     tokens=real_tokens, tokens_per_s=real_tokens / dt,
                                     mem_mb=_memory_mb(s.device), total_steps=s.total_steps,
-                                    epoch=epoch + in_epoch / max(1, len(plan))))
-        if s.eval and step % cfg.eval_steps == 0:
-            _evaluate(s, rep, step)
-            last_eval = step
-        if step % cfg.save_steps == 0:
-            save(step)
-        if stop.is_set() and step < s.total_steps:
-            if last_saved != step:
-                save(step)
-            runs.write_status(run, "stopped", step=step, total_steps=s.total_steps,
-                              reason="stopped by the user")
-            rep.on_event(RunEvent(step=step, event="stopped", detail="stopped by the user; "
-                                  f"continue with: python main.py resume {run.path}"))
-            return RunResult("stopped", run.path, step, "stopped by the user")
+                                    epoch=at.epoch + at.in_epoch / max(1, len(plan))))
+        if s.eval and at.step % cfg.eval_steps == 0:
+            _evaluate(s, rep, at)
+        if at.step % cfg.save_steps == 0:
+            _save(s, run, rep, at)
+        if stop.is_set() and at.step < s.total_steps:
+            return _stopped(s, run, rep, at)
 
-    if s.eval and last_eval != step:
-        _evaluate(s, rep, step)
-    if last_saved != step:
-        save(step)
+    if s.eval and at.last_eval != at.step:
+        _evaluate(s, rep, at)
+    if at.last_saved != at.step:
+        _save(s, run, rep, at)
     _save_final(s, run)
-    runs.write_status(run, "finished", step=step, total_steps=s.total_steps)
-    rep.on_event(RunEvent(step=step, event="finished", detail=str(_final_dir(s, run))))
-    return RunResult("finished", run.path, step)
+    runs.write_status(run, "finished", step=at.step, total_steps=s.total_steps)
+    rep.on_event(RunEvent(step=at.step, event="finished", detail=str(_final_dir(s, run))))
+    return RunResult("finished", run.path, at.step)
+
+
+def _save(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> None:
+    state = checkpoint.TrainerState(step=at.step, epoch=at.epoch, step_in_epoch=at.in_epoch,
+                                    total_steps=s.total_steps, tokens_seen=at.tokens_seen,
+                                    data_fingerprint=s.data_info["fingerprint"],
+                                    batch_size=s.cfg.batch_size, grad_accum=s.cfg.grad_accum)
+    path = checkpoint.save(run, s.model, s.optimizer, state, s.cfg.save_total_limit,
+                           hook=lambda tmp: _checkpoint_faults(at.step))
+    at.last_saved = at.step
+    rep.on_event(RunEvent(step=at.step, event="checkpoint", detail=str(path)))
+
+
+def _checkpoint_faults(step: int) -> None:
+    import errno
+
+    fault_at("kill_in_checkpoint", step)
+    if fault_at("disk_full", step, raise_=False):
+        raise OSError(errno.ENOSPC, "No space left on device (injected)")
+
+
+def _collate(s: Setup, mb: list) -> dict:
+    pad_id = s.tokenizer.pad_token_id if s.tokenizer.pad_token_id is not None else 0
+    batch = batching.collate_packed(mb) if s.packing else batching.collate_padded(mb, pad_id)
+    return {k: v.to(s.device) for k, v in batch.items()}
 
 
 def _train_step(s: Setup, group: list, params: list, step: int) -> tuple[float, float]:
@@ -320,11 +217,9 @@ def _train_step(s: Setup, group: list, params: list, step: int) -> tuple[float, 
 
     cfg, model = s.cfg, s.model
     n_step = batching.count_label_tokens(group)  # every label token of the step weighs the same
-    pad_id = s.tokenizer.pad_token_id if s.tokenizer.pad_token_id is not None else 0
     total = 0.0
     for mb in batching.micro_batches(group, cfg.batch_size):
-        batch = batching.collate_packed(mb) if s.packing else batching.collate_padded(mb, pad_id)
-        batch = {k: v.to(s.device) for k, v in batch.items()}
+        batch = _collate(s, mb)
         with _autocast(s):
             lsum, _ = loss_sum(model, batch, s.fast_loss, cfg.method)
         if fault_at("nan", step + 1, raise_=False):
@@ -353,32 +248,28 @@ def _autocast(s: Setup) -> Any:
     return contextlib.nullcontext()
 
 
-def _evaluate(s: Setup, rep: Reporter, step: int) -> float:
+def _evaluate(s: Setup, rep: Reporter, at: Progress) -> float:
     import torch
 
     from studio.core.loss import loss_sum
 
     s.model.eval()
-    pad_id = s.tokenizer.pad_token_id if s.tokenizer.pad_token_id is not None else 0
     order = sorted(range(len(s.eval)), key=lambda i: len(s.eval[i].input_ids))  # less padding
     total, count = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(order), s.cfg.batch_size):
             mb = [(s.eval[i].input_ids, s.eval[i].labels)
                   for i in order[start:start + s.cfg.batch_size]]
-            batch = batching.collate_packed(mb) if s.packing else batching.collate_padded(mb, pad_id)
-            batch = {k: v.to(s.device) for k, v in batch.items()}
             with _autocast(s):
-                lsum, n = loss_sum(s.model, batch, s.fast_loss, s.cfg.method)
+                lsum, n = loss_sum(s.model, _collate(s, mb), s.fast_loss, s.cfg.method)
             total, count = total + float(lsum), count + n
     s.model.train()
     eval_loss = total / max(1, count)
     ppl = math.exp(eval_loss) if eval_loss < 50 else float("inf")
-    rep.on_eval(EvalMetrics(step=step, eval_loss=eval_loss, perplexity=ppl))
+    rep.on_eval(EvalMetrics(step=at.step, eval_loss=eval_loss, perplexity=ppl))
+    at.last_eval = at.step
     return eval_loss
 
-
-# --- endings -------------------------------------------------------------------------------------
 
 def _final_dir(s: Setup, run: runs.RunDir) -> Path:
     return run.adapter_dir if s.cfg.is_peft else run.model_dir
@@ -391,28 +282,49 @@ def _save_final(s: Setup, run: runs.RunDir) -> None:
     final = _final_dir(s, run)
     tmp = run.path / f"{runs.TMP_PREFIX}{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
-    s.model.save_pretrained(str(tmp), safe_serialization=True)
-    s.tokenizer.save_pretrained(str(tmp))
+    try:
+        s.model.save_pretrained(str(tmp), safe_serialization=True)
+        s.tokenizer.save_pretrained(str(tmp))
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise checkpoint.SaveError(f"could not write {final.name}/: {e.strerror or e}") from None
     fault_at("kill_in_final_save", 0)
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
 
 
-def _diverged(s: Setup, run: runs.RunDir, rep: Reporter, step: int, loss: float,
-              grad_norm: float, last_saved: int) -> RunResult:
-    what = "loss" if not math.isfinite(loss) else "gradient norm"
-    keep = f"; the last good checkpoint is step {last_saved}" if last_saved >= 0 else \
-        "; no checkpoint was written before it"
-    reason = (f"{what} became {loss if what == 'loss' else grad_norm} at step {step}: training "
-              f"diverged (try a lower learning_rate than {s.cfg.learning_rate:g}){keep}")
-    runs.write_status(run, "failed", step=step - 1, total_steps=s.total_steps, reason=reason)
-    rep.on_event(RunEvent(step=step, event="failed", detail=reason, data={"kind": "diverged"}))
-    return RunResult("failed", run.path, step - 1, reason)
+# --- how a run ends early ----------------------------------------------------------------------
+
+def _end(s: Setup, run: runs.RunDir, rep: Reporter, status: str, step: int, reason: str,
+         kind: str) -> RunResult:
+    runs.write_status(run, status, step=step, total_steps=s.total_steps, reason=reason)
+    rep.on_event(RunEvent(step=step, event=status, detail=reason, data={"kind": kind}))
+    return RunResult(status, run.path, step, reason)
 
 
-def _out_of_memory(s: Setup, run: runs.RunDir, rep: Reporter, step: int, save: Any,
-                   last_saved: int) -> RunResult:
+def _stopped(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> RunResult:
+    if at.last_saved != at.step:
+        _save(s, run, rep, at)
+    return _end(s, run, rep, "stopped", at.step, "stopped by the user; continue with: "
+                f"python main.py resume {run.path}", "stop")
+
+
+def _kept(at: Progress) -> str:
+    return (f"the last good checkpoint is step {at.last_saved}" if at.last_saved >= 0
+            else "no checkpoint was written before it")
+
+
+def _diverged(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress, loss: float,
+              grad_norm: float) -> RunResult:
+    # The poisoned step was never applied (optimizer.step skipped) and is never checkpointed.
+    what, value = ("loss", loss) if not math.isfinite(loss) else ("gradient norm", grad_norm)
+    reason = (f"{what} became {value} at step {at.step + 1}: training diverged (try a lower "
+              f"learning_rate than {s.cfg.learning_rate:g}); {_kept(at)}")
+    return _end(s, run, rep, "failed", at.step, reason, "diverged")
+
+
+def _out_of_memory(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> RunResult:
     import gc
 
     import torch
@@ -421,23 +333,31 @@ def _out_of_memory(s: Setup, run: runs.RunDir, rep: Reporter, step: int, save: A
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    if step > 0 and last_saved != step:
-        save(step)  # weights are whole: the failed step never reached optimizer.step
+    if at.step > 0 and at.last_saved != at.step:
+        _save(s, run, rep, at)  # the weights are whole: the failed step never reached the optimizer
     cfg = s.cfg
     tips = []
     if cfg.batch_size > 1:
         half = cfg.batch_size // 2
-        tips.append(f"resume with a smaller micro-batch keeping the effective batch: python main.py "
+        tips.append(f"resume with a smaller micro-batch, same effective batch: python main.py "
                     f"resume {run.path} --set batch_size={half} "
                     f"--set grad_accum={cfg.effective_batch // half}")
     tips.append(f"a shorter max_length than {cfg.max_length}")
     if cfg.method != "qlora":
         tips.append("method: qlora (4-bit base weights)")
     tips.append("gradient_checkpointing: on")
-    reason = f"out of memory at step {step + 1}; " + "; or ".join(tips)
-    runs.write_status(run, "failed", step=step, total_steps=s.total_steps, reason=reason)
-    rep.on_event(RunEvent(step=step, event="failed", detail=reason, data={"kind": "oom"}))
-    return RunResult("failed", run.path, step, reason)
+    reason = f"out of memory at step {at.step + 1}; " + "; or ".join(tips)
+    return _end(s, run, rep, "failed", at.step, reason, "oom")
+
+
+def _save_failed(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress,
+                 e: Exception) -> RunResult:
+    reason = f"{e} at step {at.step}; {_kept(at)}: free some space, then python main.py " \
+             f"resume {run.path}"
+    try:
+        return _end(s, run, rep, "failed", at.step, reason, "disk")
+    except OSError:  # the disk is too full even for run.json: say it where we can
+        return RunResult("failed", run.path, at.step, reason)
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -470,8 +390,3 @@ def _start_detail(s: Setup, ckpt: Optional[Path]) -> str:
     if ckpt is not None:
         parts.append(f"from {ckpt.name}")
     return "; ".join(parts)
-
-
-def _last_step(run: runs.RunDir) -> int:
-    steps = runs.checkpoint_steps(run)
-    return steps[-1] if steps else 0

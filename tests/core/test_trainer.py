@@ -181,3 +181,46 @@ def test_an_existing_run_is_never_overwritten_silently(tmp_path, tiny_model_dir,
     assert (tmp_path / "run" / "metrics.jsonl").read_text() == before
     with pytest.raises(ConfigError, match="already finished"):
         trainer.resume(tmp_path / "run")
+
+
+def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, tiny_model_dir,
+                                                                     small_data, monkeypatch):
+    monkeypatch.setenv("STUDIO_FAULTS", "disk_full@4")
+    cfg = make_cfg(tmp_path, tiny_model_dir, small_data, save_steps=2)
+    result = trainer.train(cfg)
+    assert result.status == "failed"
+    assert "No space left" in result.reason and "step 2" in result.reason
+    run = runs.RunDir(result.run_dir)
+    assert runs.checkpoint_steps(run) == [2]
+    assert not any(p.name.startswith(".tmp-") for p in run.checkpoints.iterdir())
+    monkeypatch.delenv("STUDIO_FAULTS")
+    assert trainer.resume(run.path).status == "finished"
+
+
+def test_too_little_free_space_is_refused_before_training(tmp_path, tiny_model_dir, small_data,
+                                                          monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    result = trainer.train(make_cfg(tmp_path, tiny_model_dir, small_data))
+    assert result.status == "failed" and "not enough free space" in result.reason
+    assert runs.checkpoint_steps(runs.RunDir(result.run_dir)) == []
+
+
+def test_sample_log_shows_every_row_trained_once_across_a_resume(tmp_path, tiny_model_dir,
+                                                                  small_data):
+    # 32 rows, effective batch 4 (2 x 2 accumulation): 8 steps an epoch; stop mid epoch 2.
+    cfg = make_cfg(tmp_path, tiny_model_dir, small_data, max_steps=16, batch_size=2,
+                   grad_accum=2, log_samples=True, save_steps=3)
+    stop = threading.Event()
+    trainer.train(cfg, Recorder(stop_at=11, stop=stop), stop)
+    # a kill after step 12 but before its checkpoint: the log holds a step the weights do not
+    runs.append_samples(runs.RunDir(tmp_path / "run"), {"step": 12, "epoch": 1, "samples": [1]})
+    trainer.resume(tmp_path / "run", overrides={"batch_size": 1, "grad_accum": 4})
+    log = runs.trained_samples(tmp_path / "run")
+    assert [x["step"] for x in log] == list(range(1, 17))
+    for epoch in (0, 1):
+        rows = sorted(r for x in log if x["epoch"] == epoch for r in x["samples"])
+        assert rows == list(range(1, 33)), f"epoch {epoch}"
