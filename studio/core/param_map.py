@@ -16,6 +16,7 @@ torch / transformers / peft are imported inside the functions (the UI imports th
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -262,17 +263,20 @@ def parameter_map_for_config(cfg: Any, total_steps: int = 1000) -> list:
                            allow_pickle=cfg.allow_pickle, config_only=True)
     stamp = (folder / "config.json").stat().st_mtime_ns
     key = (str(folder), stamp) + tuple(getattr(cfg, k) for k in _STRUCTURE_KEYS)
-    blocks = _CACHE.get(key)
+    with _CACHE_LOCK:
+        blocks = _CACHE.get(key)
     if blocks is None:
         model = _meta_model(folder, cfg, total_steps)
         blocks = tuple(parameter_map(model, assume_quantized=cfg.method == "qlora"))
-        if len(_CACHE) >= 32:
-            _CACHE.pop(next(iter(_CACHE)))  # oldest first
-        _CACHE[key] = blocks
+        with _CACHE_LOCK:  # the UI builds maps from worker threads
+            if len(_CACHE) >= 32:
+                _CACHE.pop(next(iter(_CACHE)))  # oldest first
+            _CACHE[key] = blocks
     return list(blocks)
 
 
 _CACHE: dict[tuple, tuple] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 def summarize(blocks: list) -> dict:
