@@ -47,6 +47,7 @@ class ExportForm(QWidget):
         self.job: Optional[ExportJob] = None
         self.result: Any = None
         self._cfg: Any = None
+        self._suggested = ""
         form = QFormLayout()
         self.run_combo = QComboBox()
         self.run_combo.setObjectName("export_run")
@@ -73,7 +74,7 @@ class ExportForm(QWidget):
             self.formats.addButton(b)
             fmt_row.addWidget(b)
         self.formats.buttons()[0].setChecked(True)
-        self.formats.buttonToggled.connect(lambda *_: self._validate())
+        self.formats.buttonToggled.connect(lambda *_: (self._suggest_dest(), self._validate()))
         fmt_row.addStretch(1)
         form.addRow(self.tr("Format:"), fmt_row)
         self.dequantize = QCheckBox(self.tr("Dequantize the 4-bit base to float, then merge "
@@ -188,9 +189,16 @@ class ExportForm(QWidget):
         for b in self.formats.buttons():
             if b.property("fmt") == natural:
                 b.setChecked(True)
-        if not self.dest.text().strip():
-            self.dest.setText(str(Path(path).parent / "exports" / f"{Path(path).name}-{natural}"))
+        self._suggest_dest()
         self._validate()
+
+    def _suggest_dest(self) -> None:
+        """<runs folder>/exports/<run>-<format>, unless the user typed a folder of their own."""
+        path = self.run_combo.currentData()
+        if not path or self.dest.text().strip() not in ("", self._suggested):
+            return
+        self._suggested = str(Path(path).parent / "exports" / f"{Path(path).name}-{self.fmt()}")
+        self.dest.setText(self._suggested)
 
     def fmt(self) -> str:
         b = self.formats.checkedButton()

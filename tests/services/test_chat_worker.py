@@ -1,0 +1,72 @@
+"""ChatService: loads and answers in its own thread, signals arrive in the GUI thread in order,
+stop cancels the reply and the queued sides, errors come back as signals."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from studio.core.chat import GenSettings
+from studio.core.errors import UserError
+from studio.services.chat_worker import ChatService, ChatSource
+
+MSGS = [{"role": "user", "content": "Hello?"}]
+
+
+@pytest.fixture
+def service(qapp):
+    s = ChatService()
+    yield s
+    s.shutdown()
+
+
+def test_load_then_ask_streams_in_the_gui_thread(qtbot, service, trained_run):
+    events, threads = [], set()
+    service.sig_loaded.connect(lambda l: events.append(("loaded", l.shared)))
+    service.sig_chunk.connect(lambda side, c: (events.append(("chunk", side)),
+                                               threads.add(threading.get_ident())))
+    service.sig_reply.connect(lambda side, r: events.append(("reply", side, r.tokens)))
+    service.sig_done.connect(lambda: events.append(("done", service.busy)))
+    service.load(ChatSource(run=str(trained_run("lora")), step=2))
+    service.ask({"tuned": MSGS, "base": MSGS}, GenSettings(temperature=0, max_new_tokens=6,
+                                                          min_new_tokens=6), ("tuned", "base"))
+    assert service.wait_idle(120)
+    assert threads == {threading.get_ident()}  # delivered to the GUI thread
+    assert events[0] == ("loaded", True)
+    kinds = [e[0] for e in events]
+    assert kinds.index("reply") > kinds.index("chunk")
+    assert [e for e in events if e[0] == "reply"] == [("reply", "tuned", 6), ("reply", "base", 6)]
+    assert events[-1] == ("done", False)  # not busy any more when "done" arrives
+    assert service.state == "idle" and service.loaded.label.endswith("step 2)")
+
+
+def test_stop_ends_the_reply_and_skips_the_other_side(qtbot, service, tiny_model_dir):
+    replies = []
+    service.sig_reply.connect(lambda side, r: replies.append((side, r.stop_reason)))
+    service.sig_chunk.connect(lambda side, c: service.stop())
+    service.load(ChatSource(model=str(tiny_model_dir)))
+    long = GenSettings(temperature=0, max_new_tokens=3000, min_new_tokens=3000)
+    service.ask({"base": MSGS}, long, ("base",))
+    assert service.wait_idle(120)
+    assert replies == [("base", "cancelled")]
+
+
+def test_errors_come_back_as_signals(qtbot, service, tmp_path):
+    errors = []
+    service.sig_error.connect(lambda reason, details: errors.append(reason))
+    with qtbot.waitSignal(service.sig_done, timeout=30_000):
+        service.ask({"base": MSGS}, GenSettings(), ("base",))
+    assert "no model is loaded" in errors[0]
+    with qtbot.waitSignal(service.sig_error, timeout=30_000):
+        service.load(ChatSource(adapter=str(tmp_path)))
+    assert "not an adapter folder" in errors[1]
+    with pytest.raises(UserError, match="no conversation for side"):
+        service.ask({}, GenSettings(), ("tuned",))
+
+
+def test_shutdown_is_final(service):
+    service.shutdown()
+    service.shutdown()
+    with pytest.raises(UserError, match="shut down"):
+        service.load(ChatSource(model="x"))
