@@ -18,7 +18,9 @@ from PySide6.QtWidgets import QApplication
 from studio.services.session import Session
 from studio.services.workers import Task
 from studio.ui import i18n, prefs
+from studio.ui.chat_panel import ChatPanel
 from studio.ui.data_panel import DataPanel
+from studio.ui.export_dialog import ExportForm
 from studio.ui.inspect_page import InspectPage
 from studio.ui.main_window import MainWindow
 from studio.ui.model_panel import ModelPanel
@@ -79,6 +81,11 @@ class Studio:
         self.inspect = InspectPage(self.session)
         self.window.add_page("inspect", QCoreApplication.translate("App", "Inspect"),
                              self.inspect)
+        self.chat = ChatPanel()
+        self.window.add_page("chat", QCoreApplication.translate("App", "Chat"), self.chat)
+        self.export = ExportForm()
+        self.window.add_page("export", QCoreApplication.translate("App", "Export"),
+                             self.export)
         # Other pages join here, e.g. window.add_page("data", title, DataPanel(session, window));
         # add_page puts them in workflow order. The tour visits every page present.
         self.tour = None

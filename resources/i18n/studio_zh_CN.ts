@@ -4,12 +4,20 @@
   <context>
     <name>App</name>
     <message>
+      <source>Chat</source>
+      <translation>对话</translation>
+    </message>
+    <message>
       <source>Data</source>
       <translation>数据</translation>
     </message>
     <message>
       <source>Dataset: {path}</source>
       <translation>数据集：{path}</translation>
+    </message>
+    <message>
+      <source>Export</source>
+      <translation>导出</translation>
     </message>
     <message>
       <source>Inspect</source>
@@ -175,19 +183,19 @@
     <name>ChatPanel</name>
     <message>
       <source>0 = greedy: always the most likely token (the same reply every time)</source>
-      <translation type="unfinished" />
+      <translation>0 = 贪心：总是选最可能的词元（每次回复相同）</translation>
     </message>
     <message>
       <source>A fixed seed gives the same reply every time</source>
-      <translation type="unfinished" />
+      <translation>固定种子时每次得到相同的回复</translation>
     </message>
     <message>
       <source>Above 1 makes repeating a token less likely (1 = off)</source>
-      <translation type="unfinished" />
+      <translation>大于 1 时降低重复词元的概率（1 = 关闭）</translation>
     </message>
     <message>
       <source>Ask something… (Ctrl+Enter sends)</source>
-      <translation type="unfinished" />
+      <translation>问点什么…（Ctrl+Enter 发送）</translation>
     </message>
     <message>
       <source>Base</source>
@@ -195,7 +203,7 @@
     </message>
     <message>
       <source>Base and tuned share one copy of the weights (the adapter is switched off for the base answer).</source>
-      <translation type="unfinished" />
+      <translation>基础模型与微调模型共用同一份权重（回答基础模型的问题时关闭适配器）。</translation>
     </message>
     <message>
       <source>Base model</source>
@@ -203,51 +211,51 @@
     </message>
     <message>
       <source>Colour each token by how likely the model found it (green: sure, red: unlikely); hover a token for the alternatives</source>
-      <translation type="unfinished" />
+      <translation>按模型给出的概率为每个词元着色（绿色：很确定，红色：不太可能）；鼠标悬停可查看其他候选</translation>
     </message>
     <message>
       <source>Export the loaded run as an adapter or a merged model</source>
-      <translation type="unfinished" />
+      <translation>把已加载的运行导出为适配器或合并后的模型</translation>
     </message>
     <message>
       <source>Export…</source>
-      <translation type="unfinished" />
+      <translation>导出…</translation>
     </message>
     <message>
       <source>Generation</source>
-      <translation type="unfinished" />
+      <translation>生成</translation>
     </message>
     <message>
       <source>Loaded {label}.</source>
-      <translation type="unfinished" />
+      <translation>已加载 {label}。</translation>
     </message>
     <message>
       <source>Loading {what}…</source>
-      <translation type="unfinished" />
+      <translation>正在加载 {what}…</translation>
     </message>
     <message>
       <source>Max new tokens</source>
-      <translation type="unfinished" />
+      <translation>最多新词元数</translation>
     </message>
     <message>
       <source>New chat</source>
-      <translation type="unfinished" />
+      <translation>新对话</translation>
     </message>
     <message>
       <source>Nothing loaded yet.</source>
-      <translation type="unfinished" />
+      <translation>尚未加载任何模型。</translation>
     </message>
     <message>
       <source>Repetition penalty</source>
-      <translation type="unfinished" />
+      <translation>重复惩罚</translation>
     </message>
     <message>
       <source>Sample only from the k most likely tokens (0 = off)</source>
-      <translation type="unfinished" />
+      <translation>只从最可能的 k 个词元中采样（0 = 关闭）</translation>
     </message>
     <message>
       <source>Sample only from the most likely tokens that together reach this probability</source>
-      <translation type="unfinished" />
+      <translation>只从累计概率达到该值的最可能词元中采样</translation>
     </message>
     <message>
       <source>Seed</source>
@@ -255,15 +263,15 @@
     </message>
     <message>
       <source>Send</source>
-      <translation type="unfinished" />
+      <translation>发送</translation>
     </message>
     <message>
       <source>Show token probabilities</source>
-      <translation type="unfinished" />
+      <translation>显示词元概率</translation>
     </message>
     <message>
       <source>Side by side with the base model</source>
-      <translation type="unfinished" />
+      <translation>与基础模型并排对比</translation>
     </message>
     <message>
       <source>Stop</source>
@@ -271,27 +279,27 @@
     </message>
     <message>
       <source>System prompt (optional)</source>
-      <translation type="unfinished" />
+      <translation>系统提示词（可选）</translation>
     </message>
     <message>
       <source>Temperature</source>
-      <translation type="unfinished" />
+      <translation>温度</translation>
     </message>
     <message>
       <source>The reply stops here if the model has not ended its turn</source>
-      <translation type="unfinished" />
+      <translation>如果模型还没结束本轮回复，就在这里停止</translation>
     </message>
     <message>
       <source>This method changed the weights themselves: the base model is a second copy in memory.</source>
-      <translation type="unfinished" />
+      <translation>该方法直接修改了权重本身：基础模型在内存中是第二份副本。</translation>
     </message>
     <message>
       <source>Top-k</source>
-      <translation type="unfinished" />
+      <translation>Top-k</translation>
     </message>
     <message>
       <source>Top-p</source>
-      <translation type="unfinished" />
+      <translation>Top-p</translation>
     </message>
     <message>
       <source>Tuned</source>
@@ -299,23 +307,23 @@
     </message>
     <message>
       <source>Tuned model</source>
-      <translation type="unfinished" />
+      <translation>微调后的模型</translation>
     </message>
     <message>
       <source>Tuned: {label}</source>
-      <translation type="unfinished" />
+      <translation>微调：{label}</translation>
     </message>
     <message>
       <source>You</source>
-      <translation type="unfinished" />
+      <translation>你</translation>
     </message>
     <message>
       <source>ended its turn</source>
-      <translation type="unfinished" />
+      <translation>已结束本轮</translation>
     </message>
     <message>
       <source>random</source>
-      <translation type="unfinished" />
+      <translation>随机</translation>
     </message>
     <message>
       <source>stopped</source>
@@ -323,22 +331,22 @@
     </message>
     <message>
       <source>stopped at the token limit</source>
-      <translation type="unfinished" />
+      <translation>达到词元上限而停止</translation>
     </message>
     <message>
       <source>{tokens} tokens · {speed:.1f} tokens/s · first token after {ms:.0f} ms · {ending}</source>
-      <translation type="unfinished" />
+      <translation>{tokens} 个词元 · {speed:.1f} 词元/秒 · 首个词元用时 {ms:.0f} 毫秒 · {ending}</translation>
     </message>
   </context>
   <context>
     <name>ChatSourcePicker</name>
     <message>
       <source>(whole folder)</source>
-      <translation type="unfinished" />
+      <translation>（整个文件夹）</translation>
     </message>
     <message>
       <source>A run (its adapter on its base model), a model folder or an adapter folder</source>
-      <translation type="unfinished" />
+      <translation>一次运行（其适配器加在基础模型上）、一个模型文件夹或一个适配器文件夹</translation>
     </message>
     <message>
       <source>Browse…</source>
@@ -346,19 +354,19 @@
     </message>
     <message>
       <source>Chat with:</source>
-      <translation type="unfinished" />
+      <translation>对话对象：</translation>
     </message>
     <message>
       <source>Choose a run, model or adapter folder</source>
-      <translation type="unfinished" />
+      <translation>选择运行、模型或适配器文件夹</translation>
     </message>
     <message>
       <source>Load</source>
-      <translation type="unfinished" />
+      <translation>加载</translation>
     </message>
     <message>
       <source>Pick a run or a model first (Browse… adds a folder).</source>
-      <translation type="unfinished" />
+      <translation>请先选择一次运行或一个模型（“浏览…”可添加文件夹）。</translation>
     </message>
     <message>
       <source>Refresh</source>
@@ -366,27 +374,27 @@
     </message>
     <message>
       <source>The run's final weights or one of its checkpoints (or click a checkpoint on the loss curve)</source>
-      <translation type="unfinished" />
+      <translation>运行的最终权重或其中一个检查点（也可以在损失曲线上点击检查点）</translation>
     </message>
     <message>
       <source>final</source>
-      <translation type="unfinished" />
+      <translation>最终</translation>
     </message>
     <message>
       <source>loss</source>
-      <translation type="unfinished" />
+      <translation>损失</translation>
     </message>
     <message>
       <source>step (click a red checkpoint to chat with it)</source>
-      <translation type="unfinished" />
+      <translation>步数（点击红色检查点即可与之对话）</translation>
     </message>
     <message>
       <source>step {n}</source>
-      <translation type="unfinished" />
+      <translation>第 {n} 步</translation>
     </message>
     <message>
       <source>{name} is not a run, model or adapter folder</source>
-      <translation type="unfinished" />
+      <translation>{name} 不是运行、模型或适配器文件夹</translation>
     </message>
   </context>
   <context>
@@ -941,18 +949,18 @@
     <name>ExportDialog</name>
     <message>
       <source>Export a run</source>
-      <translation type="unfinished" />
+      <translation>导出运行</translation>
     </message>
     <message>
       <source>Wait for the export to finish (it cannot be interrupted halfway).</source>
-      <translation type="unfinished" />
+      <translation>请等待导出完成（导出不能中途打断）。</translation>
     </message>
   </context>
   <context>
     <name>ExportForm</name>
     <message>
       <source>Adapter</source>
-      <translation type="unfinished" />
+      <translation>适配器</translation>
     </message>
     <message>
       <source>Browse…</source>
@@ -960,55 +968,55 @@
     </message>
     <message>
       <source>Choose a run folder</source>
-      <translation type="unfinished" />
+      <translation>选择运行文件夹</translation>
     </message>
     <message>
       <source>Choose the folder to export into.</source>
-      <translation type="unfinished" />
+      <translation>请选择导出到的文件夹。</translation>
     </message>
     <message>
       <source>Choose…</source>
-      <translation type="unfinished" />
+      <translation>选择…</translation>
     </message>
     <message>
       <source>Dequantize the 4-bit base to float, then merge (full size)</source>
-      <translation type="unfinished" />
+      <translation>先把 4 位基础模型反量化为浮点，再合并（完整大小）</translation>
     </message>
     <message>
       <source>Export</source>
-      <translation type="unfinished" />
+      <translation>导出</translation>
     </message>
     <message>
       <source>Export to:</source>
-      <translation type="unfinished" />
+      <translation>导出到：</translation>
     </message>
     <message>
       <source>Exported to {path}</source>
-      <translation type="unfinished" />
+      <translation>已导出到 {path}</translation>
     </message>
     <message>
       <source>Folder to export into</source>
-      <translation type="unfinished" />
+      <translation>导出到的文件夹</translation>
     </message>
     <message>
       <source>For llama.cpp: not available yet</source>
-      <translation type="unfinished" />
+      <translation>用于 llama.cpp：暂不可用</translation>
     </message>
     <message>
       <source>Format:</source>
-      <translation type="unfinished" />
+      <translation>格式：</translation>
     </message>
     <message>
       <source>Full weights with the adapter merged in: loads on its own</source>
-      <translation type="unfinished" />
+      <translation>合并了适配器的完整权重：可单独加载</translation>
     </message>
     <message>
       <source>GGUF</source>
-      <translation type="unfinished" />
+      <translation>GGUF</translation>
     </message>
     <message>
       <source>Merged model</source>
-      <translation type="unfinished" />
+      <translation>合并后的模型</translation>
     </message>
     <message>
       <source>Open folder</source>
@@ -1016,43 +1024,43 @@
     </message>
     <message>
       <source>Pick a run to export.</source>
-      <translation type="unfinished" />
+      <translation>请选择要导出的运行。</translation>
     </message>
     <message>
       <source>Replace a previous export in that folder</source>
-      <translation type="unfinished" />
+      <translation>替换该文件夹中之前的导出</translation>
     </message>
     <message>
       <source>Run:</source>
-      <translation type="unfinished" />
+      <translation>运行：</translation>
     </message>
     <message>
       <source>Small: the PEFT adapter, loaded on top of the base model</source>
-      <translation type="unfinished" />
+      <translation>体积小：PEFT 适配器，加载在基础模型之上</translation>
     </message>
     <message>
       <source>The export failed; nothing was written.</source>
-      <translation type="unfinished" />
+      <translation>导出失败；没有写入任何文件。</translation>
     </message>
     <message>
       <source>This run has no final weights and no checkpoint yet.</source>
-      <translation type="unfinished" />
+      <translation>该运行还没有最终权重，也没有检查点。</translation>
     </message>
     <message>
       <source>Weights:</source>
-      <translation type="unfinished" />
+      <translation>权重：</translation>
     </message>
     <message>
       <source>What the check on the way out finds appears here: the logits of the reloaded export against the in-studio model, and whether generation stops at the end of the turn.</source>
-      <translation type="unfinished" />
+      <translation>导出时的检查结果显示在这里：重新加载的导出与工作室内模型的 logits 对比，以及生成是否在本轮结束处停止。</translation>
     </message>
     <message>
       <source>checkpoint step {n}</source>
-      <translation type="unfinished" />
+      <translation>检查点 第 {n} 步</translation>
     </message>
     <message>
       <source>final</source>
-      <translation type="unfinished" />
+      <translation>最终</translation>
     </message>
   </context>
   <context>

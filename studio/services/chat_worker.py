@@ -169,7 +169,8 @@ class ChatService(QObject):
         self._runner.sig_error.connect(self._on_error)
         self._runner.sig_state.connect(self._on_state)
         self._closed = False
-        self._thread.start()
+        # The thread starts with the first request: an app that never chats runs no thread
+        # (and a QThread destroyed while running would abort the process at exit).
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -205,6 +206,8 @@ class ChatService(QObject):
         return self._pending > 0
 
     def _put(self, job: Any) -> None:
+        if not self._thread.isRunning():
+            self._thread.start()
         self._pending += 1
         self._jobs.put(job)
 
@@ -251,9 +254,10 @@ class ChatService(QObject):
             return
         self._closed = True
         self.stop()
-        self._jobs.put(None)
-        self._thread.quit()
-        self._thread.wait()
+        if self._thread.isRunning():
+            self._jobs.put(None)
+            self._thread.quit()
+            self._thread.wait()
 
     def wait_idle(self, timeout_s: float = 60.0) -> bool:
         """Process events until every request has been handled (tests, the tour)."""

@@ -36,6 +36,7 @@ from studio.ui.chat_transcript import ChatTranscript
 from studio.ui.errors import show_error
 
 FLUSH_MS = 40  # redraw streamed text at most 25 times a second
+TOUR_QUESTION = "用一句话解释什么是机器学习。"  # a question from the tour's sample data
 
 
 class ChatPanel(QWidget):
@@ -52,6 +53,8 @@ class ChatPanel(QWidget):
         self._sides: tuple[str, ...] = ()
         self._last_error: Any = None
         self.export_dialog: Any = None
+        self._tour_question = ""
+        self._tour_done = True
         col = QVBoxLayout(self)
         self.picker = ChatSourcePicker()
         self.picker.sig_load.connect(self.load_source)
@@ -227,6 +230,9 @@ class ChatPanel(QWidget):
         self.view_boxes["tuned"].setTitle(self.tr("Tuned: {label}").format(label=loaded.label))
         self._update_views()
         self.sig_loaded.emit(loaded)
+        if self._tour_question:
+            question, self._tour_question = self._tour_question, ""
+            self.send(question)
 
     # --- asking --------------------------------------------------------------------------------
     def settings(self) -> GenSettings:
@@ -344,6 +350,25 @@ class ChatPanel(QWidget):
         self.export_dialog = ExportDialog(run, step, parent=self)
         self.export_dialog.open()
         return self.export_dialog
+
+    # --- the tour: load the run just trained, ask a question on both sides ----------------
+    def tour_prepare(self, tour: Any) -> None:
+        run = getattr(getattr(tour, "session", None), "run_dir", None)
+        if run is None or not Path(run).is_dir():
+            return
+        self._tour_done = False
+        self._tour_question = TOUR_QUESTION
+        self.max_tokens.setValue(48)
+        self.seed.setValue(0)
+        self.sig_answered.connect(self._end_tour)
+        self.load_run(run)
+
+    def _end_tour(self) -> None:
+        self._tour_done = True
+        self.sig_answered.disconnect(self._end_tour)
+
+    def tour_ready(self) -> bool:
+        return self._tour_done
 
     def text_of(self, side: str) -> str:
         """The transcript of one side as plain text (tests, the tour)."""

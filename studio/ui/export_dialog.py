@@ -125,7 +125,15 @@ class ExportForm(QWidget):
                                                "the in-studio model, and whether generation "
                                                "stops at the end of the turn."))
         col.addWidget(self.report, 1)
-        self.refresh_runs(run_dir)
+        self._listed = False
+        self._tour_done = True
+        if run_dir is not None:
+            self.refresh_runs(run_dir)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if not self._listed:  # the Export page lists the runs when first shown
+            self.refresh_runs()
 
     @staticmethod
     def _row(*widgets: QWidget) -> QHBoxLayout:
@@ -137,6 +145,7 @@ class ExportForm(QWidget):
     # --- choosing --------------------------------------------------------------------------------
     def refresh_runs(self, select: Optional[str | Path] = None) -> None:
         """List finished / stopped runs (small files: config.yaml and run.json only)."""
+        self._listed = True
         current = str(select) if select else self.run_combo.currentData()
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
@@ -268,6 +277,23 @@ class ExportForm(QWidget):
         self.message.setText(self.tr("The export failed; nothing was written."))
         self.report.setPlainText(reason + (f"\n\n{details}" if details else ""))
         self.sig_finished.emit(None)
+
+    # --- the tour: export the run just trained as an adapter -------------------------------
+    def tour_prepare(self, tour: Any) -> None:
+        run = getattr(getattr(tour, "session", None), "run_dir", None)
+        if run is None or not Path(run).is_dir():
+            return
+        self.set_run(run)
+        self.overwrite.setChecked(True)
+        self._tour_done = not self.start()
+        if not self._tour_done:
+            self.job.sig_done.connect(self._end_tour)
+
+    def _end_tour(self) -> None:
+        self._tour_done = True
+
+    def tour_ready(self) -> bool:
+        return self._tour_done
 
     def _open_folder(self) -> None:
         if self.result is not None:
