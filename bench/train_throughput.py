@@ -54,7 +54,7 @@ def child_baseline(args) -> dict:
     with tempfile.TemporaryDirectory() as out:
         targs = TrainingArguments(output_dir=out, per_device_train_batch_size=args.batch,
                                   num_train_epochs=1, learning_rate=LR, lr_scheduler_type="cosine",
-                                  warmup_ratio=WARMUP, weight_decay=0.0, max_grad_norm=1.0,
+                                  warmup_steps=WARMUP, weight_decay=0.0, max_grad_norm=1.0,
                                   logging_steps=1, save_strategy="no", report_to=[],
                                   use_cpu=True, seed=SEED, dataloader_num_workers=0,
                                   remove_unused_columns=False, disable_tqdm=True)

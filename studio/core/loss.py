@@ -15,7 +15,12 @@ from typing import Any
 IGNORE = -100
 # Architectures whose logits are exactly lm_head(final hidden state): no soft-capping or scaling.
 PLAIN_HEAD_TYPES = {"llama", "qwen2", "qwen3", "mistral", "phi3"}
-CHUNK_ROWS = 4096  # rows of (rows, vocab) float32 logits computed at once in the chunked path
+CHUNK_BYTES = 256 << 20  # float32 logits computed at once in the chunked path (~256 MB)
+
+
+def chunk_rows(vocab: int) -> int:
+    """Rows of (rows, vocab) float32 logits per chunk: ~1.7k rows for a 152k vocabulary."""
+    return max(128, CHUNK_BYTES // (4 * max(1, vocab)))
 
 
 def unwrap_causal_lm(model: Any) -> Any:
@@ -60,12 +65,17 @@ def fast_loss_sum(model: Any, batch: dict) -> tuple[Any, int]:
     n = int(y.numel())
     if n == 0:
         return hidden.sum() * 0.0, 0
-    if n <= CHUNK_ROWS or not torch.is_grad_enabled():
+    rows = chunk_rows(head.weight.shape[0])
+    if n <= rows:
         return _head_ce_sum(head, h, y), n
     total = hidden.new_zeros((), dtype=torch.float32)
-    for s in range(0, n, CHUNK_ROWS):  # recompute each chunk's logits in backward, store none
-        total = total + checkpoint(_head_ce_sum, head, h[s:s + CHUNK_ROWS], y[s:s + CHUNK_ROWS],
-                                   use_reentrant=False)
+    for s in range(0, n, rows):
+        if torch.is_grad_enabled():  # recompute each chunk's logits in backward, store none
+            part = checkpoint(_head_ce_sum, head, h[s:s + rows], y[s:s + rows],
+                              use_reentrant=False)
+        else:
+            part = _head_ce_sum(head, h[s:s + rows], y[s:s + rows])
+        total = total + part
     return total, n
 
 
