@@ -85,7 +85,7 @@ class ScatterCanvas(pg.PlotWidget):
         super().__init__(parent, name="embedding_scatter")
         self.setObjectName("embedding_scatter")
         self.setBackground("w")
-        self.showGrid(x=True, y=True, alpha=0.15)
+        # no grid: blended grid lines over the whole plot cost as much to paint as 50k points
         self.points = pg.ScatterPlotItem(size=9, pen=None, hoverable=True)
         self.base_points = pg.ScatterPlotItem(size=7, pen=pg.mkPen("#999"), brush=None)
         self.arrows = pg.PlotCurveItem(pen=pg.mkPen(120, 120, 120, 160, width=1))
@@ -101,7 +101,10 @@ class ScatterCanvas(pg.PlotWidget):
                     groups: tuple[str, ...] = (), values: Optional[np.ndarray] = None,
                     base: Optional[np.ndarray] = None) -> None:
         brush, legend = group_brushes(groups, values)
-        self.points.setData(pos=coords[:, :2], brush=brush, data=list(range(len(coords))))
+        # small symbols for many points: the repaint cost grows with the pixels drawn
+        size = 9 if len(coords) <= 2000 else 5
+        self.points.setData(pos=coords[:, :2], brush=brush, size=size,
+                            data=np.arange(len(coords)))
         for item in self.labels:
             self.removeItem(item)
         self.labels = []
