@@ -12,6 +12,7 @@ choice only reads small files; loading happens in the worker when a view asks.
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -33,6 +34,7 @@ from studio.services.probe_worker import ProbeService
 from studio.ui import prefs
 
 TOUR_TEXT = "The cat sat on the mat because it was tired. 小猫坐在垫子上，因为它累了。"
+TOUR_SETTLE_S = 0.3
 TOUR_WORDS = "king, queen, man, woman, prince, princess, boy, girl, apple, banana, car, train"
 
 
@@ -122,8 +124,11 @@ class ModelPicker(QWidget):
             self.note.setText(e.one_line())
             return None
         self.target = target
-        self.note.setText(self.tr("with adapter {name}").format(name=target.adapter.name)
-                          if target.adapter else "")
+        adapter = target.adapter
+        if adapter is not None and adapter.name == "adapter":  # a run's: name the run
+            adapter = adapter.parent
+        self.note.setText(self.tr("with adapter {name}").format(name=adapter.name)
+                          if adapter is not None else "")
         self.sig_target.emit(target)
         return target
 
@@ -205,6 +210,10 @@ class InspectPage(QWidget):
         name, view = views[t["step"]]
         if not view.ready():
             return False
+        now = time.monotonic()
+        if now - t.setdefault("ready_at", now) < TOUR_SETTLE_S:  # let the layout settle
+            return False
+        t.pop("ready_at")
         if t["shots"] is not None:
             t["shots"].mkdir(parents=True, exist_ok=True)
             view.grab().save(str(t["shots"] / f"inspect-{name}.png"))
@@ -212,6 +221,8 @@ class InspectPage(QWidget):
         if t["step"] == len(views):
             self._tour = None
             self.tabs.setCurrentWidget(self.attention)
+            if self.attention.result is not None and self.attention.result.base is not None:
+                self.attention.map_mode.setCurrentIndex(2)  # the page shot: what tuning changed
             return True
         self._tour_start(views[t["step"]][1], t["run"])
         return False

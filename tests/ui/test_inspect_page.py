@@ -47,5 +47,6 @@ def test_tour_visits_the_three_views_and_saves_their_pictures(qtbot, trained_run
     for name in ("attention", "embeddings", "tokens"):
         assert (tmp_path / f"inspect-{name}.png").stat().st_size > 10_000
     assert page.attention.result.base is not None  # base vs tuned on the trained run
+    assert page.attention.map_mode.currentData() == "diff"  # the page shot shows the change
     assert page.embeddings.result.labels[0] == "king"
     page.shutdown()
