@@ -192,9 +192,18 @@ class _Streamer:
     uses): text is emitted once it no longer ends in U+FFFD, i.e. once a character split over
     several byte-level tokens is complete. Each step decodes only the last few tokens."""
 
+    MAX_HELD = 8  # tokens held back waiting for a character to complete, at most
+
     def __init__(self, tokenizer: Any, eos_ids: set[int], on_chunk: Optional[Callable],
                  logits_ref: Optional[list], top_n: int):
         self.tok = tokenizer
+        # The Rust decoder directly: tokenizer.decode's Python wrapper costs ~3x more per
+        # token. Only where that wrapper would not change the text (no space clean-up).
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        plain = backend is not None and not getattr(tokenizer, "clean_up_tokenization_spaces",
+                                                    False)
+        self._decode = (lambda ids: backend.decode(ids, skip_special_tokens=True)) if plain \
+            else (lambda ids: tokenizer.decode(ids, skip_special_tokens=True))
         self.eos_ids = eos_ids
         self.on_chunk = on_chunk
         self.logits_ref = logits_ref   # [last-position logits (vocab,)] from the lm_head hook
@@ -215,7 +224,7 @@ class _Streamer:
             return
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
-        token = int(value.reshape(-1)[0])
+        token = int(value.reshape(-1)[0])  # value: (batch=1,) the token just sampled
         if self.logits_ref is not None and self.logits_ref:
             self._score(token)
         if token in self.eos_ids:
@@ -241,10 +250,11 @@ class _Streamer:
         ids = self.ids
         if self.read >= len(ids):
             return
-        before = self.tok.decode(ids[self.prefix:self.read], skip_special_tokens=True)
-        text = self.tok.decode(ids[self.prefix:], skip_special_tokens=True)
-        if text.endswith("\ufffd") and not final:
-            return  # half a character: wait for the next token
+        before = self._decode(ids[self.prefix:self.read])
+        text = self._decode(ids[self.prefix:])
+        if text.endswith("\ufffd") and not final and len(ids) - self.read < self.MAX_HELD:
+            return  # half a character: wait for the next token (not forever: bytes that
+            # never form a character, from an untrained model, are shown as they are)
         new = text[len(before):]
         chunk_ids = tuple(ids[self.read:])
         self.prefix, self.read = self.read, len(ids)
@@ -262,10 +272,16 @@ def _cancel_criteria(cancel: threading.Event) -> Any:
     from transformers import StoppingCriteria
 
     class CancelCriteria(StoppingCriteria):
-        # checked by generate() after every sampled token: stop within one token of a request
+        # Checked by generate() after every sampled token: stop within one token of a request.
+        # The answers are made once (generate only reads them): no allocation per token.
+        answers: dict = {}
+
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool,
-                              device=input_ids.device)
+            key = (input_ids.shape[0], input_ids.device, cancel.is_set())
+            if key not in self.answers:
+                self.answers[key] = torch.full(key[:1], key[2], dtype=torch.bool,
+                                               device=key[1])
+            return self.answers[key]
 
     return CancelCriteria()
 

@@ -217,3 +217,23 @@ def test_missing_checkpoint_names_the_ones_there(trained_run):
         load_run_model(trained_run("lora"), step=3)
     with pytest.raises(UserError, match="not a run directory|not found"):
         load_run_model("/nonexistent/run")
+
+
+def test_streamed_pieces_are_whole_characters(engine):
+    """Chinese characters span several byte-level tokens: no piece ends half-way through one,
+    and the pieces join to exactly the decoded text."""
+    from studio.core.chat import _Streamer
+
+    tok = engine.tokenizer
+    text = "机器学习是让计算机从数据中学习规律的方法。Machine learning, 简单地说。"
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) > len(text) // 2  # many characters are split over tokens
+    pieces = []
+    s = _Streamer(tok, set(engine.eos_ids), pieces.append, None, 5)
+    s.put(torch.tensor([[1, 2]]))  # generate() hands over the prompt first
+    for i in ids:
+        s.put(torch.tensor([i]))
+    s.end()
+    assert "".join(c.text for c in pieces) == text
+    assert not any("\ufffd" in c.text for c in pieces)
+    assert sum(len(c.token_ids) for c in pieces) == len(ids)

@@ -23,7 +23,7 @@ def service(qapp):
 
 def test_load_then_ask_streams_in_the_gui_thread(qtbot, service, trained_run):
     events, threads = [], set()
-    service.sig_loaded.connect(lambda l: events.append(("loaded", l.shared)))
+    service.sig_loaded.connect(lambda info: events.append(("loaded", info.shared)))
     service.sig_chunk.connect(lambda side, c: (events.append(("chunk", side)),
                                                threads.add(threading.get_ident())))
     service.sig_reply.connect(lambda side, r: events.append(("reply", side, r.tokens)))
