@@ -28,7 +28,7 @@ from studio.core.errors import UserError
 from studio.core.events import EvalMetrics, RunEvent, StepMetrics
 from studio.services.draft import ConfigDraft
 from studio.services.follow import RunFollower
-from studio.services.workers import TrainWorker, describe_error
+from studio.services.workers import TrainWorker
 
 STATES = ("idle", "starting", "running", "stopping", "following")
 

@@ -15,7 +15,12 @@ from typing import Optional
 
 from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtGui import (
-    QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence,
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
 )
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 

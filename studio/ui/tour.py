@@ -102,11 +102,12 @@ class Tour(QObject):
         if "error" in self._result:
             self._fail(*self._result["error"])
             return
+        run_dir = self.workdir / f"tour-{time.strftime('%Y%m%d-%H%M%S')}"
         self.session.draft.update(
             model=str(self._result["model"]), dataset=str(self.dataset), method="lora",
             max_steps=self.steps, batch_size=4, max_length=256, learning_rate=2e-3,
             eval_split=0.1, eval_steps=max(1, self.steps // 3), save_steps=self.steps,
-            logging_steps=1, output_dir=str(self.workdir / f"tour-{time.strftime('%Y%m%d-%H%M%S')}"))
+            logging_steps=1, output_dir=str(run_dir))
         self.window.open_path(str(self.dataset))  # as if dropped: the data page opens it
         for key in BEFORE_TRAINING[1:]:
             yield from self._visit(key)

@@ -14,7 +14,8 @@ WRITER = textwrap.dedent("""
     import json, sys, time
     run = sys.argv[1]
     with open(run + "/metrics.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps({"type": "event", "step": 0, "event": "started", "time": time.time()}) + "\\n")
+        start = {"type": "event", "step": 0, "event": "started", "time": time.time()}
+        f.write(json.dumps(start) + "\\n")
         for step in range(1, 6):
             line = json.dumps({"type": "step", "step": step, "loss": 3.0 / step, "lr": 1e-3,
                                "grad_norm": 1.0, "tokens": 10, "tokens_per_s": 100.0,

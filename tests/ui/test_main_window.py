@@ -95,3 +95,43 @@ def test_status_bar_shows_the_run_state(qtbot):
     qtbot.addWidget(w)
     s._set_state("following")
     assert w.status.run_label.text() == "Following a run"
+
+
+def test_choosing_a_language_is_saved_and_offers_a_restart(qtbot):
+    from studio.ui import i18n
+
+    s = Session()
+    w = MainWindow(s)
+    qtbot.addWidget(w)
+    w.choose_language("zh_CN")
+    assert i18n.chosen_language() == "zh_CN"
+    box = w.last_message
+    assert "starts again" in box.text()
+    restart = next(b for b in box.buttons() if b.text() == "Restart now")
+    assert restart.isEnabled()
+    box.close()
+    s.state = "running"  # no restart in the middle of a run
+    w.choose_language("en")
+    restart = next(b for b in w.last_message.buttons() if b.text() == "Restart now")
+    assert not restart.isEnabled()
+    w.last_message.close()
+    s.state = "idle"
+
+
+def test_errors_show_the_reason_with_details_a_click_away(qtbot):
+    from studio.core.errors import DataError
+    from studio.ui.errors import show_exception
+
+    w = MainWindow(Session())
+    qtbot.addWidget(w)
+    box = show_exception(w, DataError("row 7: 'output' is empty"))
+    assert box.text() == "row 7: 'output' is empty" and box.detailedText() == ""
+    box.close()
+    try:
+        {}["nope"]
+    except KeyError as e:
+        box = show_exception(w, e)
+    assert box.text() == "KeyError: 'nope'"
+    assert "Traceback" in box.detailedText()
+    assert box.isVisible()  # open(), not exec(): the window keeps running
+    box.close()

@@ -6,8 +6,8 @@ import pytest
 
 from studio.core import runs
 from studio.services.session import Session
-from studio.ui.train_panel import Progress, TrainPanel, fmt_duration
 from studio.ui.tour import SAMPLE_DATASET
+from studio.ui.train_panel import Progress, TrainPanel, fmt_duration
 
 
 def _panel(qtbot, tiny_model_dir, run_dir: Path, steps: int) -> tuple[Session, TrainPanel]:
@@ -84,3 +84,38 @@ def test_progress_rate_and_eta():
     p.add(2, 110.0)  # a resume from an earlier step starts the estimate over
     assert p.seconds_per_step() is None
     assert fmt_duration(3725) == "1:02:05" and fmt_duration(65) == "1:05"
+
+
+def test_past_runs_are_listed_and_their_curves_overlaid(qtbot, trained_run):
+    from studio.ui import prefs
+
+    run = trained_run("lora")
+    prefs.set_runs_root(run.parent)
+    panel = TrainPanel(Session())
+    qtbot.addWidget(panel)
+    panel.show()  # the first show lists the runs (in a worker)
+    qtbot.waitUntil(lambda: panel.runs_list.loaded, timeout=10_000)
+    tree = panel.runs_list.tree
+    assert tree.topLevelItemCount() == 1
+    assert [tree.topLevelItem(0).text(c) for c in (0, 1, 2, 3)] == [run.name, "finished", "4/4",
+                                                                   "lora"]
+    assert panel.runs_list.set_overlay(run, True)
+    qtbot.waitUntil(lambda: panel.plots.overlays() == [run.name], timeout=10_000)
+    curves = panel.plots._overlays[run.name][0]
+    assert list(curves.series["loss_smooth"].x) == [1, 2, 3, 4]
+    assert panel.runs_list.set_overlay(run, False)
+    assert panel.plots.overlays() == []
+
+
+def test_follow_from_the_list_replays_a_finished_run(qtbot, trained_run):
+    run = trained_run("lora")
+    session = Session()
+    panel = TrainPanel(session)
+    qtbot.addWidget(panel)
+    finished = []
+    session.sig_finished.connect(lambda st, r: finished.append(st))
+    panel.follow(str(run))
+    qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+    assert finished == ["finished"]
+    assert list(panel.plots.live.series["loss"].x) == [1, 2, 3, 4]
+    assert panel.progress_bar.value() == 4
