@@ -778,8 +778,8 @@
       <translation>三维视图需要支持 OpenGL 的显示器；当前窗口在屏幕外绘制。</translation>
     </message>
     <message>
-      <source>3D needs the PyOpenGL package (pip install PyOpenGL).</source>
-      <translation>三维视图需要 PyOpenGL 包（pip install PyOpenGL）。</translation>
+      <source>3D needs the PyOpenGL package (pip install 'llm-studio[projection]').</source>
+      <translation>三维视图需要 PyOpenGL 包（pip install 'llm-studio[projection]'）。</translation>
     </message>
     <message>
       <source>; mean drift from base {d:.3g}</source>

@@ -55,7 +55,7 @@ def opengl_problem() -> str:
                                          "this window is drawn off-screen.")
     if importlib.util.find_spec("OpenGL") is None:
         return QGuiApplication.translate("EmbeddingView", "3D needs the PyOpenGL package "
-                                         "(pip install PyOpenGL).")
+                                         "(pip install 'llm-studio[projection]').")
     return ""
 
 
@@ -413,14 +413,33 @@ class EmbeddingView(QWidget):
         if self.gl_view is None:
             self.gl_view = gl.GLViewWidget()
             self.gl_view.setObjectName("embedding_3d")
+            self.gl_view.setBackgroundColor("w")
+            self.gl_view.setCameraPosition(distance=40)
             self.split.insertWidget(0, self.gl_view)
+            grid = gl.GLGridItem(color=(0, 0, 0, 40))
+            grid.setSize(20, 20)
+            self.gl_view.addItem(grid)
             self.gl_scatter = gl.GLScatterPlotItem()
+            self.gl_scatter.setGLOptions("translucent")  # white background: no additive glow
             self.gl_view.addItem(self.gl_scatter)
+            self.gl_labels: list = []
         self.canvas.setVisible(False)
         self.gl_view.setVisible(True)
         pos = r.coords - r.coords.mean(axis=0)
-        pos = pos / (np.abs(pos).max() or 1) * 10
-        self.gl_scatter.setData(pos=pos, size=8, color=(0.12, 0.37, 0.66, 1.0))
+        pos = pos / (np.abs(pos).max() or 1) * 10   # fit the +-10 cube the camera looks at
+        names = list(dict.fromkeys(r.groups)) if r.groups else [""]
+        colours = np.array([pg.mkColor(GROUP_COLOURS[i % len(GROUP_COLOURS)]).getRgbF()
+                            for i in range(len(names))])
+        idx = [names.index(g) for g in r.groups] if r.groups else [0] * len(pos)
+        self.gl_scatter.setData(pos=pos, size=8, color=colours[idx])
+        for item in self.gl_labels:
+            self.gl_view.removeItem(item)
+        self.gl_labels = []
+        if not r.groups and len(pos) <= MAX_LABELS:
+            for p, text in zip(pos, r.labels):
+                item = gl.GLTextItem(pos=p, text=text, color=(20, 20, 20, 255))
+                self.gl_view.addItem(item)
+                self.gl_labels.append(item)
 
     def _on_point_clicked(self, item: Any, points: Any, ev: Any = None) -> None:
         if self.result is None or not len(points) or self.result.groups:

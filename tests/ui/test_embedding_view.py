@@ -3,6 +3,10 @@ nearest tokens, arithmetic), dataset samples coloured by split or loss, drift ar
 trained run, optional UMAP / t-SNE with progress and cancel."""
 
 import importlib.util
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +164,50 @@ def test_tsne_in_the_background_with_progress_and_cancel(view, minilm_dir, qtbot
     view.cancel_button.click()
     view.service.wait_idle(120)
     assert view.status.text() == "cancelled" and view.run_button.isEnabled()
+
+
+GL_SCRIPT = """
+import os, sys
+os.environ.pop("QT_QPA_PLATFORM", None)
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from studio.core.probes import resolve_target
+from studio.services.probe_worker import ProbeService
+from studio.ui.embedding_view import EmbeddingView, opengl_problem
+assert opengl_problem() == "", opengl_problem()
+svc = ProbeService()
+view = EmbeddingView(svc)
+view.resize(1200, 800)
+view.show()
+view.set_target(resolve_target(sys.argv[1]))
+view.words.setText("king, queen, man, woman, apple, banana")
+view.dims.setCurrentIndex(1)
+view.run()
+assert svc.wait_idle(120)
+for _ in range(10):
+    app.processEvents()
+img = view.gl_view.grabFramebuffer()  # widget.grab() misses the GL content
+img.save(sys.argv[2])
+dark = sum(img.pixelColor(x, y).lightness() < 128 for x in range(0, img.width(), 4)
+           for y in range(0, img.height(), 4))
+print("3d", view.result.coords.shape[1], len(view.gl_labels), dark, view.canvas.isVisible())
+svc.shutdown()
+"""
+
+
+@pytest.mark.slow  # starts an X server and a GL context (~15 s)
+@pytest.mark.skipif(shutil.which("xvfb-run") is None or importlib.util.find_spec("OpenGL") is None,
+                    reason="3D needs xvfb-run and PyOpenGL (GLViewWidget fails offscreen)")
+def test_3d_view_under_xvfb(minilm_dir, tmp_path):
+    script = tmp_path / "gl.py"
+    script.write_text(GL_SCRIPT, encoding="utf-8")
+    png = tmp_path / "embeddings_3d.png"
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    r = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1400x900x24", sys.executable,
+                        str(script), str(minilm_dir), str(png)], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    dims, labels, dark, flat_visible = r.stdout.split()[-4:]
+    assert (dims, labels, flat_visible) == ("3", "6", "False")
+    assert int(dark) > 20  # points and labels were drawn
