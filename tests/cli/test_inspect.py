@@ -76,3 +76,17 @@ def test_help_lists_inspect_without_importing_torch():
     res = subprocess.run([sys.executable, "main.py", "inspect", "--help"], cwd=ROOT,
                          capture_output=True, text=True)
     assert res.returncode == 0 and "attention" in res.stdout and "embeddings" in res.stdout
+
+
+def test_adapter_and_run_directory_give_the_tuned_model(trained_run, tiny_model_dir, tmp_path):
+    run = trained_run("lora")
+    base, via_adapter, via_run = (tmp_path / f"{n}.npz" for n in ("base", "adapter", "run"))
+    text = ["--text", "What is 7 plus one?"]
+    assert main(["inspect", "attention", "--model", str(tiny_model_dir), *text,
+                 "--out", str(base)]) == 0
+    assert main(["inspect", "attention", "--model", str(tiny_model_dir), "--adapter",
+                 str(run / "adapter"), *text, "--out", str(via_adapter)]) == 0
+    assert main(["inspect", "attention", "--model", str(run), *text, "--out", str(via_run)]) == 0
+    load = lambda p: np.load(p, allow_pickle=False)["attention"]  # noqa: E731
+    np.testing.assert_allclose(load(via_adapter), load(via_run), atol=1e-6)
+    assert np.abs(load(via_adapter) - load(base)).max() > 1e-5  # the adapter changes attention
