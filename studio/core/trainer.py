@@ -138,6 +138,8 @@ def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
     params = [p for p in s.model.parameters() if p.requires_grad]
     # before the first step, not after an hour of training
     checkpoint.check_space(run, s.model, with_final_model=not cfg.is_peft)
+    if s.eval and at.step == 0:
+        _evaluate(s, rep, at)  # the untrained model's eval loss: where the curve starts from
 
     while at.step < s.total_steps:
         if at.in_epoch >= len(plan):  # next epoch: a new, equally deterministic order

@@ -67,16 +67,20 @@ LR = {"lora": 5e-3, "qlora": 5e-3, "dora": 5e-3, "adalora": 2e-2, "ia3": 3e-2,
 
 @pytest.mark.parametrize("method", list(LR))
 def test_every_method_trains_and_loss_falls(tmp_path, tiny_model_dir, small_data, method):
-    # The same 8 rows repeated: a method that learns anything pulls their loss down.
+    # The same 8 rows repeated, so the eval rows are rows it trains on: a method that learns
+    # anything pulls their loss down. Eval at step 0 and at the end: same rows, no noise.
     cfg = make_cfg(tmp_path, tiny_model_dir, small_data, method=method, max_steps=12,
-                   learning_rate=LR[method], save_steps=100)
+                   learning_rate=LR[method], save_steps=100, eval_split=0.25, eval_steps=100)
     rec = Recorder()
     result = trainer.train(cfg, rec)
     assert result.status == "finished", result.reason
-    losses = [m.loss for m in rec.steps]
-    assert len(losses) == 12
-    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
-    assert last < first * 0.97, f"{method}: loss {first:.3f} -> {last:.3f}"
+    assert len(rec.steps) == 12
+    before, after = rec.evals[0], rec.evals[-1]
+    assert (before.step, after.step) == (0, 12)
+    # Deterministic (same rows, eval mode), so any fall is learning. Adapters on a random-weight
+    # base learn slowly (its frozen head bounds the logits): IA3 / prompt methods move ~0.3-1%.
+    assert after.eval_loss < before.eval_loss * 0.998, \
+        f"{method}: eval loss {before.eval_loss:.4f} -> {after.eval_loss:.4f}"
     final = result.run_dir / ("adapter" if cfg.is_peft else "model")
     assert final.is_dir() and any(final.glob("*.safetensors"))
     status = runs.read_status(result.run_dir)
@@ -93,7 +97,7 @@ def test_metrics_lines_follow_the_contract(tmp_path, tiny_model_dir, small_data)
         assert all(key in x for x in steps), key
     assert all(x["tokens"] > 0 for x in steps)
     evals = [x for x in lines if x["type"] == "eval"]
-    assert [x["step"] for x in evals] == [3, 6]
+    assert [x["step"] for x in evals] == [0, 3, 6]
     assert all(abs(x["perplexity"] - 2.718281828 ** x["eval_loss"]) < 1e-3 * x["perplexity"]
                for x in evals)
     events = [x["event"] for x in lines if x["type"] == "event"]
