@@ -42,22 +42,27 @@ def test_a_run_trains_in_a_worker_thread_and_reports_in_the_gui_thread(qtbot, ti
     assert runs.read_status(tmp_path / "run")["status"] == "finished"
 
 
-@pytest.mark.slow  # a second Python process imports torch and transformers: ~20 s
-def test_a_background_run_is_its_own_process_and_is_followed_live(qtbot, tiny_model_dir,
-                                                                   tmp_path):
+@pytest.mark.slow  # a second Python process imports torch and transformers: ~25 s
+def test_a_background_run_is_its_own_process_followed_live_and_stoppable(qtbot, tiny_model_dir,
+                                                                          tmp_path):
     s = Session()
     steps, finished = [], []
     s.sig_step.connect(lambda m, mem: steps.append(m.step))
     s.sig_finished.connect(lambda st, r: finished.append((st, r)))
-    run_dir = s.start_detached(_cfg(tiny_model_dir, tmp_path / "bg", steps=3))
+    run_dir = s.start_detached(_cfg(tiny_model_dir, tmp_path / "bg", steps=200))
     assert s.state == "following"
     pid = s._process.pid
     assert os.getsid(pid) != os.getsid(0)  # own session: closing the app leaves it alone
-    qtbot.waitUntil(lambda: bool(finished), timeout=240_000)
-    assert finished[0][0] == "finished", s.follower.log_text()
-    assert steps == [1, 2, 3]
-    assert runs.read_status(run_dir)["status"] == "finished"
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=240_000)
+    s.stop()  # SIGINT: the CLI checkpoints after the current step, as Ctrl+C would
+    assert s.state == "stopping"
+    qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
+    assert finished[0][0] == "stopped", s.follower.log_text()
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) < 200
+    assert runs.read_status(run_dir)["status"] == "stopped"
+    assert runs.checkpoint_steps(runs.RunDir(run_dir)) == [steps[-1]]
     assert (tmp_path / ".launch" / "bg.yaml").is_file()
+    assert s.state == "idle"
 
 
 @pytest.mark.slow  # the second process imports torch before it finds the file missing
