@@ -55,8 +55,9 @@ class RunConfig:
                              "such a file is refused, naming the rows.", "data")
     train_on_prompt: bool = _f(False, "Also put loss on prompt / user tokens (default: loss on "
                                "assistant tokens only).", "data")
-    packing: bool = _f(True, "Pack several samples into one row with attention kept per "
-                       "sample: no compute spent on padding.", "data")
+    packing: bool = _f(False, "Pack each micro-batch into one row, attention kept per sample "
+                       "(no padding at all). Off: similar lengths are batched together, which "
+                       "wastes little padding and keeps attention cost per sample.", "data")
     # --- method --------------------------------------------------------------------------------
     method: str = _f("lora", "How to fine-tune: which part of the weights trains.", "method",
                      METHODS)
