@@ -16,7 +16,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from studio.services.session import Session
-from studio.services.workers import Task
+from studio.services.workers import Task, run_task
 from studio.ui import i18n, prefs
 from studio.ui.chat_panel import ChatPanel
 from studio.ui.data_panel import DataPanel
@@ -101,6 +101,9 @@ class Studio:
         self.welcome.sig_open_dataset.connect(w.open_dataset_dialog)
         self.welcome.sig_follow_run.connect(w.follow_dialog)
         self.welcome.sig_go_train.connect(lambda: w.show_page("train"))
+        self.welcome.sig_open_run.connect(self._on_follow)
+        self.session.sig_finished.connect(lambda _s, _r: self.list_recent_runs())
+        w.sig_runs_root_changed.connect(lambda _p: self.list_recent_runs())
 
     def _on_dataset(self, path: str) -> None:
         # The data page, when present, inspects the file; the run uses it either way.
@@ -121,8 +124,15 @@ class Studio:
         self.window.show()
         # After the first paint: detect the device (imports torch in a worker), sample memory.
         QTimer.singleShot(0, self.window.status.start)
+        self.list_recent_runs()
         # Build the charts (pyqtgraph) while the user reads the first page.
         QTimer.singleShot(300, lambda: self.train.plots)
+
+    def list_recent_runs(self) -> None:
+        from studio.core import runs  # stdlib + yaml only; listing reads files: in a worker
+
+        self._runs_task = run_task(runs.list_runs, prefs.runs_root(),
+                                   on_result=self.welcome.set_runs, parent=self.window)
 
     def start_tour(self, steps: int = 30, screenshots: Optional[Path] = None,
                    workdir: Optional[Path] = None, quit_when_done: bool = False) -> None:

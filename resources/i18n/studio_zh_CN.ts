@@ -488,6 +488,10 @@
       <translation>每 N 步记录</translation>
     </message>
     <message>
+      <source>Log the rows of each step</source>
+      <translation>记录每步用到的行</translation>
+    </message>
+    <message>
       <source>Loss on prompt too</source>
       <translation>提示词也计算损失</translation>
     </message>
@@ -1809,8 +1813,8 @@ To train with the window closed, start the run with “Start in background”.</
       <translation>要运行的优化步数；留空则按 `epochs` 运行。</translation>
     </message>
     <message>
-      <source>Pack several samples into one row with attention kept per sample: no compute spent on padding.</source>
-      <translation>把多个样本拼进一行，注意力仍按样本隔开：不在填充上浪费计算。</translation>
+      <source>Pack each micro-batch into one row, attention kept per sample (no padding at all). Off: similar lengths are batched together, which wastes little padding and keeps attention cost per sample.</source>
+      <translation>把每个微批次拼成一行，注意力仍按样本隔开（完全没有填充）。关闭时把长度相近的样本放在一批，填充很少，注意力开销也按样本计算。</translation>
     </message>
     <message>
       <source>Passes over the training rows (used when max_steps is empty).</source>
@@ -1870,7 +1874,7 @@ To train with the window closed, start the run with “Start in background”.</
     </message>
     <message>
       <source>Write the dataset rows of every step to samples.jsonl (an audit that resume trains each row once).</source>
-      <translation type="unfinished" />
+      <translation>把每一步用到的数据行写入 samples.jsonl（用来核对继续训练时每行只训练一次）。</translation>
     </message>
     <message>
       <source>auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU.</source>
@@ -2256,6 +2260,10 @@ characters {a}–{b}: {chars!r}</source>
     <message>
       <source>Press Start and watch loss, learning rate and memory live. Stop saves a checkpoint; Resume continues the same curve.</source>
       <translation>点击“开始”，实时观看损失、学习率和内存。“停止”会保存检查点；“继续”会接着同一条曲线训练。</translation>
+    </message>
+    <message>
+      <source>Recent runs (double-click to see their curves)</source>
+      <translation>最近的运行（双击查看曲线）</translation>
     </message>
     <message>
       <source>Take the tour</source>

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -43,6 +44,10 @@ class RunsList(QWidget):
         head = QHBoxLayout()
         self.title = QLabel()
         self.title.setObjectName("runs_title")
+        # A long folder path must not push the buttons out: the label gives way (clipped),
+        # and its tooltip holds the whole path.
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title.setMinimumWidth(60)
         head.addWidget(self.title, 1)
         for text, slot, name in ((self.tr("Refresh"), self.refresh, "refresh_runs"),
                                  (self.tr("Follow"), self._follow, "follow_run"),
@@ -74,6 +79,7 @@ class RunsList(QWidget):
     def refresh(self) -> None:
         root = prefs.runs_root()
         self.title.setText(self.tr("Past runs in {folder}").format(folder=root))
+        self.title.setToolTip(str(root.resolve()))
         self._task = run_task(runs.list_runs, root, on_result=self._fill, parent=self)
 
     def _fill(self, summaries: list) -> None:

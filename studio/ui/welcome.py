@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import Optional
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -23,6 +26,7 @@ class WelcomePage(QWidget):
     sig_open_dataset = Signal()
     sig_follow_run = Signal()
     sig_go_train = Signal()
+    sig_open_run = Signal(str)  # a past run's folder: show it on the Train page
 
     def __init__(self, icon: Optional[QPixmap] = None, parent: Optional[QWidget] = None):
         super().__init__(parent)
@@ -86,7 +90,33 @@ class WelcomePage(QWidget):
         self.note.setObjectName("welcome_note")
         self.note.setWordWrap(True)
         outer.addWidget(self.note)
+        outer.addSpacing(18)
+        self.runs_title = QLabel(self.tr("Recent runs (double-click to see their curves)"))
+        self.runs_title.setObjectName("card_title")
+        self.runs = QListWidget()
+        self.runs.setObjectName("welcome_runs")
+        self.runs.setMaximumHeight(150)
+        self.runs.itemDoubleClicked.connect(
+            lambda item: self.sig_open_run.emit(item.data(Qt.ItemDataRole.UserRole)))
+        outer.addWidget(self.runs_title)
+        outer.addWidget(self.runs)
+        self.set_runs([])
         outer.addStretch(1)
+
+    def set_runs(self, summaries: list, limit: int = 6) -> None:
+        """Show the newest runs (core.runs.RunSummary); the section hides when there are none."""
+        self.runs.clear()
+        for s in summaries[:limit]:
+            step = f"{s.step}/{s.total_steps}" if s.total_steps else str(s.step)
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started))
+            status = QCoreApplication.translate("RunsList", s.status)  # the runs list's words
+            item = QListWidgetItem(f"{s.run_dir.name}   ·   {status}   ·   {step}   ·   "
+                                   f"{s.method}   ·   {when}")
+            item.setData(Qt.ItemDataRole.UserRole, str(s.run_dir))
+            item.setToolTip(str(s.run_dir))
+            self.runs.addItem(item)
+        self.runs_title.setVisible(bool(summaries))
+        self.runs.setVisible(bool(summaries))
 
     def _card(self, head: str, body: str) -> QFrame:
         card = QFrame()

@@ -88,3 +88,10 @@ def test_out_of_range_is_a_config_error_naming_the_key(qtbot):
     form2.set_values({"model": "m", "dataset": "d", "lora_dropout": 0.95})
     with pytest.raises(ConfigError, match="lora_dropout"):
         form2.config()
+
+
+def test_every_config_key_has_a_translatable_label():
+    from studio.ui.forms import LABELS
+
+    missing = [f.name for f in field_specs() if f.name not in LABELS]
+    assert not missing, f"add a label to studio/ui/forms.py LABELS for: {missing}"
