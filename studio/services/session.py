@@ -97,7 +97,8 @@ class Session(QObject):
 
     # --- in-app runs -------------------------------------------------------------------------
     def start(self, cfg: RunConfig) -> None:
-        """Train `cfg` in a worker thread. Bad input surfaces as sig_error, not an exception."""
+        """Train `cfg` in a worker thread. Problems of the run (a missing file, a model that
+        does not load) arrive as sig_error; only starting a second run raises UserError."""
         self._refuse_if_busy()
         self._launch(_train_job(cfg), Path(cfg.output_dir))
 

@@ -104,6 +104,7 @@ class Task(QObject):
         self.running = False
         Task._live.discard(self)
         self.sig_done.emit()
+        self.deleteLater()  # a parent would otherwise keep every finished task (and thread)
 
     def wait(self, ms: int = -1) -> bool:
         """Block until the thread ends (tests and shutdown only)."""

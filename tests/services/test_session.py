@@ -35,7 +35,7 @@ def test_a_run_trains_in_a_worker_thread_and_reports_in_the_gui_thread(qtbot, ti
     assert finished == ["finished"]
     assert states == ["starting", "running", "idle"]
     assert [m.step for m in steps] == [1, 2, 3] and steps[-1].total_steps == 3
-    assert [e.step for e in evals] == [2, 3]
+    assert [e.step for e in evals] == [0, 2, 3]  # the curve starts at the untrained model
     assert threads == {QThread.currentThread()}
     assert running_in[0] is not None and running_in[0] is not QThread.currentThread()
     assert s.last_result.status == "finished" and not s.busy
