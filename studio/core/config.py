@@ -8,6 +8,7 @@ fields with a fixed set of values carry `choices`. Defaults live here and nowher
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -131,18 +132,22 @@ def field_specs() -> list[dataclasses.Field]:
     return list(fields(RunConfig))
 
 
+@functools.lru_cache(maxsize=1)
+def _hints() -> dict:
+    # get_type_hints re-evaluates every annotation (~4 ms): forms ask once per field
+    return typing.get_type_hints(RunConfig)
+
+
 def field_type(f: dataclasses.Field) -> type:
     """The base type of a field: int, float, str or bool (Optional[...] unwrapped)."""
-    hints = typing.get_type_hints(RunConfig)
-    t = hints[f.name]
+    t = _hints()[f.name]
     if typing.get_origin(t) in (typing.Union, types.UnionType):
         t = next(a for a in typing.get_args(t) if a is not type(None))
     return t
 
 
 def is_optional(f: dataclasses.Field) -> bool:
-    hints = typing.get_type_hints(RunConfig)
-    return type(None) in typing.get_args(hints[f.name])
+    return type(None) in typing.get_args(_hints()[f.name])
 
 
 def defaults() -> dict[str, Any]:
