@@ -153,8 +153,11 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
                           f"(complete checkpoints: {have})")
 
     say(0.05, "loading the run's model")
+    # A full fine-tune keeps fp32 master weights: export them exact. A PEFT base loads in its
+    # usual dtype (fp32 on the CPU, bf16 on a GPU that has it) and the merge happens there.
     rm = load_run_model(run.path, step, device=device,
-                        dequantize=fmt == "merged" and cfg.method == "qlora")
+                        dequantize=fmt == "merged" and cfg.method == "qlora",
+                        dtype=None if cfg.is_peft else "fp32")
     dev = str(next(rm.model.parameters()).device)
     ids = chk.probe_ids(rm.tokenizer, dev)
     reference = chk.logits(rm.model, ids) if verify else None

@@ -60,12 +60,13 @@ def final_step(run: runs.RunDir) -> Optional[int]:
     return int(st["step"]) if st.get("status") == "finished" and "step" in st else None
 
 
-def _base(cfg: RunConfig, device: str, dequantize: bool = False) -> tuple[Any, Path]:
+def _base(cfg: RunConfig, device: str, dequantize: bool = False,
+          dtype: Any = None) -> tuple[Any, Path]:
     from studio.core import model as model_mod
 
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
                                    allow_pickle=cfg.allow_pickle)
-    model = model_mod.load_model(path, device=device, dtype=None,
+    model = model_mod.load_model(path, device=device, dtype=dtype,
                                  quantize_4bit=cfg.method == "qlora",
                                  trust_remote_code=cfg.trust_remote_code,
                                  allow_pickle=cfg.allow_pickle)
@@ -77,14 +78,15 @@ def _base(cfg: RunConfig, device: str, dequantize: bool = False) -> tuple[Any, P
 
 
 def load_run_model(run_dir: str | Path, step: Optional[int] = None, *,
-                   device: Optional[str] = None, dequantize: bool = False) -> RunModel:
+                   device: Optional[str] = None, dequantize: bool = False,
+                   dtype: Any = None) -> RunModel:
     """The run's final adapter / model (step None) or checkpoint `step`, ready for inference.
 
     dequantize: for a qlora run, put the adapter on the 4-bit base dequantized to float (what
     a merged export needs); otherwise the base stays 4-bit as in training.
+    dtype: None = fp32 on the CPU, bf16 on a GPU that has it (model.resolve_dtype); "fp32"
+    keeps a full fine-tune's fp32 weights exact (export).
     """
-    import torch
-
     from studio.core import model as model_mod
 
     run = runs.open_run(run_dir)
@@ -105,12 +107,12 @@ def load_run_model(run_dir: str | Path, step: Optional[int] = None, *,
                             f"(complete checkpoints: {have})")
     if step is None and not cfg.is_peft:
         tokenizer = model_mod.load_tokenizer(source, trust_remote_code=cfg.trust_remote_code)
-        model = model_mod.load_model(source, device=dev, dtype=torch.float32,
+        model = model_mod.load_model(source, device=dev, dtype=dtype,
                                      trust_remote_code=cfg.trust_remote_code)
         base_path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
                                             allow_pickle=cfg.allow_pickle)
     else:
-        base, base_path = _base(cfg, dev, dequantize)
+        base, base_path = _base(cfg, dev, dequantize, dtype)
         tok_dir = source if (source / "tokenizer_config.json").is_file() else base_path
         tokenizer = model_mod.load_tokenizer(tok_dir, trust_remote_code=cfg.trust_remote_code)
         if step is None:
