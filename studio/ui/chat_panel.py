@@ -198,8 +198,7 @@ class ChatPanel(QWidget):
     # --- sources -------------------------------------------------------------------------------
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
-        if not self.picker.loaded_once:
-            self.picker.refresh()
+        self.picker.refresh()  # runs may have finished since (in a worker; keeps the choice)
 
     def load_selected(self) -> None:
         self.picker.request_load()

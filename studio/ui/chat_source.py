@@ -106,14 +106,12 @@ class ChatSourcePicker(QWidget):
         self.curve_box.setVisible(False)
         col.addWidget(self.curve_box)
         self.run_info: Optional[RunInfo] = None
-        self.loaded_once = False
         self._curve: Any = None
         self._tasks: list = []
 
     # --- the list ------------------------------------------------------------------------------
     def refresh(self) -> None:
         """List the runs under the runs folder (in a worker: it reads their files)."""
-        self.loaded_once = True
         self._tasks = [t for t in self._tasks if t.running]
         self._tasks.append(run_task(list_sources, str(prefs.runs_root()),
                                     on_result=self._fill_sources, parent=self))
@@ -159,9 +157,10 @@ class ChatSourcePicker(QWidget):
 
     def _on_source_changed(self, index: int) -> None:
         data = self.source_combo.itemData(index)
-        self.step_combo.clear()
-        self.run_info = None
-        self.curve_box.setVisible(False)
+        if not data or self.run_info is None or self.run_info.path != data[1]:
+            self.step_combo.clear()  # another source: its steps come with its run info
+            self.run_info = None
+            self.curve_box.setVisible(False)
         if not data:
             return
         kind, path = data
@@ -175,12 +174,16 @@ class ChatSourcePicker(QWidget):
         data = self.source_combo.currentData()
         if not data or data[1] != info.path:
             return  # the user picked another source meanwhile
+        same_run = self.run_info is not None and self.run_info.path == info.path
+        keep = self.step_combo.currentData() if same_run else None
         self.run_info = info
         self.step_combo.clear()
         if info.has_final:
             self.step_combo.addItem(self.tr("final"), None)
         for step in reversed(info.steps):
             self.step_combo.addItem(self.tr("step {n}").format(n=step), step)
+        if keep is not None:
+            self.select_step(keep)  # a refresh keeps the checkpoint picked
         self._draw_curve(info)
 
     # --- the curve -----------------------------------------------------------------------------

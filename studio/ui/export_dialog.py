@@ -48,6 +48,7 @@ class ExportForm(QWidget):
         self.result: Any = None
         self._cfg: Any = None
         self._suggested = ""
+        self._run_path: Optional[str] = None
         form = QFormLayout()
         self.run_combo = QComboBox()
         self.run_combo.setObjectName("export_run")
@@ -132,7 +133,7 @@ class ExportForm(QWidget):
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
-        if not self._listed:  # the Export page lists the runs when first shown
+        if not self._listed or not self.isWindow():  # the page: runs may have finished since
             self.refresh_runs()
 
     @staticmethod
@@ -177,9 +178,12 @@ class ExportForm(QWidget):
             self.dest.setText(folder)
 
     def _on_run_changed(self, _index: int) -> None:
+        path = self.run_combo.currentData()
+        same_run = path is not None and path == self._run_path
+        keep_step = self.step_combo.currentData() if same_run else None
+        self._run_path = path
         self.step_combo.clear()
         self._cfg = None
-        path = self.run_combo.currentData()
         if not path:
             self._validate()
             return
@@ -194,6 +198,10 @@ class ExportForm(QWidget):
             self.step_combo.addItem(self.tr("final"), None)
         for step in reversed(runs.checkpoint_steps(run)):
             self.step_combo.addItem(self.tr("checkpoint step {n}").format(n=step), step)
+        if same_run:  # a refresh: keep what the user chose
+            self.step_combo.setCurrentIndex(max(0, self.step_combo.findData(keep_step)))
+            self._validate()
+            return
         natural = "adapter" if self._cfg.is_peft else "merged"
         for b in self.formats.buttons():
             if b.property("fmt") == natural:

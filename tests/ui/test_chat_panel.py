@@ -131,6 +131,10 @@ def test_checkpoints_from_the_list_and_the_curve(qtbot, panel, trained_run):
     with qtbot.waitSignal(panel.sig_loaded, timeout=120_000) as sig:
         picker.click_checkpoint(2)
     assert sig.args[0].source.step == 2 and sig.args[0].label.endswith("step 2)")
+    picker.refresh()  # what showing the page again does: the choice stays
+    qtbot.wait(500)
+    qtbot.waitUntil(lambda: picker.step_combo.count() == 3, timeout=20_000)
+    assert picker.step_combo.currentData() == 2 and picker.current_source().run == str(run)
 
 
 def test_runs_under_the_runs_folder_are_listed(qtbot, panel, trained_run):

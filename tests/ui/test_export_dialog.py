@@ -87,3 +87,12 @@ def test_suggested_folder_follows_the_format_until_edited(qtbot, trained_run):
     form.dest.setText("/somewhere/mine")
     _choose(form, "adapter")
     assert form.dest.text() == "/somewhere/mine"
+
+
+def test_refreshing_the_list_keeps_the_choice(qtbot, trained_run):
+    form = ExportForm(trained_run("lora"))
+    qtbot.addWidget(form)
+    _choose(form, "merged")
+    form.step_combo.setCurrentIndex(form.step_combo.findData(2))
+    form.refresh_runs()  # what showing the Export page again does
+    assert form.fmt() == "merged" and form.step_combo.currentData() == 2
