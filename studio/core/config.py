@@ -68,7 +68,8 @@ class RunConfig:
                            "method", min=0.0)
     lora_dropout: float = _f(0.0, "Dropout on the LoRA input.", "method", min=0.0, max=0.9)
     target_modules: str = _f("all-linear", "Layers that get adapters: all-linear, or names "
-                             "separated by commas (q_proj,v_proj).", "method")
+                             "separated by commas (q_proj,v_proj); all-linear,lm_head also "
+                             "adapts the output layer.", "method")
     num_virtual_tokens: int = _f(20, "Virtual tokens for prompt / prefix / P-tuning.",
                                  "method", min=1, max=1024)
     freeze_trainable_layers: int = _f(2, "freeze: how many of the last layers train "

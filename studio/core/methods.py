@@ -214,10 +214,14 @@ def linear_names(model: Any) -> list[str]:
 
 
 def lora_targets(model: Any, target_modules: str) -> Any:
-    """"all-linear" (peft: every Linear except the head) or a checked list of names."""
+    """"all-linear" (peft: every Linear except the head) or a checked list of names, where
+    "all-linear" may be one item: "all-linear,lm_head" also adapts the output layer (what a
+    model that must learn new token statistics, e.g. a random-weight starter, needs)."""
     if target_modules.strip() in ("", "all-linear"):
         return "all-linear"
     wanted = [t.strip() for t in target_modules.split(",") if t.strip()]
+    if "all-linear" in wanted:
+        wanted = linear_names(model) + [t for t in wanted if t != "all-linear"]
     full_names = [n for n, _ in model.named_modules()]
     missing = [t for t in wanted if not any(n == t or n.endswith("." + t) for n in full_names)]
     if missing:

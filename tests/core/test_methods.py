@@ -149,3 +149,16 @@ def test_recommended_learning_rates():
     assert methods.recommended_learning_rate("full") < methods.recommended_learning_rate("lora")
     with pytest.raises(ConfigError):
         methods.recommended_learning_rate("magic")
+
+
+def test_all_linear_plus_the_output_head(tiny_model_dir):
+    from studio.core import config as config_mod
+    from studio.core import model as model_mod
+
+    m = model_mod.load_model(tiny_model_dir, device="cpu")
+    cfg = config_mod.from_dict({"model": str(tiny_model_dir), "dataset": "x", "method": "lora",
+                                "target_modules": "all-linear,lm_head"})
+    m = model_mod.apply_method(m, cfg, 10)
+    names = [n for n, p in m.named_parameters() if p.requires_grad]
+    assert any("lm_head.lora_A" in n for n in names)
+    assert any("q_proj.lora_A" in n for n in names) and any("down_proj.lora_B" in n for n in names)
