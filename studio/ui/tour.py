@@ -104,8 +104,11 @@ class Tour(QObject):
             return
         run_dir = self.workdir / f"tour-{time.strftime('%Y%m%d-%H%M%S')}"
         self.session.draft.update(
+            # LoRA on the output layer too: the starter's weights are random, and adapters on
+            # a frozen random head barely move the loss (README, "A first run").
             model=str(self._result["model"]), dataset=str(self.dataset), method="lora",
-            max_steps=self.steps, batch_size=4, max_length=256, learning_rate=2e-3,
+            target_modules="all-linear,lm_head",
+            max_steps=self.steps, batch_size=4, max_length=256, learning_rate=1e-2,
             eval_split=0.1, eval_steps=max(1, self.steps // 3), save_steps=self.steps,
             logging_steps=1, output_dir=str(run_dir))
         self.window.open_path(str(self.dataset))  # as if dropped: the data page opens it
