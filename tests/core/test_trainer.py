@@ -228,3 +228,33 @@ def test_sample_log_shows_every_row_trained_once_across_a_resume(tmp_path, tiny_
     for epoch in (0, 1):
         rows = sorted(r for x in log if x["epoch"] == epoch for r in x["samples"])
         assert rows == list(range(1, 33)), f"epoch {epoch}"
+
+
+def test_a_stopped_run_gives_its_memory_and_threads_back(tmp_path, tiny_model_dir, small_data):
+    import gc
+
+    import psutil
+
+    def stopped_run(sub):
+        stop = threading.Event()
+        cfg = make_cfg(tmp_path / sub, tiny_model_dir, small_data, max_steps=50, save_steps=100,
+                       method="full", learning_rate=1e-3)
+        assert trainer.train(cfg, Recorder(stop_at=2, stop=stop), stop).status == "stopped"
+
+    def models_alive():
+        return sum(1 for o in gc.get_objects() if isinstance(o, torch.nn.Module)
+                   and type(o).__name__.endswith("ForCausalLM"))
+
+    stopped_run("warm")  # first use loads libraries and kernels for good: not the run's memory
+    gc.collect()
+    before = models_alive()
+    proc = psutil.Process()
+    rss, threads = proc.memory_info().rss, threading.active_count()
+    for i in range(3):
+        stopped_run(f"run{i}")
+    gc.collect()
+    grown_mb = (proc.memory_info().rss - rss) / 2**20
+    assert grown_mb < 40, f"{grown_mb:.0f} MB still held after three stopped runs"
+    assert threading.active_count() == threads
+    # the tiny model is too small for RSS to prove much: no model object may outlive its run
+    assert models_alive() == before
