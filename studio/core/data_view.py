@@ -57,7 +57,7 @@ def summarize_row(raw: Any, fmt: str) -> RowSummary:
 class TokenView:
     """A sample as the model sees it: consecutive tokens of one kind decoded together.
     kind: "train" (loss is taken), "mask" (no loss: prompt, template), "cut" (past max_length,
-    dropped by truncation; pre-training keeps them in the next window instead)."""
+    dropped by truncation; never for pre-training, which puts them in the next window)."""
 
     row: int
     spans: tuple[tuple[str, str], ...]   # (text, kind)
@@ -77,7 +77,8 @@ def token_view(sample: Sample, tokenizer: Any, max_length: Optional[int], *, sta
         tok = tokenize_sample(sample, tokenizer, None, stage=stage,
                               train_on_prompt=train_on_prompt)
         ids, labels = tok.input_ids, tok.labels
-        limit = max_length if max_length is not None else len(ids)
+        # pre-training splits a long sample into max_length windows: nothing is cut off
+        limit = max_length if max_length is not None and stage != "pretrain" else len(ids)
         kinds = ["cut" if i >= limit else ("train" if lab != IGNORE_INDEX else "mask")
                  for i, lab in enumerate(labels)]
         shown = min(len(ids), PREVIEW_MAX_TOKENS)

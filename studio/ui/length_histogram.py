@@ -107,7 +107,8 @@ class LengthHistogram(QWidget):
             top = min(top, max(float(np.percentile(lengths, 99)) * 1.15, limit * 1.3))
         edges = np.linspace(0, top, BINS + 1)
         counts, _ = np.histogram(np.minimum(lengths, edges[-1] - 1e-6), bins=edges)
-        over = edges[:-1] >= limit  # a bin is red when it starts past the limit
+        # a bin is red when it starts past the limit (pre-training loses nothing there)
+        over = edges[:-1] >= limit if sample.stage != "pretrain" else np.zeros(BINS, bool)
         self._kept.setOpts(x0=edges[:-1][~over], x1=edges[1:][~over], height=counts[~over],
                            brush=KEPT)
         self._cut.setOpts(x0=edges[:-1][over], x1=edges[1:][over], height=counts[over],

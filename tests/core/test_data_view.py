@@ -86,3 +86,10 @@ def test_progress_and_cancel(tmp_path, tokenizer):
                           cancel=lambda: len(seen) >= 5)
     assert not got.done and len(seen) == 5
     assert [s.good for s in seen] == sorted(s.good for s in seen)
+
+
+def test_pretraining_text_is_never_cut_off(tokenizer):
+    sample = Sample(1, text="A long plain text for pre-training. " * 20)
+    view = token_view(sample, tokenizer, 16)
+    assert view.tokens > 16 and view.cut == 0
+    assert {k for _, k in view.spans} == {"train"}  # every token is learned, window by window

@@ -51,8 +51,10 @@ def studio(qtbot):
     s.window.resize(1300, 850)
     s.window.show()
     yield s
-    s.data.shutdown()
-    s.model.shutdown()
+    for key in s.window.page_keys():  # every page's worker threads end with the test
+        page = s.window.page(key)
+        if hasattr(page, "shutdown"):
+            page.shutdown()
 
 
 @pytest.fixture
