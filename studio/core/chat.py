@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 from studio.core.errors import UserError
@@ -406,8 +406,3 @@ def _capture_last_logits(model: Any, ref: list) -> Any:
         yield
     finally:
         handle.remove()
-
-
-def greedy(settings: GenSettings) -> GenSettings:
-    """The same settings, but deterministic (used for checks and benchmarks)."""
-    return replace(settings, temperature=0.0)

@@ -16,7 +16,6 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QColor, QCursor, QFont, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QToolTip, QWidget
 
-
 LOGPROB_FLOOR = -5.0  # log p at and below which a token is shown fully red (p < 0.7%)
 
 
@@ -115,10 +114,11 @@ class ChatTranscript(QTextBrowser):
             chunk = self.chunks[int(href[4:])]
         except (ValueError, IndexError):
             return ""
-        rows = [f"<b>{html.escape(repr(chunk.text))}</b> p = {math.exp(chunk.logprob):.3f} "
+        esc = lambda t: html.escape(repr(t), quote=False)  # noqa: E731 (one-line helper)
+        rows = [f"<b>{esc(chunk.text)}</b> p = {math.exp(chunk.logprob):.3f} "
                 f"(log p {chunk.logprob:.2f})"]
         for text, lp in chunk.alternatives or ():
-            rows.append(f"{html.escape(repr(text))} &nbsp; {math.exp(lp):.3f}")
+            rows.append(f"{esc(text)} &nbsp; {math.exp(lp):.3f}")
         return "<br>".join(rows)
 
     def _on_hover(self, url: QUrl) -> None:
