@@ -3,6 +3,7 @@
 
 Offscreen, the real widget at 1400 x 900, fed through its own add_step / add_overlay:
 
+  empty          the widget with no data: what a repaint costs before any curve
   live 100k      one run of 100,000 steps (loss raw + smoothed, lr, grad norm, tokens/s,
                  memory: 7 curves of 100k points over the six charts), then REPEATS times:
                  one more step arrives, redraw() pushes the buffers to the curves (what the
@@ -76,6 +77,9 @@ def measure(points: int = 100_000, runs: int = 50, run_points: int = 10_000,
     view.resize(1400, 900)
     view.show()
     app.processEvents()
+    view.grab()
+    out.append(("empty view: repaint only (axes, titles, background)", 0.0,
+                *_timed(view.grab, repeats)))
     t0 = time.perf_counter()
     n = points + 2 * repeats + 1
     extra = iter(_steps(n, total=n))
