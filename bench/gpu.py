@@ -63,7 +63,7 @@ COMMON = dict(rope_theta=1_000_000.0, rms_norm_eps=1e-6, use_sliding_window=Fals
 # Peak dense bf16 tensor FLOP/s (TFLOP/s, no sparsity) by device-name fragment; first match
 # wins, so the more specific names come first. Override with --peak-tflops.
 PEAK_TFLOPS = (
-    ("H100 PCIe", 756.0), ("H100", 989.0), ("H200", 989.0), ("GH200", 989.0),
+    ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("H200", 989.0), ("GH200", 989.0),
     ("A100", 312.0), ("L40S", 362.0), ("L40", 181.0), ("L4", 121.0), ("A10G", 70.0),
     ("A10", 125.0), ("RTX 4090", 165.0), ("RTX 3090", 71.0), ("RTX A6000", 155.0),
 )
