@@ -39,10 +39,14 @@ def _percentiles(delays: list[float]) -> dict:
     import numpy as np
 
     if not delays:
-        return {"n": 0, "p50": float("nan"), "p99": float("nan"), "max": float("nan")}
+        return {"n": 0, "p50": float("nan"), "p99": float("nan"), "max": float("nan"),
+                "max_at": float("nan")}
     d = np.asarray(delays)
+    worst = int(d.argmax())
+    # when the worst tick came, seconds into the phase (each tick: 10 ms + its delay)
+    at = float((d[:worst + 1] + 10.0).sum() / 1000)
     return {"n": int(d.size), "p50": float(np.percentile(d, 50)),
-            "p99": float(np.percentile(d, 99)), "max": float(d.max())}
+            "p99": float(np.percentile(d, 99)), "max": float(d.max()), "max_at": at}
 
 
 def measure(model_dir: Path, dataset: Path, workdir: Path, steps: int, batch: int,
@@ -138,15 +142,15 @@ def main() -> int:
           f"LoRA, batch {args.batch} x max_length {args.max_length}, {args.steps} steps of "
           f"{Path(args.data).name}; torch threads in the worker: {res['torch_threads']}; "
           f"{os.cpu_count()} cores\n")
-    print("| phase | seconds | ticks | p50 ms | p99 ms | max ms |")
-    print("|---|---|---|---|---|---|")
+    print("| phase | seconds | ticks | p50 ms | p99 ms | max ms | max at s |")
+    print("|---|---|---|---|---|---|---|")
     labels = {"idle": "idle (window shown)", "starting": "starting (imports, model, data)",
               "training": "training (worker steps, curves at 10 Hz)"}
     for phase, label in labels.items():
         if phase in res:
             s = res[phase]
             print(f"| {label} | {s['seconds']:.1f} | {s['n']} | {s['p50']:.1f} | "
-                  f"{s['p99']:.1f} | {s['max']:.1f} |")
+                  f"{s['p99']:.1f} | {s['max']:.1f} | {s['max_at']:.1f} |")
     print(f"\nrun {res['status']}{': ' + res['reason'] if res['reason'] else ''}; "
           f"{res['plot_points']} loss points drawn")
     ok = res["status"] == "finished" and res.get("training", {}).get("n", 0) > 0
