@@ -45,6 +45,7 @@ class ExportForm(QWidget):
     def __init__(self, run_dir: Optional[str | Path] = None, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.job: Optional[ExportJob] = None
+        self._waiting = False  # a job started and its result / error not yet shown
         self.result: Any = None
         self._cfg: Any = None
         self._suggested = ""
@@ -241,7 +242,7 @@ class ExportForm(QWidget):
             except UserError as e:
                 reason = e.one_line()
         self.reason.setText(reason)
-        ok = not reason and not (self.job is not None and self.job.running)
+        ok = not reason and not self._waiting
         self.export_button.setEnabled(ok)
         return ok
 
@@ -264,6 +265,7 @@ class ExportForm(QWidget):
         self.job.sig_result.connect(self._on_result)
         self.job.sig_error.connect(self._on_error)
         self.job.sig_done.connect(self._validate)
+        self._waiting = True
         self.job.start()
         self.export_button.setEnabled(False)
         return True
@@ -273,6 +275,7 @@ class ExportForm(QWidget):
         self.message.setText(message)
 
     def _on_result(self, result: Any) -> None:
+        self._waiting = False
         self.result = result
         self.progress.setValue(100)
         self.message.setText(self.tr("Exported to {path}").format(path=result.path))
@@ -281,6 +284,7 @@ class ExportForm(QWidget):
         self.sig_finished.emit(result)
 
     def _on_error(self, reason: str, details: str) -> None:
+        self._waiting = False
         self.progress.setValue(0)
         self.message.setText(self.tr("The export failed; nothing was written."))
         self.report.setPlainText(reason + (f"\n\n{details}" if details else ""))
