@@ -3,6 +3,7 @@
 
 Offscreen, the real widget at 1400 x 900, fed through its own add_step / add_overlay:
 
+  one curve      a bare 700 x 400 chart with one curve set up as PlotsView sets its curves
   empty          the widget with no data: what a repaint costs before any curve
   live 100k      one run of 100,000 steps (loss raw + smoothed, lr, grad norm, tokens/s,
                  memory: 7 curves of 100k points over the six charts), then REPEATS times:
@@ -64,6 +65,37 @@ def _timed(fn, repeats: int, budget_s: float = 30.0) -> tuple[float, float, int]
     return statistics.median(wall) * 1000, statistics.median(cpu) * 1000, len(wall)
 
 
+def _one_curve(app, points: int, repeats: int) -> tuple[str, float, float, float, int]:
+    """One curve with the app's settings (PlotsView._curve: peak downsampling, clip to view,
+    no finite check) in a bare 700 x 400 chart: new data pushed + repaint, minus nothing."""
+    import numpy as np
+    import pyqtgraph as pg
+
+    from studio.ui.plots import PlotsView
+
+    chart = pg.PlotWidget()
+    chart.resize(700, 400)
+    chart.show()
+    app.processEvents()
+    curve = PlotsView._curve(chart.getPlotItem(), "#9db8d9", 1)
+    x = np.arange(1, points + repeats + 2, dtype=np.float64)
+    y = 2.0 + np.random.default_rng(0).standard_normal(x.size)
+    n = [points]
+    curve.setData(x[:points], y[:points])
+    chart.setXRange(0, x[-1], padding=0)
+    chart.grab()
+
+    def cycle():
+        n[0] += 1
+        curve.setData(x[:n[0]], y[:n[0]])
+        chart.grab()
+
+    row = (f"one curve alone, {points:,} points: new point + setData + repaint", 0.0,
+           *_timed(cycle, repeats))
+    chart.close()
+    return row
+
+
 def measure(points: int = 100_000, runs: int = 50, run_points: int = 10_000,
             repeats: int = 20) -> list[tuple[str, float, float, float, int]]:
     """[(case, setup s, wall ms, CPU ms, repaints timed)]"""
@@ -72,7 +104,7 @@ def measure(points: int = 100_000, runs: int = 50, run_points: int = 10_000,
     app = QApplication.instance() or QApplication([])
     from studio.ui.plots import PlotsView
 
-    out = []
+    out = [_one_curve(app, points, repeats)]
     view = PlotsView()
     view.resize(1400, 900)
     view.show()
