@@ -319,7 +319,7 @@ class PlotsView(QWidget):
         items = {}
         for key in ("loss_smooth", "eval_loss", "lr", "grad_norm", "tokens_per_s", "mem_peak"):
             plot = self.plots[SERIES[key][0]]
-            items[key] = self._curve(plot, color, 2, Qt.PenStyle.DashLine)
+            items[key] = self._curve(plot, color, 1, Qt.PenStyle.DashLine)  # a dashed pen wider than 1 px draws ~100x slower
         self._overlays[name] = (curves, items, color)
         self._apply_x_range()
         self.clear_overlays_button.setEnabled(True)
