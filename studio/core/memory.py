@@ -19,15 +19,18 @@ The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`)
               kv the key/value width; act_bytes 2 under 16-bit precision, else 4). Measured with
               saved-tensor hooks on Llama blocks here: within ~5% for full fine-tuning.
               Frozen linear layers save less (their inputs are not needed for a weight
-              gradient): factor 0.9 for LoRA-style methods, 0.8 IA3, 0.75 prompt methods.
+              gradient) but adapters add their own: factor 1.0 for LoRA-style methods
+              (measured), 0.8 IA3, 0.75 prompt methods.
               grad_layers: all layers, or only the trained last N for freeze.
               With gradient checkpointing only each layer's input is kept (tokens x h x
               act_bytes per layer) plus one layer's activations while it is recomputed.
   logits      the trainer's fast loss runs the head on label positions only, in chunks of
-              4096 rows: min(tokens, 4096) x vocab x 8 (fp32 logits + their softmax gradient);
+              loss.chunk_rows(vocab) rows (~256 MB): min(tokens, rows) x vocab x 8 (fp32
+              logits + their softmax gradient);
               the model's own forward (prompt methods, AdaLoRA): tokens x vocab x (act_bytes + 8).
-  overhead    500 MiB on a GPU (CUDA context, kernels) or 400 MiB on a CPU (Python, torch,
-              transformers), plus 10% of everything above (allocator fragmentation).
+  mask        packing only: a (T, T) fp32 attention mask per layer, T = batch x max_length.
+  overhead    500 MiB on a GPU (CUDA context, kernels) or 480 MiB on a CPU (Python, torch,
+              transformers, tokenizer, data), plus 10% of everything above (fragmentation).
 
 Sequences are counted at max_length (packing fills rows; padding only shortens them), so this
 is an upper bound for the usual run.
@@ -44,11 +47,12 @@ from typing import Any, Optional
 
 MB = 2 ** 20
 NF4_BYTES = 0.53          # 4 bits + double-quantized absmax per 64-value block
-ADAPTER_ACT_FACTOR = {"full": 1.0, "freeze": 1.0, "lora": 0.9, "qlora": 0.9, "dora": 0.9,
-                      "adalora": 0.9, "ia3": 0.8, "prompt_tuning": 0.75,
+# LoRA-style adapters save what frozen layers no longer need, but add their own (the adapter
+# input and the rank-r product): measured peak RSS of LoRA matched full's (bench/memory_estimate).
+ADAPTER_ACT_FACTOR = {"full": 1.0, "freeze": 1.0, "lora": 1.0, "qlora": 1.0, "dora": 1.0,
+                      "adalora": 1.0, "ia3": 0.8, "prompt_tuning": 0.75,
                       "prefix_tuning": 0.75, "p_tuning": 0.75}
-LOSS_CHUNK_ROWS = 4096     # studio.core.loss.CHUNK_ROWS (kept here so no import is needed)
-FAST_LOSS_TYPES = {"llama", "qwen2", "qwen3", "mistral", "phi3"}  # loss.PLAIN_HEAD_TYPES
+CPU_OVERHEAD_MB = 480      # Python, torch, transformers, tokenizer, data, thread pools (measured)
 HEADROOM = 0.95            # plan to use at most 95% of the device: the desktop needs some
 
 
@@ -374,13 +378,19 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
         activations = grad_layers * tokens * dims.hidden * act_bytes + per_layer
     else:
         activations = grad_layers * per_layer
-    fast = (dims.model_type in FAST_LOSS_TYPES and cfg.method not in
-            ("prompt_tuning", "prefix_tuning", "p_tuning", "adalora"))
-    logits = (min(tokens, LOSS_CHUNK_ROWS) * dims.vocab * 8.0 if fast
-              else tokens * dims.vocab * (act_bytes + 8.0))
+    from studio.core.loss import PLAIN_HEAD_TYPES, chunk_rows  # light: torch is lazy there
 
-    subtotal = weights + grads + optimizer + activations + logits
-    overhead = (500 if kind == "cuda" else 400) * MB + 0.10 * subtotal
+    prompt = cfg.method in ("prompt_tuning", "prefix_tuning", "p_tuning")
+    fast = dims.model_type in PLAIN_HEAD_TYPES and not prompt and cfg.method != "adalora"
+    logits = (min(tokens, chunk_rows(dims.vocab)) * dims.vocab * 8.0 if fast
+              else tokens * dims.vocab * (act_bytes + 8.0))
+    # A packed micro-batch is one row of T = tokens: SDPA then keeps a (T, T) float mask for
+    # every layer that saves activations (measured with saved-tensor hooks).
+    mask = ((2 if checkpointing else grad_layers) * tokens ** 2 * 4.0
+            if cfg.packing and not prompt else 0.0)
+
+    subtotal = weights + grads + optimizer + activations + logits + mask
+    overhead = (500 if kind == "cuda" else CPU_OVERHEAD_MB) * MB + 0.10 * subtotal
     total_b = subtotal + overhead
     fits = None if device_total_mb is None else total_b / MB <= device_total_mb * HEADROOM
     return MemoryEstimate(
