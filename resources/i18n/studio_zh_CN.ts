@@ -1789,8 +1789,8 @@ To train with the window closed, start the run with “Start in background”.</
       <translation>微调方式：训练权重的哪一部分。</translation>
     </message>
     <message>
-      <source>Layers that get adapters: all-linear, or names separated by commas (q_proj,v_proj).</source>
-      <translation>加适配器的层：all-linear，或用逗号分隔的层名（q_proj,v_proj）。</translation>
+      <source>Layers that get adapters: all-linear, or names separated by commas (q_proj,v_proj); all-linear,lm_head also adapts the output layer.</source>
+      <translation>加适配器的层：all-linear，或用逗号分隔的层名（q_proj,v_proj）；all-linear,lm_head 还会给输出层加适配器。</translation>
     </message>
     <message>
       <source>LoRA rank r: the update is B (out x r) @ A (r x in).</source>
