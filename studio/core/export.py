@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional
 from studio.core import model_card, runs
 from studio.core.config import PROMPT_METHODS, RunConfig
 from studio.core.errors import UserError
+from studio.core.faults import fault_at
 
 FORMATS = ("adapter", "merged", "gguf")
 GGUF_REASON = ("gguf export is not available yet: export --format merged, then convert that "
@@ -199,6 +200,7 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
         _write_card(tmp, cfg, run, fmt, step, diff, eos, tok_note, warnings)
         files = tuple(sorted(p.name for p in tmp.iterdir()))
         size = sum(p.stat().st_size for p in tmp.iterdir()) / 2**20
+        fault_at("kill_in_export", 0)
         _move_into_place(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed export leaves nothing behind
@@ -270,8 +272,11 @@ def _write_card(tmp: Path, cfg: RunConfig, run: runs.RunDir, fmt: str, step: Opt
 # --- small helpers -------------------------------------------------------------------------------
 
 def _temp_dir(dest: Path) -> Path:
+    # Leftovers of an export to the same folder that was killed are removed first: they are
+    # ours (the name says so) and never a finished export.
+    for old in dest.parent.glob(f".{dest.name}.{runs.TMP_PREFIX}export-*"):
+        shutil.rmtree(old, ignore_errors=True)
     tmp = dest.parent / f".{dest.name}.{runs.TMP_PREFIX}export-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)  # a leftover of this same process id
     tmp.mkdir()
     return tmp
 

@@ -5,6 +5,7 @@ Set STUDIO_FAULTS to a comma list of NAME or NAME@STEP, e.g. "oom@3,kill_in_chec
   nan@K                make step K's loss NaN
   kill_in_checkpoint@K SIGKILL this process while checkpoint K is half written
   kill_in_final_save   SIGKILL this process while the final adapter / model is half written
+  kill_in_export       SIGKILL this process when an export is written but not yet in place
 Unset (always, for users) it costs one dict lookup.
 """
 

@@ -49,3 +49,27 @@ def test_refusals_exit_2_with_one_line(trained_run, tmp_path, capsys):
 def test_missing_run_exit_2(tmp_path, capsys):
     code, _, err = _run(capsys, tmp_path / "none", "--to", tmp_path / "out")
     assert code == 2 and "run directory not found" in err
+
+
+def test_sigkill_during_an_export_leaves_no_half_export(trained_run, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    run, dest = trained_run("lora"), tmp_path / "out"
+
+    def export(faults=""):
+        env = {**os.environ, "STUDIO_FAULTS": faults}
+        return subprocess.run([sys.executable, "main.py", "export", str(run), "--to", str(dest)],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+    assert export("kill_in_export").returncode == -signal.SIGKILL
+    assert not dest.exists()  # never a half export under the chosen name
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-export-" in p.name]
+    r = export()
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (dest / "adapter_config.json").is_file()
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]  # leftover cleaned
