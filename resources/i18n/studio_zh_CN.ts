@@ -1374,6 +1374,10 @@ To train with the window closed, start the run with “Start in background”.</
       <translation>AdaLoRA：训练过程中把秩预算分配给最需要的层的 LoRA。</translation>
     </message>
     <message>
+      <source>Allow for this model</source>
+      <translation>对这个模型允许</translation>
+    </message>
+    <message>
       <source>Base model</source>
       <translation>基础模型</translation>
     </message>
@@ -1412,6 +1416,10 @@ To train with the window closed, start the run with “Start in background”.</
     <message>
       <source>DoRA: LoRA that also learns each output's magnitude; often closer to full fine-tuning.</source>
       <translation>DoRA：同时学习每个输出幅度的 LoRA；效果通常更接近全参数微调。</translation>
+    </message>
+    <message>
+      <source>Don't allow</source>
+      <translation>不允许</translation>
     </message>
     <message>
       <source>Freeze: only the last layers (and the final norm) train; the rest stays as it is.</source>
@@ -1478,6 +1486,10 @@ To train with the window closed, start the run with “Start in background”.</
       <translation>选择模型后会显示估算结果。</translation>
     </message>
     <message>
+      <source>This model runs its own code</source>
+      <translation>这个模型会运行它自带的代码</translation>
+    </message>
+    <message>
       <source>Use</source>
       <translation>使用</translation>
     </message>
@@ -1504,6 +1516,16 @@ To train with the window closed, start the run with “Start in background”.</
     <message>
       <source>vocabulary {n}</source>
       <translation>词表 {n}</translation>
+    </message>
+    <message>
+      <source>{name} ships Python code that runs when the model loads:
+{files}
+
+Allow it only if you trust the model's author.</source>
+      <translation>{name} 自带 Python 代码，加载模型时会运行：
+{files}
+
+只有在你信任模型作者时才允许。</translation>
     </message>
     <message>
       <source>{n} layers</source>

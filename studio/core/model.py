@@ -106,14 +106,27 @@ def check_remote_code(folder: Path, trust_remote_code: bool) -> None:
     (transformers then ignores auto_map), so that is not refused."""
     if trust_remote_code:
         return
+    for source, files in _code_to_run(folder):
+        raise ModelError(_code_message(folder, source, files))
+
+
+def remote_code_files(folder: str | Path) -> list[str]:
+    """The Python files in `folder` that loading it would run (empty for normal models).
+    Reads two small JSON files: cheap enough to ask before the user picks a model."""
+    return [f for _, files in _code_to_run(Path(folder)) for f in files]
+
+
+def _code_to_run(folder: Path) -> list[tuple[str, list[str]]]:
+    out = []
     config = _read_json(folder / "config.json") or {}
     files = _auto_map_files(config.get("auto_map"))
     if files and not _known_model_type(config.get("model_type")):
-        raise ModelError(_code_message(folder, "config.json", files))
+        out.append(("config.json", files))
     tok = _read_json(folder / "tokenizer_config.json") or {}
     files = _auto_map_files(tok.get("auto_map"))
     if files and not _known_tokenizer_class(tok.get("tokenizer_class")):
-        raise ModelError(_code_message(folder, "tokenizer_config.json", files))
+        out.append(("tokenizer_config.json", files))
+    return out
 
 
 def _code_message(folder: Path, source: str, files: list[str]) -> str:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -204,8 +205,32 @@ class ModelPanel(QWidget):
         return {k: values[k] for k in self.form.keys()}
 
     def set_model(self, source: str) -> None:
-        """Use `source` (a model folder or hub id) as the run's base model."""
-        self.draft.update(model=str(source).strip())
+        """Use `source` (a model folder or hub id) as the run's base model. A folder that
+        carries Python code is only trusted when the user says so, for that folder."""
+        source = str(source).strip()
+        self.draft.update(model=source, trust_remote_code=self._allow_code(source))
+
+    def _allow_code(self, source: str) -> bool:
+        from studio.core.model import remote_code_files  # stdlib + two small JSON reads
+
+        folder = Path(source).expanduser()
+        files = remote_code_files(folder) if folder.is_dir() else []
+        if not files:
+            return False
+        key = str(folder.resolve())
+        if key in prefs.recent("trusted_code"):
+            return True
+        box = QMessageBox(QMessageBox.Icon.Warning, self.tr("This model runs its own code"),
+                          self.tr("{name} ships Python code that runs when the model loads:\n"
+                                  "{files}\n\nAllow it only if you trust the model's author.")
+                          .format(name=folder.name, files="\n".join(files)), parent=self)
+        allow = box.addButton(self.tr("Allow for this model"), QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(self.tr("Don't allow"), QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        if box.clickedButton() is not allow:
+            return False  # the engine then refuses to load it, saying why
+        prefs.add_recent("trusted_code", key, keep=50)
+        return True
 
     def set_device(self, info: Any) -> None:
         """The device the status bar shows (the app passes it; else it is detected here)."""

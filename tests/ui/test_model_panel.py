@@ -151,3 +151,34 @@ def test_method_values_and_model_signal(qtbot, panel, tiny_model_dir):
     # rank 8: B (out x 8) @ A (8 x in) beside every linear layer of the layers
     linear = [b for b in panel.blocks if b.kind in ("attention", "mlp")]
     assert panel.map_view.counts["added"] == sum(8 * (b.shape[0] + b.shape[1]) for b in linear)
+
+
+@pytest.mark.parametrize("answer", ["Allow for this model", "Don't allow"])
+def test_a_folder_with_code_asks_first_naming_the_files(qtbot, panel, tmp_path, answer):
+    import json
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    folder = tmp_path / "odd-model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"model_type": "my_odd_arch", "auto_map": {"AutoModelForCausalLM": "modeling_odd.OddLM"}}))
+    (folder / "modeling_odd.py").write_text("raise SystemExit('must never run unasked')\n")
+    seen = {}
+
+    def answer_the_box():
+        box = QApplication.activeModalWidget()
+        assert isinstance(box, QMessageBox)
+        seen["text"] = box.text()
+        next(b for b in box.buttons() if b.text() == answer).click()
+
+    QTimer.singleShot(0, answer_the_box)
+    panel.set_model(str(folder))
+    assert "modeling_odd.py" in seen["text"]
+    assert panel.draft.values()["trust_remote_code"] is (answer == "Allow for this model")
+    assert panel.draft.values()["model"] == str(folder)
+    # a normal folder never asks, and never carries the trust over
+    panel.set_model(str(tmp_path))
+    assert panel.draft.values()["trust_remote_code"] is False
+    prefs.put("recent/trusted_code", [])
