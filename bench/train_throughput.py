@@ -41,8 +41,12 @@ def _tokenized(model_dir: str, data_file: str, max_length: int):
 def child_baseline(args) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import (AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForCausalLM,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+    )
 
     tok, items = _tokenized(args.model, args.data, args.max_length)
     rows = [{"input_ids": t.input_ids, "labels": t.labels,

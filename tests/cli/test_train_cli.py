@@ -13,8 +13,8 @@ import pytest
 from studio.core import runs
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = [{"instruction": f"问题 {i}: 今天学了什么？", "input": "", "output": f"第 {i} 课讲了注意力。"}
-        for i in range(24)]
+ROWS = [{"instruction": f"问题 {i}: 今天学了什么？", "input": "",
+         "output": f"第 {i} 课讲了注意力。"} for i in range(24)]
 
 
 def cli(*args, env=None, timeout=300):

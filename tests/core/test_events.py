@@ -12,7 +12,8 @@ def test_lines_roundtrip_and_carry_contract_fields():
             RunEvent(step=1, event="checkpoint", detail="x")]
     lines = [events.to_json_line(r) for r in recs]
     step = json.loads(lines[0])
-    for key in ("type", "step", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "mem_mb", "time"):
+    for key in ("type", "step", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "mem_mb",
+                "time"):
         assert key in step
     assert json.loads(lines[1])["type"] == "eval"
     assert json.loads(lines[2])["event"] == "checkpoint"
@@ -20,8 +21,9 @@ def test_lines_roundtrip_and_carry_contract_fields():
 
 
 def test_nan_is_written_as_null_and_read_back_as_nan():
-    line = events.to_json_line(StepMetrics(step=3, loss=float("nan"), lr=0.0, grad_norm=float("inf"),
-                                           tokens=0, tokens_per_s=0.0, mem_mb=0.0))
+    line = events.to_json_line(StepMetrics(step=3, loss=float("nan"), lr=0.0,
+                                           grad_norm=float("inf"), tokens=0, tokens_per_s=0.0,
+                                           mem_mb=0.0))
     assert "NaN" not in line and "Infinity" not in line
     back = events.parse_lines([line])[0]
     assert math.isnan(back.loss) and math.isnan(back.grad_norm)
@@ -29,4 +31,5 @@ def test_nan_is_written_as_null_and_read_back_as_nan():
 
 def test_partial_and_foreign_lines_are_skipped():
     good = events.to_json_line(RunEvent(step=0, event="started"))
-    assert len(events.parse_lines([good, '{"type": "step", "st', "", '{"type":"other"}', "[1]"])) == 1
+    lines = [good, '{"type": "step", "st', "", '{"type":"other"}', "[1]"]
+    assert len(events.parse_lines(lines)) == 1

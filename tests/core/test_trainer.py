@@ -12,7 +12,8 @@ from studio.core.errors import ConfigError, DataError
 from studio.core.events import NullReporter
 
 ROWS = [
-    {"instruction": "把这句话翻译成英文：今天天气很好。", "input": "", "output": "The weather is nice today."},
+    {"instruction": "把这句话翻译成英文：今天天气很好。", "input": "",
+     "output": "The weather is nice today."},
     {"instruction": "Name a primary colour.", "input": "", "output": "Red is a primary colour."},
     {"instruction": "1 加 1 等于几？", "input": "", "output": "1 加 1 等于 2。"},
     {"instruction": "Say hello.", "input": "", "output": "Hello! How can I help you today?"},
