@@ -19,7 +19,8 @@ def test_every_field_has_help_and_group():
 def test_contract_keys_exist():
     keys = {f.name for f in config.field_specs()}
     contract = """model dataset format stage method output_dir max_steps epochs batch_size
-    grad_accum    learning_rate max_length warmup_ratio lr_scheduler weight_decay seed eval_split eval_steps
+    grad_accum learning_rate max_length warmup_ratio lr_scheduler weight_decay seed eval_split
+    eval_steps
     save_steps logging_steps precision gradient_checkpointing packing lora_r lora_alpha lora_dropout
     target_modules num_virtual_tokens freeze_trainable_layers skip_bad_rows overwrite
     trust_remote_code allow_pickle""".split()
