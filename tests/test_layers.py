@@ -50,3 +50,10 @@ def test_services_use_qtcore_only():
     for path in (ROOT / "studio" / "services").rglob("*.py"):
         bad = {n for n in _imports(path) if n.startswith(("PySide6.QtWidgets", "PySide6.QtGui"))}
         assert not bad, f"{path.name} imports widgets: {bad}"
+
+
+def test_ruff_is_clean():
+    exe = Path(sys.executable).with_name("ruff")
+    r = subprocess.run([str(exe), "check", "studio", "tests", "bench"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:]
