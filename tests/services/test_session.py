@@ -76,3 +76,31 @@ def test_a_background_run_that_cannot_start_reports_why(qtbot, tiny_model_dir, t
     qtbot.waitUntil(lambda: bool(errors), timeout=120_000)
     assert "nope.jsonl" in errors[0]
     assert s.state == "idle"
+
+
+def test_out_of_memory_in_the_app_is_reported_saved_and_resumable(qtbot, tiny_model_dir,
+                                                                   tmp_path, monkeypatch):
+    import gc
+
+    import torch
+
+    monkeypatch.setenv("STUDIO_FAULTS", "oom@3")
+    s = Session()
+    finished = []
+    s.sig_finished.connect(lambda st, r: finished.append((st, r)))
+    s.start(_cfg(tiny_model_dir, tmp_path / "run", steps=5))
+    qtbot.waitUntil(lambda: bool(finished), timeout=180_000)
+    status, reason = finished[0]
+    assert status == "failed" and "out of memory at step 3" in reason and "batch_size=1" in reason
+    assert not s.busy  # the app goes on: no thread left, nothing held
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, torch.nn.Module)
+                and type(o).__name__.endswith("ForCausalLM")
+                and o.training]  # the run's model is gone (probe / chat models are eval())
+    assert runs.checkpoint_steps(runs.RunDir(tmp_path / "run")) == [2]
+    monkeypatch.delenv("STUDIO_FAULTS")
+    finished.clear()
+    s.resume(tmp_path / "run", overrides={"batch_size": 1, "grad_accum": 2})
+    qtbot.waitUntil(lambda: bool(finished), timeout=180_000)
+    assert finished[0][0] == "finished"
+    assert runs.read_status(tmp_path / "run")["step"] == 5
