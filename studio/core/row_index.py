@@ -119,7 +119,7 @@ def build_row_index(path: str | Path, cancel: Cancel = None) -> RowIndex:
         raise DataError(f"{path} is a folder; give a dataset file")
     if kind == "parquet":
         return _parquet_index(path)
-    data = _read_bytes(path)
+    data = data_load._read_bytes(path)
     text = decode_text(data, path.name)
     if not text.strip():
         raise DataError(f"{path.name} is empty: no rows to read")
@@ -129,13 +129,6 @@ def build_row_index(path: str | Path, cancel: Cancel = None) -> RowIndex:
     if kind in ("json", "jsonl"):
         return _json_index(path, kind, data, text, bom, cancel)
     return _line_record_index(path, kind, data, bom, cancel)
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
 
 
 def _check(cancel: Cancel, n: int) -> None:
