@@ -68,7 +68,6 @@ def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
             raise ConfigError(f"resume must keep the effective batch batch_size x grad_accum = "
                               f"{cfg.effective_batch}; got {new.effective_batch}")
         cfg = new
-        runs.atomic_write_text(run.config_file, config_mod.to_yaml(cfg))
     removed = runs.clean_temporaries(run)
     ckpt = runs.latest_checkpoint(run)
     if runs.effective_status(run.path) == "finished" and ckpt is not None:
@@ -77,6 +76,8 @@ def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
             raise ConfigError(f"run {run.path} already finished at step {done.step}; "
                               "raise max_steps with --set to train further")
     setup = prepare(cfg)
+    if overrides:  # the run's config.yaml says how it really ran from here on
+        runs.atomic_write_text(run.config_file, config_mod.to_yaml(cfg))
     setup.data_info["cleaned_temporaries"] = len(removed)
     return _run(setup, run, reporter, stop, ckpt=ckpt)
 
