@@ -134,6 +134,19 @@ class _TqdmSink:
         pass
 
 
+def _release_tqdm_lock() -> None:
+    """tqdm writes its bar holding a process-wide lock and does not release it when the write
+    raises, so the cancel above leaves it held: every later tqdm bar in the process (a model
+    load's, in any thread) would wait forever. Release what this thread still holds."""
+    from tqdm import tqdm
+
+    for lock in tqdm.get_lock().locks[::-1]:
+        owned = getattr(lock, "_is_owned", None) or \
+            getattr(getattr(lock, "_semlock", None), "_is_mine", None)
+        while owned is not None and owned():
+            lock.release()
+
+
 def umap_project(x: np.ndarray, dims: int = 2, *, progress: Progress = None,
                  cancel: Optional[threading.Event] = None, seed: int = 0) -> Projection:
     """UMAP (umap-learn). The first call in a process compiles numba code (~25 s here)."""
@@ -152,7 +165,11 @@ def umap_project(x: np.ndarray, dims: int = 2, *, progress: Progress = None,
         raise Cancelled()
     with warnings.catch_warnings():  # "n_jobs overridden by random_state": expected, seeded
         warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
-        coords = reducer.fit_transform(x)
+        try:
+            coords = reducer.fit_transform(x)
+        except Cancelled:
+            _release_tqdm_lock()
+            raise
     if cancel is not None and cancel.is_set():
         raise Cancelled()
     return Projection(coords=np.asarray(coords, dtype=np.float32), method="umap")

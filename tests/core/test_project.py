@@ -111,3 +111,21 @@ def test_umap_separates_clusters_reports_progress_and_cancels():
     with pytest.raises(project.Cancelled):
         project.umap_project(x, progress=progress, cancel=stop)
     assert max(calls) < 0.9
+
+
+def test_a_cancelled_umap_leaves_tqdm_usable_from_other_threads():
+    pytest.importorskip("umap")
+    from tqdm import tqdm
+
+    x, _ = _blobs(n=60, d=20)
+    stop = threading.Event()
+    with pytest.raises(project.Cancelled):
+        project.umap_project(x, progress=lambda f, msg: f > 0.5 and stop.set(), cancel=stop)
+    done = threading.Event()
+
+    def bar():  # what a model load in a worker does: a tqdm bar
+        for _ in tqdm(range(3), disable=True):
+            pass
+        done.set()
+    threading.Thread(target=bar, daemon=True).start()
+    assert done.wait(10), "tqdm's lock was left held by the cancelled UMAP run"
