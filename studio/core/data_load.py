@@ -52,15 +52,21 @@ def file_type_of(path: str | Path) -> str:
     return FILE_TYPES[suffix]
 
 
-def read_rows(path: str | Path) -> tuple[str, Iterator[RawRow]]:
-    """(file type, records). Checks the file up front; may raise DataError while iterating
-    (a .json array broken half way through)."""
-    path = Path(path)
+def check_file(path: Path) -> str:
+    """The file's type, once it is known to be a file that exists (else DataError)."""
     kind = file_type_of(path)
     if not path.exists():
         raise DataError(f"no such file: {path}")
     if path.is_dir():
         raise DataError(f"{path} is a folder; give a dataset file")
+    return kind
+
+
+def read_rows(path: str | Path) -> tuple[str, Iterator[RawRow]]:
+    """(file type, records). Checks the file up front; may raise DataError while iterating
+    (a .json array broken half way through)."""
+    path = Path(path)
+    kind = check_file(path)
     if kind == "parquet":
         return kind, _parquet_rows(path)
     text = decode_text(_read_bytes(path), path.name)

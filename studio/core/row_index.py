@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from studio.core import data_load
-from studio.core.data_load import RawRow, decode_text, file_type_of
+from studio.core.data_load import RawRow, decode_text
 from studio.core.errors import DataError
 
 Cancel = Optional[Callable[[], bool]]  # returns True when the caller no longer wants the index
@@ -112,11 +112,7 @@ def build_row_index(path: str | Path, cancel: Cancel = None) -> RowIndex:
     """One pass over the file. Raises DataError for a file data_load refuses as a whole (missing,
     not UTF-8, broken .json), with data_load's message; Cancelled when `cancel()` turns true."""
     path = Path(path)
-    kind = file_type_of(path)
-    if not path.exists():
-        raise DataError(f"no such file: {path}")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder; give a dataset file")
+    kind = data_load.check_file(path)
     if kind == "parquet":
         return _parquet_index(path)
     data = data_load._read_bytes(path)

@@ -9,3 +9,13 @@ def studio_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_SETTINGS", str(path))
     monkeypatch.chdir(tmp_path)  # the default runs folder "runs" lands in the test's folder
     return path
+
+
+@pytest.fixture(scope="module")
+def service(qapp):
+    """One probe service per view test module (attention, embeddings, tokens)."""
+    from studio.services.probe_worker import ProbeService
+
+    svc = ProbeService()
+    yield svc
+    svc.shutdown()

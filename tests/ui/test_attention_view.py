@@ -6,17 +6,9 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from studio.core.probes import resolve_target
-from studio.services.probe_worker import ProbeService
 from studio.ui.attention_view import DIFF_MAP, AttentionView
 
 SENTENCE = "The quick brown fox jumps over the lazy dog because it was bored."
-
-
-@pytest.fixture(scope="module")
-def service(qapp):
-    svc = ProbeService()
-    yield svc
-    svc.shutdown()
 
 
 @pytest.fixture

@@ -13,18 +13,10 @@ import numpy as np
 import pytest
 
 from studio.core.probes import resolve_target
-from studio.services.probe_worker import ProbeService
 from studio.ui.embedding_view import LOSS_BINS, EmbeddingView, group_brushes
 
 WORDS = "king, queen, man, woman, prince, princess, apple, banana"
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-
-
-@pytest.fixture(scope="module")
-def service(qapp):
-    svc = ProbeService()
-    yield svc
-    svc.shutdown()
 
 
 @pytest.fixture

@@ -3,17 +3,9 @@
 import pytest
 
 from studio.core.probes import resolve_target
-from studio.services.probe_worker import ProbeService
 from studio.ui.tokenizer_view import DEBOUNCE_MS, TEMPLATE, TokenizerView, tokens_html
 
 TEXT = "The cat sat on the mat. 小猫坐在垫子上。"
-
-
-@pytest.fixture(scope="module")
-def service(qapp):
-    svc = ProbeService()
-    yield svc
-    svc.shutdown()
 
 
 @pytest.fixture
