@@ -12,6 +12,9 @@ class UserError(Exception):
         super().__init__(message)
         self.hint = hint
 
+    def __reduce__(self):  # keep the hint when the error crosses a process boundary
+        return (_rebuild, (type(self), str(self), self.hint))
+
     def one_line(self) -> str:
         text = str(self).replace("\n", " ").strip()
         return f"{text} ({self.hint})" if self.hint else text
@@ -27,3 +30,7 @@ class DataError(UserError):
 
 class ModelError(UserError):
     """A model folder or hub id that cannot be loaded as asked."""
+
+
+def _rebuild(cls: type, message: str, hint: str) -> UserError:
+    return cls(message, hint=hint)

@@ -56,6 +56,16 @@ class RowIndex:
     def _read(self, i: int) -> RawRow:
         raise NotImplementedError
 
+    # An index is built in the doctor's child process and sent back pickled; locks do not travel.
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
 
 class _ByteIndex(RowIndex):
     """Records are byte ranges of the file: starts[i] .. starts[i + 1]."""
@@ -95,6 +105,17 @@ class _ParquetIndex(RowIndex):
             self._cached = (g, self._pf.read_row_group(g))
         k = i - self._group_starts[g]
         return RawRow(i + 1, None, self._cached[1].slice(k, 1).to_pylist()[0])
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_pf"], state["_cached"] = None, (-1, None)  # an open file does not pickle
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        import pyarrow.parquet as pq
+
+        super().__setstate__(state)
+        self._pf = pq.ParquetFile(self.path)
 
 
 class _MemoryIndex(RowIndex):

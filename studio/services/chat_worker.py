@@ -27,6 +27,7 @@ from typing import Any, Optional
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from studio.core.errors import UserError
+from studio.services.engine_import import import_engine
 from studio.services.workers import describe_error
 
 STATES = ("idle", "loading", "generating")
@@ -119,6 +120,8 @@ class _Runner(QObject):
     def _load(self, src: ChatSource) -> Loaded:
         # Lazy: torch + transformers + peft take seconds to import; only ever in this thread.
         from studio.core.run_model import load_chat_models
+
+        import_engine()
 
         self.sig_state.emit("loading")
         self._free()  # never two sets of weights at once

@@ -16,6 +16,10 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from studio.services.child_process import Cancelled as ChildCancelled
+from studio.services.child_process import run_in_child
+from studio.services.data_jobs import check_file
+from studio.services.engine_import import import_engine
 from studio.services.workers import describe_error
 
 Emit = Callable[[str, Any], None]
@@ -38,7 +42,7 @@ class _StreamWorker(QObject):
 
         try:
             self._job(self.sig_item.emit, self._cancel.is_set)
-        except Cancelled:
+        except (Cancelled, ChildCancelled):
             pass
         except Exception as e:  # shown in the panel, never lost in a terminal
             if not self._cancel.is_set():
@@ -112,34 +116,18 @@ class StreamJob(QObject):
 
 def _file_job(path: str, fmt: str, index: Any = None) -> Callable[[Emit, Callable], None]:
     def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
-        # Lazy: the data modules are light, but keep the panel's import free of them.
-        from studio.core.data import inspect_dataset
-        from studio.core.row_index import build_row_index
-
-        idx = index
-        if idx is None:
-            idx = build_row_index(path, cancel=cancelled)
-            emit("index", (idx, _head_format(idx)))
-        if cancelled():
-            return
-        emit("report", inspect_dataset(path, fmt))
+        # In a child process: parsing every row in a thread here would starve the GUI thread
+        # of the GIL (child_process.py says how badly).
+        run_in_child(check_file, (path, fmt, index), emit, cancelled, name="studio-data-check")
     return job
-
-
-def _head_format(index: Any) -> str:
-    """The shape auto-detection finds (the doctor looks at the same first rows)."""
-    from studio.core.data_formats import DETECT_ROWS, detect_format
-
-    if index.file_type == "txt":
-        return "text"
-    head = [index.read(i) for i in range(min(len(index), DETECT_ROWS))]
-    return detect_format([r.value for r in head if not r.error])
 
 
 def _tokenizer_job(model: str) -> Callable[[Emit, Callable], None]:
     def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
         # Lazy: transformers takes seconds to import; this runs in the worker thread.
         from studio.core.model import load_tokenizer, resolve_model
+
+        import_engine()
 
         # A tokenizer without a chat template still serves text rows (pre-training); chat rows
         # then fail one by one with data_tokenize's reason, which the panel shows.

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from studio.services.engine_import import import_engine
 from studio.services.workers import Task
 
 
@@ -30,6 +31,8 @@ class ExportRequest:
 def _export(request: ExportRequest, progress: Any) -> Any:
     # Lazy: torch + transformers + peft; imported in the worker thread only.
     from studio.core.export import export
+
+    import_engine()
 
     return export(request.run_dir, request.to, fmt=request.fmt, step=request.step,
                   overwrite=request.overwrite, dequantize=request.dequantize,

@@ -17,6 +17,7 @@ from typing import Any, Optional
 from PySide6.QtCore import QObject, Signal, Slot
 
 from studio.core import config as config_mod
+from studio.services.engine_import import import_engine
 from studio.services.workers import Task
 
 # Config keys the parameter map depends on (the method group, plus where the model comes from)
@@ -35,6 +36,8 @@ def _model_info(source: str) -> ModelInfo:
     # Lazy: studio.core.model is light, but resolving a hub id imports huggingface_hub.
     from studio.core.model import read_model_config, resolve_model
 
+    import_engine()
+
     folder = resolve_model(source, config_only=True)
     return ModelInfo(source, str(folder), read_model_config(folder))
 
@@ -42,6 +45,8 @@ def _model_info(source: str) -> ModelInfo:
 def _parameter_map(values: dict) -> list:
     # Lazy: the meta-device model needs torch + transformers + peft (seconds to import).
     from studio.core.param_map import parameter_map_for_config
+
+    import_engine()
 
     cfg = config_mod.from_dict({k: v for k, v in values.items() if k in MAP_KEYS})
     return parameter_map_for_config(cfg)
@@ -69,6 +74,8 @@ def _detect_device() -> Any:
 
 def _new_model(out: str, size: str, arch: str) -> str:
     from studio.core.starter import new_model  # lazy: torch + transformers + tokenizers
+
+    import_engine()
 
     return str(new_model(out, size=size, arch=arch))
 

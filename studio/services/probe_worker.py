@@ -33,6 +33,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 from studio.core.errors import UserError
 from studio.core.probes import AttentionMaps, ProbeTarget
 from studio.core.project import Cancelled
+from studio.services.engine_import import import_engine
 from studio.services.workers import describe_error
 
 MAX_MODELS = 2
@@ -167,6 +168,8 @@ class _Runner(QObject):
 
     def model(self, target: ProbeTarget) -> Any:
         from studio.core.probes import load_probe_model  # lazy: torch, in this thread only
+
+        import_engine()
 
         if target in self._models:
             self._models.move_to_end(target)

@@ -27,6 +27,7 @@ from studio.core.config import RunConfig
 from studio.core.errors import UserError
 from studio.core.events import EvalMetrics, RunEvent, StepMetrics
 from studio.services.draft import ConfigDraft
+from studio.services.engine_import import import_engine
 from studio.services.follow import RunFollower
 from studio.services.workers import TrainWorker
 
@@ -45,6 +46,7 @@ def _train_job(cfg: RunConfig) -> Callable:
         # Lazy: torch + transformers + peft take ~4 s to import; never on the GUI thread.
         from studio.core import trainer
 
+        import_engine()
         return trainer.train(cfg, reporter=reporter, stop=stop)
     return job
 
@@ -53,6 +55,7 @@ def _resume_job(run_dir: Path, overrides: Optional[dict]) -> Callable:
     def job(reporter: Any, stop: threading.Event) -> Any:
         from studio.core import trainer  # lazy, as above
 
+        import_engine()
         return trainer.resume(run_dir, reporter=reporter, stop=stop, overrides=overrides)
     return job
 

@@ -17,12 +17,15 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from studio.core.errors import UserError
 from studio.core.events import EvalMetrics, RunEvent, StepMetrics
+from studio.services.child_process import ChildFailed
 
 
 def describe_error(exc: BaseException) -> tuple[str, str]:
     """(reason in plain words, details for the "Show details" button)."""
     if isinstance(exc, UserError):
         return exc.one_line(), ""
+    if isinstance(exc, ChildFailed):  # its traceback is the child's, kept as text
+        return str(exc), exc.details
     first = str(exc).splitlines()[0] if str(exc) else ""
     reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     return reason, "".join(traceback.format_exception(exc))

@@ -104,3 +104,20 @@ def test_read_outside_the_file_is_an_index_error(tmp_path):
     index = build_row_index(write_rows(tmp_path, "jsonl", alpaca_rows(2)))
     with pytest.raises(IndexError):
         index.read(2)
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "parquet", "txt"])
+def test_an_index_read_back_from_a_pickle_reads_the_same_rows(tmp_path, kind):
+    # The doctor builds the index in a child process and sends it back pickled.
+    import pickle
+
+    if kind == "txt":
+        path = tmp_path / "notes.txt"
+        path.write_text("first paragraph\n\nsecond one\n", encoding="utf-8")
+    else:
+        path = write_rows(tmp_path, kind, alpaca_rows(6))
+    index = build_row_index(path)
+    copy = pickle.loads(pickle.dumps(index))
+    assert len(copy) == len(index)
+    for i in range(len(index)):
+        assert copy.read(i) == index.read(i)
