@@ -11,8 +11,10 @@ trainer_state.json goes last, and a folder without it is never taken as complete
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -74,6 +76,34 @@ def check_space(run: runs.RunDir, model: Any, with_final_model: bool = False) ->
                         f"checkpoint needs about {need / 2**20:.0f} MB")
 
 
+def write_errors() -> tuple[type, ...]:
+    """What a failed write raises. Not only OSError: safetensors raises its own error with the
+    OS error in its text, and torch.save on a full disk a RuntimeError ("unexpected pos ...")."""
+    from safetensors import SafetensorError
+
+    return OSError, RuntimeError, SafetensorError
+
+
+def why_write_failed(e: BaseException, folder: Path) -> str:
+    """The OS's reason for a failed write, in its words ("No space left on device"), found
+    from the error or, when the library hid it, from the state of the folder's filesystem."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    m = re.search(r"\(os error (\d+)\)", str(e))
+    if m:
+        return os.strerror(int(m.group(1)))
+    try:
+        st = os.statvfs(folder)
+        if st.f_flag & os.ST_RDONLY:
+            return os.strerror(errno.EROFS)
+        if st.f_bavail * st.f_frsize < (1 << 20) or (st.f_files and not st.f_favail):
+            return os.strerror(errno.ENOSPC)
+    except OSError:
+        pass
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
 def save(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, keep: int,
          hook: Any = None) -> Path:
     """Write a checkpoint atomically; old ones are rotated out only after the new one is in.
@@ -82,9 +112,9 @@ def save(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, keep
         run.checkpoints.mkdir(parents=True, exist_ok=True)
         check_space(run, model)
         return _write(run, model, optimizer, state, keep, hook)
-    except OSError as e:
+    except write_errors() as e:
         raise SaveError(f"could not write checkpoint step-{state.step}: "
-                        f"{e.strerror or e}") from None
+                        f"{why_write_failed(e, run.path)}") from None
 
 
 def _write(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, keep: int,

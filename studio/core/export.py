@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from studio.core import model_card, runs
+from studio.core.checkpoint import why_write_failed, write_errors
 from studio.core.config import PROMPT_METHODS, RunConfig
 from studio.core.errors import UserError
 from studio.core.faults import fault_at
@@ -165,7 +166,12 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
     tmp = _temp_dir(dest)
     try:
         say(0.25, f"writing the {fmt}")
-        warnings, tok_note = _write(rm, fmt, tmp, max_shard_size)
+        try:
+            warnings, tok_note = _write(rm, fmt, tmp, max_shard_size)
+        except write_errors() as e:
+            raise ExportError(f"could not write the {fmt} next to {dest}: "
+                              f"{why_write_failed(e, tmp.parent)}; nothing was written") \
+                from None
         quant = _quantization(rm.model) if fmt == "adapter" else None
         dtype = _dtype(rm.model)
         del rm  # free the in-studio copy before the check loads the export

@@ -57,17 +57,7 @@ def train(cfg: RunConfig, reporter: Optional[Reporter] = None,
 def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
            stop: Optional[threading.Event] = None, overrides: Optional[dict] = None) -> RunResult:
     run = runs.open_run(run_dir)
-    cfg = runs.load_config(run)
-    if overrides:
-        bad = [k for k in overrides if k not in RESUMABLE_OVERRIDES]
-        if bad:
-            raise ConfigError(f"'{bad[0]}' cannot change on resume (only "
-                              f"{', '.join(RESUMABLE_OVERRIDES)})")
-        new = cfg.replace(**overrides)
-        if new.effective_batch != cfg.effective_batch:
-            raise ConfigError(f"resume must keep the effective batch batch_size x grad_accum = "
-                              f"{cfg.effective_batch}; got {new.effective_batch}")
-        cfg = new
+    cfg = resume_config(runs.load_config(run), overrides)
     removed = runs.clean_temporaries(run)
     ckpt = runs.latest_checkpoint(run)
     if runs.effective_status(run.path) == "finished" and ckpt is not None:
@@ -80,6 +70,34 @@ def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
         runs.atomic_write_text(run.config_file, config_mod.to_yaml(cfg))
     setup.data_info["cleaned_temporaries"] = len(removed)
     return _run(setup, run, reporter, stop, ckpt=ckpt)
+
+
+def resume_config(cfg: RunConfig, overrides: Optional[dict]) -> RunConfig:
+    """The config a resume runs with: `cfg` changed by `overrides`. ConfigError names a key
+    that may not change or a value that is out of range. Needs no torch: the app's resume
+    dialog checks the user's values with it before anything starts."""
+    if not overrides:
+        return cfg
+    bad = [k for k in overrides if k not in RESUMABLE_OVERRIDES]
+    if bad:
+        raise ConfigError(f"'{bad[0]}' cannot change on resume (only "
+                          f"{', '.join(RESUMABLE_OVERRIDES)})")
+    new = cfg.replace(**overrides)
+    # the data order is planned per effective batch: changing it would retrain or skip rows
+    if new.effective_batch != cfg.effective_batch:
+        raise ConfigError(f"resume must keep the effective batch batch_size x grad_accum = "
+                          f"{cfg.effective_batch}; got {new.effective_batch}")
+    return new
+
+
+def smaller_micro_batch(batch_size: int, grad_accum: int) -> Optional[tuple[int, int]]:
+    """The out-of-memory remedy: (batch_size, grad_accum) with the micro-batch about halved and
+    the effective batch kept (the largest divisor up to half, so 5 -> 1 x 5, 6 -> 3 x 2).
+    None when the micro-batch is already 1."""
+    if batch_size <= 1:
+        return None
+    smaller = max(d for d in range(1, batch_size // 2 + 1) if batch_size % d == 0)
+    return smaller, grad_accum * (batch_size // smaller)
 
 
 # --- the loop ------------------------------------------------------------------------------------
@@ -288,9 +306,10 @@ def _save_final(s: Setup, run: runs.RunDir) -> None:
     try:
         s.model.save_pretrained(str(tmp), safe_serialization=True)
         s.tokenizer.save_pretrained(str(tmp))
-    except OSError as e:
+    except checkpoint.write_errors() as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise checkpoint.SaveError(f"could not write {final.name}/: {e.strerror or e}") from None
+        raise checkpoint.SaveError(f"could not write {final.name}/: "
+                                   f"{checkpoint.why_write_failed(e, run.path)}") from None
     fault_at("kill_in_final_save", 0)
     if final.exists():
         shutil.rmtree(final)
@@ -340,11 +359,11 @@ def _out_of_memory(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> R
         _save(s, run, rep, at)  # the weights are whole: the failed step never reached the optimizer
     cfg = s.cfg
     tips = []
-    if cfg.batch_size > 1:
-        half = cfg.batch_size // 2
+    smaller = smaller_micro_batch(cfg.batch_size, cfg.grad_accum)
+    if smaller is not None:
         tips.append(f"resume with a smaller micro-batch, same effective batch: python main.py "
-                    f"resume {run.path} --set batch_size={half} "
-                    f"--set grad_accum={cfg.effective_batch // half}")
+                    f"resume {run.path} --set batch_size={smaller[0]} "
+                    f"--set grad_accum={smaller[1]}")
     tips.append(f"a shorter max_length than {cfg.max_length}")
     if cfg.method != "qlora":
         tips.append("method: qlora (4-bit base weights)")
