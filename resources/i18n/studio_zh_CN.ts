@@ -1730,6 +1730,57 @@ Allow it only if you trust the model's author.</source>
     </message>
   </context>
   <context>
+    <name>ResumeDialog</name>
+    <message>
+      <source>Cannot resume: {reason}</source>
+      <translation>无法继续：{reason}</translation>
+    </message>
+    <message>
+      <source>Effective batch: {b} × {a} = {n}</source>
+      <translation>有效批大小：{b} × {a} = {n}</translation>
+    </message>
+    <message>
+      <source>Effective batch: {b} × {a} = {n} (must stay {need})</source>
+      <translation>有效批大小：{b} × {a} = {n}（必须保持为 {need}）</translation>
+    </message>
+    <message>
+      <source>Half the samples per micro-batch and twice the micro-batches per step: less memory, the same training.</source>
+      <translation>每个微批次的样本减半，每步的微批次数加倍：占用内存更少，训练效果不变。</translation>
+    </message>
+    <message>
+      <source>Halve micro-batch, keep effective batch</source>
+      <translation>微批次减半，有效批大小不变</translation>
+    </message>
+    <message>
+      <source>It ran out of memory at step {step} with a micro-batch of 1 and gradient checkpointing on: a new run with a shorter max length needs less.</source>
+      <translation>在第 {step} 步内存不足，此时微批次已是 1 且梯度检查点已开启：用更短的最大长度新建一次运行可减少内存。</translation>
+    </message>
+    <message>
+      <source>It ran out of memory at step {step} with a micro-batch of 1: gradient checkpointing is turned on below.</source>
+      <translation>在第 {step} 步内存不足，微批次已是 1：已在下方开启梯度检查点。</translation>
+    </message>
+    <message>
+      <source>It ran out of memory at step {step}: the micro-batch is halved below, the effective batch kept.</source>
+      <translation>在第 {step} 步内存不足：已在下方把微批次减半，有效批大小不变。</translation>
+    </message>
+    <message>
+      <source>Resume</source>
+      <translation>继续</translation>
+    </message>
+    <message>
+      <source>Resume with changes</source>
+      <translation>更改设置后继续</translation>
+    </message>
+    <message>
+      <source>“{run}” continues from its checkpoint at step {step} with these settings.</source>
+      <translation>“{run}”将用以下设置从第 {step} 步的检查点继续。</translation>
+    </message>
+    <message>
+      <source>“{run}” has no checkpoint yet: it starts again from step 0 with these settings.</source>
+      <translation>“{run}”还没有检查点：将用以下设置从第 0 步重新开始。</translation>
+    </message>
+  </context>
+  <context>
     <name>RowTableModel</name>
     <message>
       <source>Prompt / text</source>
@@ -2129,6 +2180,10 @@ characters {a}–{b}: {chars!r}</source>
       <translation>从最近的检查点继续所选（或上一次的）运行。</translation>
     </message>
     <message>
+      <source>Continue the selected (or last) stopped or failed run from its checkpoint with other settings, e.g. a smaller micro-batch after running out of memory.</source>
+      <translation>用另一组设置从检查点继续所选（或上一次的）已停止或失败的运行，例如内存不足后改用更小的微批次。</translation>
+    </message>
+    <message>
       <source>Error: {reason}</source>
       <translation>错误：{reason}</translation>
     </message>
@@ -2137,8 +2192,20 @@ characters {a}–{b}: {chars!r}</source>
       <translation>正在加载模型和数据…</translation>
     </message>
     <message>
+      <source>Out of memory: “Resume with changes…” continues from the checkpoint with a smaller micro-batch.</source>
+      <translation>内存不足：“更改设置后继续…”会用更小的微批次从检查点接着训练。</translation>
+    </message>
+    <message>
       <source>Resume</source>
       <translation>继续</translation>
+    </message>
+    <message>
+      <source>Resume with a smaller micro-batch…</source>
+      <translation>用更小的微批次继续…</translation>
+    </message>
+    <message>
+      <source>Resume with changes…</source>
+      <translation>更改设置后继续…</translation>
     </message>
     <message>
       <source>Run folder: {path}</source>

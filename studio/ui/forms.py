@@ -165,16 +165,21 @@ class SciSpinBox(QDoubleSpinBox):
 
 
 class ConfigForm(QWidget):
-    """Editors for the RunConfig keys of `groups` (all groups by default)."""
+    """Editors for the RunConfig keys of `groups` (all groups by default), or only for `keys`
+    (in RunConfig's order, under their groups' titles)."""
 
     sig_changed = Signal(str, object)  # key, new value (only for edits, not set_values)
 
     def __init__(self, groups: Optional[Iterable[str]] = None, parent: Optional[QWidget] = None,
-                 titled: bool = True):
+                 titled: bool = True, keys: Optional[Iterable[str]] = None):
         super().__init__(parent)
-        self.groups = tuple(groups or GROUPS)
+        wanted = set(keys) if keys is not None else None
+        self._specs = {f.name: f for f in field_specs()
+                       if f.metadata["group"] in tuple(groups or GROUPS)
+                       and (wanted is None or f.name in wanted)}
+        self.groups = tuple(g for g in (groups or GROUPS)
+                            if any(f.metadata["group"] == g for f in self._specs.values()))
         self._editors: dict[str, QWidget] = {}
-        self._specs = {f.name: f for f in field_specs() if f.metadata["group"] in self.groups}
         self._hidden: dict[str, Any] = config_mod.defaults()  # values of keys not shown
         self._loading = False
         layout = QVBoxLayout(self)
@@ -185,7 +190,7 @@ class ConfigForm(QWidget):
             box.setObjectName(f"group_{group}")
             form = QFormLayout(box)
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-            for f in field_specs():
+            for f in self._specs.values():
                 if f.metadata["group"] == group:
                     label = QLabel(field_label(f.name))
                     editor = self._make_editor(f)

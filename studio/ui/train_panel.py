@@ -1,5 +1,7 @@
-"""The Train page: the run's settings, Start / Stop / Resume / Start in background, progress
-with ETA, live curves, the run's events, and past runs (follow, resume, overlay their curves).
+"""The Train page: the run's settings, Start / Stop / Resume / Resume with changes / Start in
+background, progress with ETA, live curves, the run's events, and past runs (follow, resume,
+overlay their curves). A run that ran out of memory offers the resume dialog with a smaller
+micro-batch from its error box: two clicks from the failure to training again.
 
 The settings form edits the Session's draft config, shared with the data and model pages.
 """
@@ -16,6 +18,7 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -39,6 +42,9 @@ from studio.ui.runs_list import RunsList
 
 if TYPE_CHECKING:
     from studio.ui.plots import PlotsView
+    from studio.ui.resume_dialog import ResumeDialog, ResumeInfo
+
+RESUMABLE = ("stopped", "failed")  # statuses "Resume with changes" is offered for
 
 
 def fmt_duration(seconds: float) -> str:
@@ -121,6 +127,9 @@ class TrainPanel(QWidget):
         self.session = session
         self.progress = Progress()
         self._keep_curves = False
+        self._ended: Optional[tuple[Path, str]] = None  # the session's last run and its end
+        self._oom = False  # the session's current run ended out of memory
+        self.resume_dialog: Optional["ResumeDialog"] = None
         self.forms: dict[str, ConfigForm] = {}
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self._left(groups))
@@ -177,16 +186,25 @@ class TrainPanel(QWidget):
         for b in (self.start_button, self.stop_button, self.resume_button):
             row.addWidget(b)
         col.addLayout(row)
+        row = QHBoxLayout()
+        self.resume_changes_button = self._button(
+            self.tr("Resume with changes…"), self.resume_with_changes, "resume_changes_button",
+            self.tr("Continue the selected (or last) stopped or failed run from its checkpoint "
+                    "with other settings, e.g. a smaller micro-batch after running out of "
+                    "memory."))
         self.detach_button = self._button(
             self.tr("Start in background"), self.start_detached, "detach_button",
             self.tr("Train in a separate process that keeps running when this window closes; "
                     "the curves follow it live."))
-        col.addWidget(self.detach_button)
+        row.addWidget(self.resume_changes_button)
+        row.addWidget(self.detach_button)
+        col.addLayout(row)
         self.progress_bar = StepBar()
         self.progress_bar.setObjectName("progress")
         col.addWidget(self.progress_bar)
         self.eta_label = QLabel("")
         self.eta_label.setObjectName("eta")
+        self.eta_label.setWordWrap(True)  # a failure's reason is long: wrap, never widen the page
         col.addWidget(self.eta_label)
         return box
 
@@ -203,6 +221,7 @@ class TrainPanel(QWidget):
         self.runs_list.sig_overlay.connect(self._overlay)
         self.runs_list.sig_follow.connect(self.follow)
         self.runs_list.sig_resume.connect(self.resume)
+        self.runs_list.tree.currentItemChanged.connect(lambda *_: self._update_resume_actions())
         bottom.addWidget(self.runs_list)
         self.log = QPlainTextEdit()
         self.log.setObjectName("run_log")
@@ -291,27 +310,72 @@ class TrainPanel(QWidget):
     def stop(self) -> None:
         self.session.stop()
 
-    def resume(self, run_dir: Optional[str] = None) -> None:
-        """Resume `run_dir` (default: the selected run, else the session's last one). Its past
-        curves are loaded first, so the new steps continue them."""
+    def _resume_target(self, run_dir: Optional[str | Path] = None) -> Optional[Path]:
         target = run_dir or self.runs_list.selected_run() or self.session.run_dir
         if not target:
             self.message.setText(self.tr("Choose a run to resume in the list of past runs."))
-            return
-        target = Path(target)
+            return None
+        return Path(target)
 
-        def go(records: list) -> None:
-            self.plots.clear()
-            self.progress.reset()
-            self.plots.add_records(records)
-            self._keep_curves = True
-            try:
-                self.session.resume(target)
-            except UserError as e:
-                self.message.setText(e.one_line())
+    def resume(self, run_dir: Optional[str] = None) -> None:
+        """Resume `run_dir` (default: the selected run, else the session's last one). Its past
+        curves are loaded first, so the new steps continue them."""
+        target = self._resume_target(run_dir)
+        if target is not None:
+            self._history_task = run_task(
+                runs.read_metrics, target, on_error=self._on_error, parent=self,
+                on_result=lambda records: self._resume_from(target, records, None))
 
-        self._history_task = run_task(runs.read_metrics, target, on_result=go,
-                                      on_error=self._on_error, parent=self)
+    def _resume_from(self, target: Path, records: list, overrides: Optional[dict]) -> None:
+        self.plots.clear()
+        self.progress.reset()
+        self.plots.add_records(records)
+        self._keep_curves = True
+        try:
+            self.session.resume(target, overrides=overrides or None)
+        except UserError as e:
+            self.message.setText(e.one_line())
+
+    def resume_with_changes(self, run_dir: Optional[str | Path] = None) -> None:
+        """Open the resume dialog for `run_dir` (default as for resume) once the run is read
+        (in a worker); its OK resumes with the changed keys as overrides."""
+        from studio.ui.resume_dialog import load_resume_info  # lazy: only when used
+
+        target = self._resume_target(run_dir)
+        if target is not None:
+            self._dialog_task = run_task(load_resume_info, target, on_result=self._open_dialog,
+                                         on_error=self._on_error, parent=self)
+
+    def _open_dialog(self, info: "ResumeInfo") -> None:
+        from studio.ui.resume_dialog import ResumeDialog
+
+        if self.resume_dialog is not None:
+            self.resume_dialog.reject()
+        dialog = ResumeDialog(info, self.window())
+        dialog.accepted.connect(
+            lambda: self._resume_from(info.run_dir, info.records, dialog.overrides()))
+        dialog.finished.connect(lambda _r: self._dialog_closed(dialog))
+        self.resume_dialog = dialog
+        dialog.open()  # window-modal without a nested event loop: the charts keep drawing
+
+    def _dialog_closed(self, dialog: "ResumeDialog") -> None:
+        if self.resume_dialog is dialog:
+            self.resume_dialog = None
+        dialog.deleteLater()
+
+    def _status_of(self, run_dir: Path) -> str:
+        if self._ended is not None and self._ended[0] == run_dir:
+            return self._ended[1]
+        for s in self.runs_list.summaries:
+            if Path(s.run_dir) == run_dir:
+                return s.status
+        return "unknown"
+
+    def _update_resume_actions(self) -> None:
+        target = self.runs_list.selected_run() or self.session.run_dir
+        self.resume_changes_button.setEnabled(
+            self.session.state == "idle" and target is not None
+            and self._status_of(Path(target)) in RESUMABLE)
 
     def follow(self, run_dir: str) -> None:
         self._keep_curves = False
@@ -335,6 +399,7 @@ class TrainPanel(QWidget):
         self.start_button.setEnabled(idle)
         self.detach_button.setEnabled(idle)
         self.resume_button.setEnabled(idle)
+        self._update_resume_actions()
         self.stop_button.setEnabled(state in ("starting", "running", "following"))
         for form in self.forms.values():
             form.setEnabled(idle)
@@ -346,6 +411,7 @@ class TrainPanel(QWidget):
             self.plots.clear()
             self.progress.reset()
         self._keep_curves = False
+        self._oom = False
         self.progress_bar.setValue(0)
         self.message.setText("")
         self._log(self.tr("Run folder: {path}").format(path=run_dir))
@@ -378,6 +444,8 @@ class TrainPanel(QWidget):
         text = self.tr("Step {step}: {event}").format(step=e.step,
                                                      event=names.get(e.event, e.event))
         self._log(f"{text}  {e.detail}" if e.detail else text)
+        if e.event == "failed" and (e.data or {}).get("kind") == "oom":
+            self._oom = True
 
     def _on_finished(self, status: str, reason: str) -> None:
         texts = {"finished": self.tr("The run finished."),
@@ -385,12 +453,27 @@ class TrainPanel(QWidget):
                                     "continue."),
                  "failed": self.tr("The run failed: {reason}").format(reason=reason)}
         self.eta_label.setText(texts.get(status, status))
+        run_dir = self.session.run_dir
+        # a run refused before its folder was made (a missing file) has nothing to resume
+        self._ended = (Path(run_dir), status) if run_dir is not None \
+            and (Path(run_dir) / "config.yaml").is_file() else None
+        self._update_resume_actions()
         self.runs_list.refresh()
-        self.suggest_output_dir()
+        self.suggest_output_dir()  # clears the message: the draft changed
+        if self._oom:
+            self.message.setText(self.tr("Out of memory: “Resume with changes…” continues from "
+                                         "the checkpoint with a smaller micro-batch."))
 
     def _on_error(self, reason: str, details: str) -> None:
         self._log(self.tr("Error: {reason}").format(reason=reason))
         self.last_error = show_error(self.window(), reason, details)
+        if self._oom and self._ended is not None:
+            # the remedy one click away: every button closes the box, this one opens the dialog
+            run_dir = self._ended[0]
+            button = self.last_error.addButton(self.tr("Resume with a smaller micro-batch…"),
+                                               QMessageBox.ButtonRole.AcceptRole)
+            button.setObjectName("oom_resume_button")
+            button.clicked.connect(lambda _=False: self.resume_with_changes(run_dir))
 
     def _log(self, text: str) -> None:
         self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")

@@ -170,6 +170,18 @@ def test_out_of_memory_saves_and_resumes_with_a_smaller_micro_batch(tmp_path, ti
         trainer.resume(run.path, overrides={"batch_size": 1})
 
 
+def test_the_smaller_micro_batch_keeps_the_effective_batch(tmp_path):
+    assert trainer.smaller_micro_batch(4, 1) == (2, 2)
+    assert trainer.smaller_micro_batch(6, 3) == (3, 6)
+    assert trainer.smaller_micro_batch(5, 2) == (1, 10)  # an odd size: the next divisor down
+    assert trainer.smaller_micro_batch(1, 8) is None
+    cfg = make_cfg(tmp_path, "m", "d.json", batch_size=6, grad_accum=3)
+    b, a = trainer.smaller_micro_batch(cfg.batch_size, cfg.grad_accum)
+    assert trainer.resume_config(cfg, {"batch_size": b, "grad_accum": a}).effective_batch == 18
+    with pytest.raises(ConfigError, match="cannot change on resume"):
+        trainer.resume_config(cfg, {"learning_rate": 1e-3})
+
+
 def test_bad_input_leaves_no_run_directory(tmp_path, tiny_model_dir):
     cfg = make_cfg(tmp_path, tiny_model_dir, tmp_path / "missing.json")
     with pytest.raises(DataError):
