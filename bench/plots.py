@@ -11,8 +11,12 @@ Offscreen, the real widget at 1400 x 900, fed through its own add_step / add_ove
                  10 Hz timer does), the widget is repainted (grab). Target: < 10 ms.
   repaint only   the same widget repainted with nothing new (the cost of drawing alone)
   loss chart     the live cycle, repainting only the loss chart's region (raw + smoothed)
-  50 x 10k       50 past runs of 10,000 steps overlaid (6 dashed curves each: 300 curves),
-                 repainted after a small pan of the loss chart
+  50 x 10k       50 past runs of 10,000 steps overlaid (6 dashed curves each: 300 curves):
+                 repainted after a small pan of the loss chart (its overlays drawn anew, the
+                 other charts' reused); repainted with nothing new; repainted after a pan of
+                 all six charts (every overlay drawn anew: the worst case, e.g. a resize);
+                 and the 10 Hz tick of a live run of 5,000 steps under them (new step +
+                 redraw + repaint)
 
 Each figure: the median wall time, and this thread's CPU time (on a loaded machine the wall time
 also counts waiting for a core). The time to feed the records and push them once is printed too.
@@ -161,6 +165,29 @@ def measure(points: int = 100_000, runs: int = 50, run_points: int = 10_000,
 
     out.append((f"{runs} overlaid runs x {run_points:,} steps: pan + repaint", setup,
                 *_timed(pan_and_paint, repeats)))
+    out.append((f"{runs} overlaid runs x {run_points:,} steps: repaint only", 0.0,
+                *_timed(view.grab, repeats)))
+
+    def pan_all_and_paint():
+        for plot in view.plots.values():
+            plot.vb.translateBy(x=1.0)
+        view.grab()
+
+    out.append((f"{runs} overlaid runs x {run_points:,} steps: pan of all six charts + repaint",
+                0.0, *_timed(pan_all_and_paint, repeats)))
+    live = iter(_steps(run_points, seed=runs, total=run_points))
+    for _ in range(run_points // 2):
+        view.add_step(next(live))
+    view.redraw()
+    view.grab()
+
+    def tick():
+        view.add_step(next(live))
+        view.redraw()
+        view.grab()
+
+    out.append((f"{runs} overlaid runs + live run of {run_points // 2:,} steps: new step + "
+                f"redraw + repaint", 0.0, *_timed(tick, repeats)))
     view.close()
     return out
 

@@ -2,8 +2,10 @@
 tokens/s and memory, all on the step axis.
 
 Records go into growable numpy buffers as they arrive (cheap); a QTimer redraws the curves whose
-buffers changed at ~10 Hz, never once per record. pyqtgraph draws with peak downsampling,
-clip-to-view and no finite check: a 100k-point curve then redraws in ~3 ms (facts.md).
+buffers changed at ~10 Hz, never once per record. pyqtgraph draws the live curves with peak
+downsampling, clip-to-view and no finite check: a 100k-point curve then redraws in ~3 ms
+(facts.md). Past runs overlaid are decimated once to the charts' pixel columns (decimate.py)
+and painted from one cached image per chart (overlay_layer.py): they do not change.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.events import EvalMetrics, Record, StepMetrics
+from studio.ui.decimate import peak_decimate
+from studio.ui.overlay_layer import OverlayLayer
 
 REDRAW_MS = 100
 
@@ -184,6 +188,7 @@ class PlotsView(QWidget):
         self._total = 0  # the live run's planned last step; 0: the step axis follows the data
         self._drawn: dict[str, tuple[int, int]] = {}  # series -> (length, version) drawn
         self._version = 0
+        self._px: dict[str, float] = {}  # chart -> steps per pixel the overlays are decimated to
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._controls())
@@ -197,8 +202,13 @@ class PlotsView(QWidget):
             # (raster, offscreen), the whole budget of a responsive event loop.
             plot.setLabel("bottom", self.tr("step"))
             self.plots[key] = plot
+            plot.vb.sigXRangeChanged.connect(lambda *_, k=key: self._check_decimation(k))
+            plot.vb.sigResized.connect(lambda *_, k=key: self._check_decimation(k))
         self.curves = {key: self._curve(self.plots[chart], color, width)
                        for key, (chart, _, color, width) in SERIES.items()}
+        self._layers = {key: OverlayLayer() for key in CHARTS}  # past runs, over the live curves
+        for key, layer in self._layers.items():
+            self.plots[key].vb.addItem(layer)
         # The key to each chart's lines is in its title (a legend box would hide the newest
         # points, top right); it lists the series that have data, and the overlaid runs.
         self._titles: dict[str, str] = {}
@@ -234,13 +244,26 @@ class PlotsView(QWidget):
         return row
 
     @staticmethod
-    def _curve(plot: pg.PlotItem, color: str, width: int,
-               style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> pg.PlotDataItem:
-        curve = plot.plot([], [], pen=pg.mkPen(color, width=width, style=style))
+    def _curve(plot: pg.PlotItem, color: str, width: int) -> pg.PlotDataItem:
+        # ~2 min/max pairs per pixel column, not pyqtgraph's default 5: the same picture
+        # (0.5% of pixels differ at 100k steps), the live view's repaint 32 -> 18 ms
+        curve = plot.plot([], [], pen=pg.mkPen(color, width=width),
+                          autoDownsampleFactor=2.0)
         curve.setDownsampling(auto=True, method="peak")
         curve.setClipToView(True)
         curve.setSkipFiniteCheck(True)
         return curve
+
+    def _overlay_curve(self, chart: str, color: str) -> pg.PlotDataItem:
+        """A past run's curve: decimated to the chart's pixel columns once (_overlay_data), not
+        clipped to the view (a pan changes no data), painted and bounded by the chart's layer."""
+        # 1 px: a dashed pen any wider draws ~100x slower in Qt (1.7 s per 10k points)
+        item = pg.PlotDataItem([], [], pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine))
+        self.plots[chart].addItem(item, ignoreBounds=True)
+        item.setDownsampling(ds=1, auto=False)
+        item.setClipToView(False)
+        self._layers[chart].add(item)
+        return item
 
     # --- feeding -----------------------------------------------------------------------------
     def add_step(self, m: StepMetrics, mem: Any = None) -> None:
@@ -318,9 +341,7 @@ class PlotsView(QWidget):
         color = OVERLAY_COLOURS[len(self._overlays) % len(OVERLAY_COLOURS)]
         items = {}
         for key in ("loss_smooth", "eval_loss", "lr", "grad_norm", "tokens_per_s", "mem_peak"):
-            plot = self.plots[SERIES[key][0]]
-            # 1 px: a dashed pen any wider draws ~100x slower in Qt (1.7 s per 10k points)
-            items[key] = self._curve(plot, color, 1, Qt.PenStyle.DashLine)
+            items[key] = self._overlay_curve(SERIES[key][0], color)
         self._overlays[name] = (curves, items, color)
         self._apply_x_range()
         self.clear_overlays_button.setEnabled(True)
@@ -333,6 +354,7 @@ class PlotsView(QWidget):
             return
         self._drawn.pop(f"overlay:{name}", None)
         for key, item in entry[1].items():
+            self._layers[SERIES[key][0]].remove(item)
             self.plots[SERIES[key][0]].removeItem(item)
         self.clear_overlays_button.setEnabled(bool(self._overlays))
         self._dirty = True
@@ -367,11 +389,40 @@ class PlotsView(QWidget):
                 continue  # a past run does not change
             self._drawn[f"overlay:{name}"] = (0, self._version)
             for key, item in items.items():
-                s = curves.series[key]
-                item.setData(s.x, s.y)
+                item.setData(*self._overlay_data(curves, key))
         self._update_titles()
         n = self.points("loss")
         self.status.setText(self.tr("{n} steps").format(n=n) if n else "")
+
+    def _pixel_steps(self, chart: str, x: Optional[np.ndarray] = None) -> float:
+        """Steps per pixel column of a chart (0 before it is laid out); with x, the steps of a
+        run about to be drawn, once the chart's auto-range has made room for them."""
+        vb = self.plots[chart].vb
+        (x0, x1), width = vb.viewRange()[0], vb.width()
+        if x is not None and len(x) and vb.autoRangeEnabled()[0]:
+            x0, x1 = min(x0, x[0]), max(x1, x[-1])
+        return (x1 - x0) / width if width > 0 and x1 > x0 else 0.0
+
+    def _overlay_data(self, curves: RunCurves, key: str) -> tuple[np.ndarray, np.ndarray]:
+        chart, s = SERIES[key][0], curves.series[key]
+        if chart not in self._px:
+            self._px[chart] = self._pixel_steps(chart, s.x)
+        # Two columns per pixel: with columns one pixel wide, a chart a few percent narrower
+        # than when they were made (a zoom, a new title) leaves every n-th pixel column empty
+        return peak_decimate(s.x, s.y, self._px[chart] / 2)
+
+    def _check_decimation(self, chart: str) -> None:
+        """Decimate a chart's overlays again when its steps per pixel changed a lot (a zoom, a
+        resize, a longer run): zoomed in, columns wider than a pixel would look coarse; zoomed
+        out, more points than columns cost time. Small pans and zooms keep the decimation."""
+        px, old = self._pixel_steps(chart), self._px.get(chart)
+        if old is None or not px or (old and old / 1.5 <= px <= old * 2):
+            return
+        self._px[chart] = px
+        for curves, items, _ in self._overlays.values():
+            for key, item in items.items():
+                if SERIES[key][0] == chart:
+                    item.setData(*self._overlay_data(curves, key))
 
     def _update_titles(self) -> None:
         for chart, title in CHARTS.items():

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from studio.core.events import EvalMetrics, StepMetrics
-from studio.ui.plots import REDRAW_MS, PlotsView, Series, ema
+from studio.ui.decimate import peak_decimate
+from studio.ui.plots import OVERLAY_COLOURS, REDRAW_MS, PlotsView, Series, ema
 
 
 def step(i, loss=1.0, mem=100.0):
@@ -121,3 +122,132 @@ def test_memory_curves_follow_the_device(qtbot):
     qtbot.wait(REDRAW_MS * 3)
     title = view2.plots["memory"].titleLabel.text
     assert "process RSS" in title and "allocated" not in title
+
+
+def noisy_run(n=10_000, spike_at=6000, seed=0):
+    """A past run: noisy grad norm with one spike (x20) at spike_at, a decaying loss."""
+    rng = np.random.default_rng(seed)
+    for i in range(1, n + 1):
+        norm = 1.0 + 0.3 * abs(rng.standard_normal())
+        yield StepMetrics(step=i, loss=2.0 + 3.0 * np.exp(-i / 2000), lr=1e-3,
+                          grad_norm=norm * (20 if i == spike_at else 1), tokens=10,
+                          tokens_per_s=50.0, mem_mb=100.0, total_steps=n)
+
+
+def test_peak_decimation_keeps_each_columns_min_and_max_and_the_ends():
+    rng = np.random.default_rng(0)
+    x = np.arange(1, 10_001, dtype=float)
+    y = rng.standard_normal(x.size)
+    y[6000], y[7000] = 40.0, -30.0  # a spike and a dip
+    y[100], y[200] = np.nan, np.inf  # skipped, not drawn
+    px = (x[-1] - x[0]) / 600  # 600 columns
+    dx, dy = peak_decimate(x, y, px)
+    assert len(dx) <= 2 * 601
+    assert dx[0] == x[0] and dx[-1] == x[-1]
+    assert dy.max() == 40.0 and dy.min() == -30.0 and np.isfinite(dy).all()
+    assert (np.diff(dx) >= 0).all()
+    # every column's envelope is the data's
+    cols = np.floor((x - x[0]) / px).astype(int)
+    for c in (0, 17, 376, 599):
+        in_col = y[(cols == c) & np.isfinite(y)]
+        drawn = dy[np.floor((dx - x[0]) / px).astype(int) == c]
+        assert drawn.max() == in_col.max() and drawn.min() == in_col.min()
+    sparse = np.arange(10.0) * 100  # fewer points than columns: as they are
+    assert peak_decimate(sparse, sparse, px)[0] is sparse
+
+
+def test_a_10k_step_overlay_draws_a_few_points_per_pixel_with_its_spike(qtbot):
+    view = PlotsView()
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    view.add_overlay("old", noisy_run())
+    view.redraw()
+    curves, items, _ = view._overlays["old"]
+    full = curves.series["grad_norm"]
+    x, y = items["grad_norm"].getData()
+    width = view.plots["grad_norm"].vb.width()
+    # two min/max columns per pixel (one per pixel leaves empty columns when the chart is a
+    # few percent narrower than when they were made)
+    assert 0 < len(x) <= 4 * width + 4
+    assert full.y[5999] > 10 and y.max() == full.y[5999]  # the spike at step 6000 is drawn
+    assert y.min() == full.y.min()
+    assert x[0] == 1 and x[-1] == 10_000
+    # zoomed in on 200 steps, the overlay is decimated again: every step is drawn
+    view.plots["grad_norm"].vb.setXRange(5900, 6100, padding=0)
+    assert len(items["grad_norm"].getData()[0]) == 10_000
+
+
+def colour_pixels(image, colour):
+    from PySide6.QtGui import QColor
+
+    rgb = QColor(colour).rgb() & 0xFFFFFF
+    img = image.toImage() if hasattr(image, "toImage") else image
+    img = img.convertToFormat(img.Format.Format_RGB32)
+    arr = np.frombuffer(img.constBits(), np.uint32).reshape(img.height(), -1)[:, :img.width()]
+    return int(((arr & 0xFFFFFF) == rgb).sum())
+
+
+def test_overlays_are_painted_once_then_reused_while_the_live_run_grows(qtbot):
+    view = PlotsView()
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    view.add_overlay("old", noisy_run(n=2000))
+    for i in range(1, 50):
+        view.add_step(StepMetrics(step=i, loss=3.0, lr=1e-3, grad_norm=1.0, tokens=10,
+                                  tokens_per_s=50.0, mem_mb=100.0, total_steps=2000))
+    view.redraw()
+    first = view.grab()
+    assert colour_pixels(first, OVERLAY_COLOURS[0]) > 500  # the past run is on screen
+    layer = view._layers["grad_norm"]
+    renders = layer.renders
+    for i in range(50, 60):  # the live run grows; the past run's picture is reused
+        view.add_step(StepMetrics(step=i, loss=3.0, lr=1e-3, grad_norm=1.0, tokens=10,
+                                  tokens_per_s=50.0, mem_mb=100.0, total_steps=2000))
+        view.redraw()
+        view.grab()
+    assert layer.renders == renders
+    view.plots["grad_norm"].vb.translateBy(x=50)  # the view moves: drawn anew
+    view.grab()
+    assert layer.renders == renders + 1
+    view.remove_overlay("old")
+    view.redraw()
+    assert colour_pixels(view.grab(), OVERLAY_COLOURS[0]) == 0
+
+
+def test_zoomed_in_the_y_range_fits_the_overlays_in_view(qtbot):
+    view = PlotsView()
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    view.add_overlay("old", noisy_run())  # smoothed loss decays from 5 to ~2
+    view.redraw()
+    view.grab()
+    vb = view.plots["loss"].vb
+    assert vb.viewRange()[1][1] > 4.5
+    vb.setXRange(9000, 10_000, padding=0)
+    view.grab()  # auto-range is applied before a paint
+    assert vb.viewRange()[1][1] < 2.2
+
+
+def test_an_exported_chart_keeps_its_overlays(qtbot):
+    from pyqtgraph.exporters import ImageExporter
+
+    view = PlotsView()
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    view.show()
+    view.add_overlay("old", noisy_run(n=2000))
+    view.redraw()
+    image = ImageExporter(view.plots["grad_norm"]).export(toBytes=True)
+    assert colour_pixels(image, OVERLAY_COLOURS[0]) > 200
+    view.grab()  # back on screen, painted by the layer again
+    assert view._layers["grad_norm"].renders >= 1
+    view.remove_overlay("old")
+    view.redraw()
+    image = ImageExporter(view.plots["grad_norm"]).export(toBytes=True)
+    assert colour_pixels(image, OVERLAY_COLOURS[0]) == 0
