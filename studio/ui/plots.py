@@ -236,6 +236,9 @@ class PlotsView(QWidget):
         row.addStretch(1)
         self.status = QLabel("")
         self.status.setObjectName("plots_status")
+        # room for a long run's count: squeezed by the row, it showed only its first digit
+        self.status.setMinimumWidth(self.status.fontMetrics().horizontalAdvance(
+            self.tr("{n} steps").format(n="000,000,000")))
         row.addWidget(self.status)
         self.clear_overlays_button = QPushButton(self.tr("Clear overlays"))
         self.clear_overlays_button.clicked.connect(self.clear_overlays)
@@ -384,6 +387,8 @@ class PlotsView(QWidget):
                 continue  # unchanged since the last redraw (e.g. GPU series on a CPU run)
             self._drawn[key] = (len(s), self._version)
             curve.setData(s.x, s.y)
+            if key == "lr" and len(s):
+                self._fit_flat(SERIES[key][0], s.y)
         for name, (curves, items, _) in self._overlays.items():
             if self._drawn.get(f"overlay:{name}") == (0, self._version):
                 continue  # a past run does not change
@@ -392,7 +397,17 @@ class PlotsView(QWidget):
                 item.setData(*self._overlay_data(curves, key))
         self._update_titles()
         n = self.points("loss")
-        self.status.setText(self.tr("{n} steps").format(n=n) if n else "")
+        self.status.setText(self.tr("{n} steps").format(n=f"{n:,}") if n else "")
+
+    def _fit_flat(self, chart: str, y: np.ndarray) -> None:
+        """pyqtgraph pads a flat series by +-0.5, so a constant learning rate of 1e-4 read "0";
+        give it +-10% of its value instead (and auto-range back once it moves)."""
+        lo, hi = float(y.min()), float(y.max())
+        vb = self.plots[chart].vb
+        if lo == hi and lo != 0.0:
+            vb.setYRange(lo * 0.9, hi * 1.1, padding=0)
+        elif not vb.autoRangeEnabled()[1]:
+            vb.enableAutoRange(axis="y")
 
     def _pixel_steps(self, chart: str, x: Optional[np.ndarray] = None) -> float:
         """Steps per pixel column of a chart (0 before it is laid out); with x, the steps of a

@@ -251,3 +251,27 @@ def test_an_exported_chart_keeps_its_overlays(qtbot):
     view.redraw()
     image = ImageExporter(view.plots["grad_norm"]).export(toBytes=True)
     assert colour_pixels(image, OVERLAY_COLOURS[0]) == 0
+
+
+def test_a_constant_learning_rate_reads_as_its_value_not_zero(qtbot):
+    view = PlotsView()
+    qtbot.addWidget(view)
+    view.resize(1200, 700)
+    for i in range(1, 51):
+        view.add_step(step(i))  # lr 1e-3 at every step
+    view.redraw()
+    lo, hi = view.plots["lr"].vb.viewRange()[1]
+    assert lo < 1e-3 < hi and hi - lo < 1e-3  # pyqtgraph's own +-0.5 would label it "0"
+
+
+def test_the_step_count_is_shown_whole_for_a_long_run(qtbot):
+    view = PlotsView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    for i in range(1, 100_001):
+        view.add_step(step(i))
+    view.redraw()
+    text = view.status.text()
+    assert text == "100,000 steps"
+    assert view.status.width() >= view.status.fontMetrics().horizontalAdvance(text)
