@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             raise  # the dispatcher prints "error: <reason>" and exits 2
         _write(json.dumps({"ok": False, "error": e.one_line()}))
+        print(f"error: {e.one_line()}", file=sys.stderr)  # as without --json (contract.md)
         return 2
     verdict = _verdict(report)
     if args.json:

@@ -45,6 +45,7 @@ from studio.core.data_types import (
     RowProblem,
     Sample,
     TokenizedSample,
+    shown_name,
 )
 from studio.core.errors import DataError
 
@@ -104,7 +105,8 @@ class _Scan:
         if all(r.error for r in head):
             return f"no row of {self.path.name} could be read: row {bad.row}: {bad.error}"
         keys = list(dict.fromkeys(k for r in head if isinstance(r.value, dict) for k in r.value))
-        found = f"found fields: {', '.join(map(str, keys[:8]))}" if keys else "rows are not objects"
+        found = f"found fields: {', '.join(map(shown_name, keys[:8]))}" if keys else \
+            "rows are not objects"
         return (f"cannot tell the shape of {self.path.name} ({found}); expected alpaca "
                 "(instruction/input/output), sharegpt (conversations), messages, text, or "
                 "preference (chosen/rejected); set format to say which")

@@ -118,6 +118,7 @@ def normalise(value: Any, row: int, fmt: str) -> Sample:
             raise MediaRow(kind)
     sample = _NORMALISERS[fmt](value, row)
     _check_media_tokens(sample)
+    _check_encodable(sample)
     return sample
 
 
@@ -314,6 +315,8 @@ def _turns(value: dict, key: str) -> list[Message]:
     turns = value[key]
     if turns is None:
         raise BadRow(f"field '{key}' is null")
+    if isinstance(turns, str) and not turns.strip():  # an empty CSV cell: a row of other shape
+        raise BadRow(f"field '{key}' is empty")
     if not isinstance(turns, list):
         raise BadRow(f"field '{key}' is {type_name(turns)}, expected a list of messages")
     return [_turn(m, i) for i, m in enumerate(turns, 1)]
@@ -388,3 +391,17 @@ def _check_media_tokens(sample: Sample) -> None:
             for token, kind in MEDIA_TOKENS.items():
                 if token in text:
                     raise MediaRow(kind)
+
+
+def _check_encodable(sample: Sample) -> None:
+    """A JSON escape can spell half a UTF-16 pair ("\\ud800"): Python keeps it as a lone
+    surrogate, which is no character; the tokenizer (and UTF-8) cannot take it."""
+    texts = [sample.text] if sample.text is not None else [m.content for m in sample.messages]
+    for text in [*texts, sample.tools or ""]:
+        if text.isascii():
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise BadRow(f"holds {text[e.start]!r}, half of a UTF-16 surrogate pair (a broken "
+                         "\\u escape): not a character; fix or remove it") from None

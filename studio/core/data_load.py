@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from studio.core.data_formats import classify
-from studio.core.data_types import type_name
+from studio.core.data_types import shown_name, type_name
 from studio.core.errors import DataError
 
 FILE_TYPES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
@@ -121,7 +121,7 @@ def _json_rows(text: str, name: str, prefer_lines: bool) -> Iterator[RawRow]:
     """A .json array streams element by element; a .json file that turns out to hold one object
     per line is read as JSON lines (a common mix-up), and a .jsonl holding an array as JSON."""
     start = _WS.match(text).end()
-    if text.startswith("[", start):
+    if is_json_array(text, start, prefer_lines):
         return _json_array_rows(text, name, start)
     if prefer_lines:
         return _jsonl_rows(text)
@@ -137,6 +137,25 @@ def _json_rows(text: str, name: str, prefer_lines: bool) -> Iterator[RawRow]:
     return _json_object_rows(value, name)
 
 
+def is_json_array(text: str, start: int, prefer_lines: bool) -> bool:
+    """Does the file hold one JSON array (from `start`, its first non-blank character)? In a
+    .jsonl, a first line that holds a whole JSON value and more lines after it is a row of its
+    own (a bad one, `[1, 2]`), not an array with junk after it. (A first line that is not
+    valid JSON alone is taken to open an array that spans lines, pretty-printed.)"""
+    if not text.startswith("[", start):
+        return False
+    if not prefer_lines:
+        return True
+    nl = text.find("\n", start)
+    if nl < 0 or _WS.match(text, nl).end() == len(text):
+        return True  # one line: the array, whatever it holds
+    try:
+        json.JSONDecoder().raw_decode(text[:nl], start)
+    except (ValueError, RecursionError):
+        return True
+    return False
+
+
 def _json_object_rows(value: Any, name: str) -> Iterator[RawRow]:
     """One JSON object: a row itself ({"conversations": [...]}), or a wrapper holding the rows
     in its one list ({"data": [...], "version": 2})."""
@@ -145,11 +164,12 @@ def _json_object_rows(value: Any, name: str) -> Iterator[RawRow]:
                         "(a JSON array of objects)")
     if classify(value) is not None:
         return iter([RawRow(1, 1, value)])
-    lists = [str(k) for k, v in value.items() if isinstance(v, list)]
+    lists = [k for k, v in value.items() if isinstance(v, list)]
     if len(lists) == 1:
         return (RawRow(i, None, v) for i, v in enumerate(value[lists[0]], 1))
     if lists:
-        raise DataError(f"{name} is an object with several lists ({', '.join(lists[:4])}); "
+        raise DataError(f"{name} is an object with several lists "
+                        f"({', '.join(map(shown_name, lists[:4]))}); "
                         "expected one list of rows")
     return iter([RawRow(1, 1, value)])  # validation says what the row lacks
 
@@ -231,7 +251,8 @@ def _csv_rows(text: str, name: str, delimiter: str) -> Iterator[RawRow]:
         header = [h.strip() or f"column {i}" for i, h in enumerate(header, 1)]
         dup = next((h for h in header if header.count(h) > 1), None)
         if dup:
-            raise DataError(f"{name}: column '{dup}' appears twice in the header")
+            raise DataError(f"{name}: column {shown_name(dup, quoted=True)} appears twice in "
+                            "the header")
         return _csv_records(reader, header, name)
     except csv.Error as e:
         raise DataError(f"{name}: cannot read the header: {e}") from None

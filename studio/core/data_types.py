@@ -113,3 +113,15 @@ def type_name(value: Any) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "true/false",
              int: "a number", float: "a number", type(None): "null"}
     return names.get(type(value), type(value).__name__)
+
+
+def shown_name(name: Any, quoted: bool = False, limit: int = 60) -> str:
+    """A field or column name from the user's file, fit for a one-line message: names with a
+    newline or other unprintable characters are shown escaped and quoted (`quoted`: always
+    quoted), long ones cut."""
+    text = str(name)
+    if not text.isprintable() or not text.strip():
+        text = repr(text)
+    elif quoted:
+        text = f"'{text}'"
+    return text if len(text) <= limit else text[:limit - 3] + "..."

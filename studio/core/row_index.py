@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import threading
 from array import array
 from pathlib import Path
@@ -173,9 +174,18 @@ def _parquet_index(path: Path) -> RowIndex:
     return _ParquetIndex(path, pf)
 
 
-def _line_starts(data: bytes, bom: int) -> array:
-    """Byte offset of every line (split on b'\\n', as data_load splits); index 0 = line 1."""
+# The csv module reads lines the way a file opened with newline="" does: "\r\n", a lone "\r"
+# and "\n" each end one (old Mac files, a stray CR in a cell); its line numbers count them so.
+_ANY_NEWLINE = re.compile(rb"\r\n?|\n")
+
+
+def _line_starts(data: bytes, bom: int, any_newline: bool = False) -> array:
+    """Byte offset of every line (split on b'\\n', as data_load splits JSON lines and text; on
+    any newline for CSV, as the csv module does); index 0 = line 1."""
     starts = array("q", [bom])
+    if any_newline:
+        starts.extend(m.end() for m in _ANY_NEWLINE.finditer(data, bom))
+        return starts
     find, pos = data.find, bom
     while True:
         nl = find(b"\n", pos)
@@ -188,7 +198,7 @@ def _line_starts(data: bytes, bom: int) -> array:
 def _json_index(path: Path, kind: str, data: bytes, text: str, bom: int,
                 cancel: Cancel) -> RowIndex:
     first = data_load._WS.match(text).end()
-    if text.startswith("[", first):
+    if data_load.is_json_array(text, first, prefer_lines=kind == "jsonl"):
         return _array_index(path, kind, data, text, bom, first, cancel)
     if kind == "json":
         # data_load reads a .json as one object unless more values follow it (JSON lines)
@@ -284,7 +294,7 @@ def _parse_element(text: str, row: int, line: Optional[int]) -> RawRow:
 
 def _line_record_index(path: Path, kind: str, data: bytes, bom: int, cancel: Cancel) -> RowIndex:
     """csv / tsv / txt: every record starts on a line of its own; data_load says which."""
-    line_starts = _line_starts(data, bom)
+    line_starts = _line_starts(data, bom, any_newline=kind != "txt")
     _, rows = data_load.read_rows(path)
     starts, numbers = array("q"), array("q")
     for n, raw in enumerate(rows):
