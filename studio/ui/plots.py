@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.events import EvalMetrics, Record, StepMetrics
+from studio.ui.curves import SERIES_KEYS, RunCurves, Series, ema  # noqa: F401  (re-exported)
 from studio.ui.decimate import peak_decimate
 from studio.ui.overlay_layer import OverlayLayer
 
@@ -54,124 +55,12 @@ SERIES = {
     "mem_peak": ("memory", QT_TRANSLATE_NOOP("PlotsView", "peak"), "#c0392b", 2),
     "mem_rss": ("memory", QT_TRANSLATE_NOOP("PlotsView", "process RSS"), "#2c3e50", 1),
 }
+assert tuple(SERIES) == SERIES_KEYS  # the buffers (curves.py) and the legend agree
 OVERLAY_COLOURS = ("#e67e22", "#27ae60", "#8e44ad", "#e84393", "#00838f", "#6d4c41")
 
 
 def _t(text: str) -> str:
     return QCoreApplication.translate("PlotsView", text)
-
-
-class Series:
-    """Growable (x, y) float arrays; append is amortised O(1)."""
-
-    def __init__(self, capacity: int = 1024):
-        self._x = np.empty(capacity, dtype=np.float64)
-        self._y = np.empty(capacity, dtype=np.float64)
-        self.n = 0
-
-    def __len__(self) -> int:
-        return self.n
-
-    @property
-    def x(self) -> np.ndarray:
-        return self._x[: self.n]
-
-    @property
-    def y(self) -> np.ndarray:
-        return self._y[: self.n]
-
-    def append(self, x: float, y: float) -> None:
-        if self.n == len(self._x):
-            self._x = np.resize(self._x, 2 * self.n)
-            self._y = np.resize(self._y, 2 * self.n)
-        self._x[self.n] = x
-        self._y[self.n] = y
-        self.n += 1
-
-    def truncate_from(self, x: float) -> None:
-        """Drop points at x and after: a run resumed from an earlier checkpoint redoes them."""
-        if self.n and self._x[self.n - 1] >= x:
-            self.n = int(np.searchsorted(self.x, x, side="left"))
-
-    def clear(self) -> None:
-        self.n = 0
-
-
-def ema(values: np.ndarray, weight: float) -> np.ndarray:
-    """Debiased exponential moving average (as TensorBoard's smoothing): early points are not
-    pulled towards zero. NaN inputs (a skipped step) keep the previous value."""
-    out = np.empty_like(values)
-    acc, norm = 0.0, 0.0
-    for i, v in enumerate(values):
-        if np.isfinite(v):
-            acc = weight * acc + (1 - weight) * v
-            norm = weight * norm + (1 - weight)
-        out[i] = acc / norm if norm > 0 else np.nan
-    return out
-
-
-class RunCurves:
-    """The buffers of one run (the live one or an overlaid past one)."""
-
-    def __init__(self) -> None:
-        self.series = {key: Series() for key in SERIES}
-        self.smooth_state = (0.0, 0.0)  # (acc, norm) of the running EMA of the loss
-
-    def clear(self) -> None:
-        for s in self.series.values():
-            s.clear()
-        self.smooth_state = (0.0, 0.0)
-
-    def last_step(self) -> float:
-        loss = self.series["loss"]
-        return loss.x[-1] if len(loss) else -1.0
-
-    def add_step(self, m: StepMetrics, mem: Any, weight: float) -> None:
-        x = float(m.step)
-        loss = self.series["loss"]
-        if len(loss) and loss.x[-1] >= x:  # resumed from an earlier step: redo from here
-            for s in self.series.values():  # (an eval at step x goes too: it is redone)
-                s.truncate_from(x)
-            self.resmooth(weight)
-        loss.append(x, m.loss)
-        acc, norm = self.smooth_state
-        if np.isfinite(m.loss):
-            acc, norm = weight * acc + (1 - weight) * m.loss, weight * norm + (1 - weight)
-        self.smooth_state = (acc, norm)
-        self.series["loss_smooth"].append(x, acc / norm if norm else np.nan)
-        self.series["lr"].append(x, m.lr)
-        self.series["grad_norm"].append(x, m.grad_norm)
-        self.series["tokens_per_s"].append(x, m.tokens_per_s)
-        peak = m.mem_mb
-        if mem is not None:
-            alloc = float(getattr(mem, "allocated_mb", 0.0) or 0.0)
-            reserved = float(getattr(mem, "reserved_mb", 0.0) or 0.0)
-            rss = float(getattr(mem, "rss_mb", 0.0) or 0.0)
-            # core.memory reports RSS as "allocated" and "reserved" on the CPU: draw those
-            # two only when they are the GPU allocator's own figures.
-            if (alloc > 0 or reserved > 0) and not alloc == reserved == rss:
-                self.series["mem_allocated"].append(x, alloc)
-                self.series["mem_reserved"].append(x, reserved)
-                peak = float(getattr(mem, "peak_mb", 0.0) or peak)
-            if rss:
-                self.series["mem_rss"].append(x, rss)
-        if np.isfinite(peak):
-            self.series["mem_peak"].append(x, peak)
-
-    def add_eval(self, e: EvalMetrics) -> None:
-        self.series["eval_loss"].truncate_from(e.step)
-        self.series["eval_loss"].append(float(e.step), e.eval_loss)
-
-    def resmooth(self, weight: float) -> None:
-        loss, smooth = self.series["loss"], self.series["loss_smooth"]
-        smooth.clear()
-        for x, y in zip(loss.x, ema(loss.y, weight)):
-            smooth.append(x, y)
-        acc = norm = 0.0
-        for v in loss.y:
-            if np.isfinite(v):
-                acc, norm = weight * acc + (1 - weight) * v, weight * norm + (1 - weight)
-        self.smooth_state = (acc, norm)
 
 
 class PlotsView(QWidget):
@@ -265,6 +154,9 @@ class PlotsView(QWidget):
         self.plots[chart].addItem(item, ignoreBounds=True)
         item.setDownsampling(ds=1, auto=False)
         item.setClipToView(False)
+        # No dynamic range limit: with it, every change of the chart's y range rebuilt every
+        # overlay's path (a live loss falling below past runs moves it at each tick)
+        item.setDynamicRangeLimit(None)
         self._layers[chart].add(item)
         return item
 
@@ -331,16 +223,18 @@ class PlotsView(QWidget):
         self._changed_all()
 
     # --- past runs -----------------------------------------------------------------------------
-    def add_overlay(self, name: str, records: Iterable[Record]) -> None:
+    @property
+    def smoothing(self) -> float:
+        return self._smoothing
+
+    def add_overlay(self, name: str, records: Iterable[Record] | RunCurves) -> None:
         """Draw a past run's smoothed loss, eval loss, lr, norm, tokens/s and peak memory
-        dashed over the live charts."""
+        dashed over the live charts. Pass RunCurves built in a worker for a long run."""
         self.remove_overlay(name)
-        curves = RunCurves()
-        for r in records:
-            if isinstance(r, StepMetrics):
-                curves.add_step(r, None, self._smoothing)
-            elif isinstance(r, EvalMetrics):
-                curves.add_eval(r)
+        curves = records if isinstance(records, RunCurves) else \
+            RunCurves.from_records(records, self._smoothing)
+        if curves.smoothed_with != self._smoothing:  # the user moved the slider meanwhile
+            curves.resmooth(self._smoothing)
         color = OVERLAY_COLOURS[len(self._overlays) % len(OVERLAY_COLOURS)]
         items = {}
         for key in ("loss_smooth", "eval_loss", "lr", "grad_norm", "tokens_per_s", "mem_peak"):

@@ -127,6 +127,14 @@ class RunsList(QWidget):
                 return True
         return False
 
+    def is_overlaid(self, name: str) -> bool:
+        """Whether the run named `name` (its folder name) is ticked for overlay."""
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if Path(item.data(0, RUN_ROLE)).name == name:
+                return item.checkState(0) == Qt.CheckState.Checked
+        return False
+
     def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
         if column == 0 and not self._filling:
             self.sig_overlay.emit(item.data(0, RUN_ROLE),
