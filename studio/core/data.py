@@ -175,7 +175,7 @@ def inspect_dataset(path: str | Path, format: str = "auto", *, tokenizer: Any = 
     lengths: list[int] = []
     all_masked: list[int] = []
     for sample, tok in tokenize_stream(scan.samples(), tokenizer, stage=stage,
-                                       chat_template=chat_template):
+                                       chat_template=chat_template, max_length=max_length):
         if isinstance(tok, str):
             scan.reject(sample, tok)
             continue

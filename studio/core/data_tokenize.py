@@ -35,15 +35,23 @@ IGNORE_INDEX = -100  # label value torch's cross-entropy skips
 
 BATCH = 256  # samples whose pieces go to the (Rust, multi-threaded) tokenizer in one call
 
+# A prompt or reply of millions of characters costs the tokenizer ~150 bytes of memory per
+# character (measured: a 5 MB row took 700 MB, so a 50 MB one ~7 GB), though sft keeps only
+# the first max_length tokens. No token of a real vocabulary spans more than
+# CHARS_PER_TOKEN_MAX characters, so an sft sample's text is cut after max_length x that many
+# characters: every token that survives truncation is still there, exactly.
+CHARS_PER_TOKEN_MAX = 256
+MIN_TEXT_CAP = 1 << 20  # characters always kept (also when no max_length is given)
+
 
 def tokenize_sample(sample: Sample, tokenizer: Any, max_length: Optional[int], *,
                     stage: str = "sft", train_on_prompt: bool = False,
                     chat_template: Optional[str] = None) -> TokenizedSample:
     """One sample -> ids and labels, cut to max_length (None: no cut). Raises DataError when
     the sample cannot be rendered (no chat template, the template refuses the conversation)."""
-    plan = _plan(sample, tokenizer, stage, train_on_prompt, chat_template)
+    plan = _cap(_plan(sample, tokenizer, stage, train_on_prompt, chat_template), max_length)
     ids, labels = _build(plan, _encode_many(tokenizer, plan.texts, plan.special), tokenizer)
-    truncated = max_length is not None and len(ids) > max_length
+    truncated = plan.capped or (max_length is not None and len(ids) > max_length)
     if truncated:
         ids, labels = ids[:max_length], labels[:max_length]
     return TokenizedSample(sample.row, ids, labels, truncated)
@@ -51,17 +59,20 @@ def tokenize_sample(sample: Sample, tokenizer: Any, max_length: Optional[int], *
 
 def tokenize_stream(samples: Iterable[Sample], tokenizer: Any, *, stage: str = "sft",
                     train_on_prompt: bool = False, chat_template: Optional[str] = None,
+                    max_length: Optional[int] = None,
                     ) -> Iterator[tuple[Sample, TokenizedSample | str]]:
     """(sample, its whole untruncated TokenizedSample, or the reason it cannot be tokenized),
     in order. Pieces of BATCH samples are encoded in one tokenizer call: many times faster
-    than one call per piece."""
+    than one call per piece. An sft sample of more than MIN_TEXT_CAP characters (or
+    max_length x CHARS_PER_TOKEN_MAX) is cut there first and comes `truncated`: its length is
+    then a lower bound, still over max_length."""
     it = iter(samples)
     while batch := list(itertools.islice(it, BATCH)):
         plans: list[tuple[Sample, _Plan | str]] = []
         for sample in batch:
             try:
-                plans.append((sample, _plan(sample, tokenizer, stage, train_on_prompt,
-                                            chat_template)))
+                plans.append((sample, _cap(_plan(sample, tokenizer, stage, train_on_prompt,
+                                                 chat_template), max_length)))
             except DataError as e:
                 plans.append((sample, e.one_line()))
         encoded = {}
@@ -75,7 +86,7 @@ def tokenize_stream(samples: Iterable[Sample], tokenizer: Any, *, stage: str = "
                 continue
             pieces = [next(encoded[plan.special]) for _ in plan.texts]
             ids, labels = _build(plan, pieces, tokenizer)
-            yield sample, TokenizedSample(sample.row, ids, labels)
+            yield sample, TokenizedSample(sample.row, ids, labels, plan.capped)
 
 
 def tokenize_dataset(samples: list[Sample], tokenizer: Any, max_length: int, *,
@@ -89,7 +100,7 @@ def tokenize_dataset(samples: list[Sample], tokenizer: Any, max_length: int, *,
     problems: list[RowProblem] = []
     for sample, tok in tokenize_stream(samples, tokenizer, stage=stage,
                                        train_on_prompt=train_on_prompt,
-                                       chat_template=chat_template):
+                                       chat_template=chat_template, max_length=max_length):
         if isinstance(tok, str):
             problems.append(RowProblem(sample.row, tok))
         elif stage == "pretrain":
@@ -97,7 +108,7 @@ def tokenize_dataset(samples: list[Sample], tokenizer: Any, max_length: int, *,
         elif (reason := nothing_to_learn(tok, max_length)):
             problems.append(RowProblem(sample.row, reason))
         else:
-            cut = len(tok.input_ids) > max_length
+            cut = tok.truncated or len(tok.input_ids) > max_length
             out.append(TokenizedSample(tok.row, tok.input_ids[:max_length],
                                        tok.labels[:max_length], cut))
     return out, problems
@@ -109,7 +120,8 @@ def nothing_to_learn(tok: TokenizedSample, max_length: Optional[int]) -> str:
     if first is None:
         return "nothing to learn: the chat template left no assistant tokens"
     if max_length is not None and first >= max_length:
-        return (f"nothing to learn: the prompt is {first} tokens, so the assistant reply "
+        over = "over " if tok.truncated else ""  # cut at the character cap: a lower bound
+        return (f"nothing to learn: the prompt is {over}{first} tokens, so the assistant reply "
                 f"starts after max_length ({max_length}); raise max_length or shorten the "
                 "prompt")
     return ""
@@ -133,6 +145,24 @@ class _Plan:
     eos_after: Optional[int] = None   # sft: the last reply piece, followed by EOS if it does
     #                                   not end with an end-of-turn token
     eos_at_end: bool = False          # pretrain: EOS last, unless it is there already
+    capped: bool = False              # sft text cut at the character cap (_cap)
+
+
+def _cap(plan: _Plan, max_length: Optional[int]) -> _Plan:
+    """Cut an sft plan's text after the characters that can hold max_length tokens (see
+    CHARS_PER_TOKEN_MAX). Pretrain keeps everything: its long rows become windows."""
+    if plan.special or plan.eos_at_end:  # pretrain plans
+        return plan
+    cap = max(MIN_TEXT_CAP, (max_length or 0) * CHARS_PER_TOKEN_MAX)
+    total = 0
+    for k, text in enumerate(plan.texts):
+        if total + len(text) > cap:
+            plan.texts[k] = text[:cap - total]
+            plan.texts[k + 1:] = [""] * (len(plan.texts) - k - 1)
+            plan.capped = True
+            break
+        total += len(text)
+    return plan
 
 
 def _plan(sample: Sample, tokenizer: Any, stage: str, train_on_prompt: bool,

@@ -269,3 +269,39 @@ def test_inspect_with_a_tokenizer_reports_lengths(tmp_path, tokenizer):
     assert report.length_stats.max > 64
     assert report.over_max_length == 2
     assert report.all_masked_rows == [2]  # row 3 is cut too, but keeps part of its answer
+
+
+@pytest.mark.parametrize("prompt_words,reply_chars", [(3, 5_000), (3, 20_000), (300, 5_000)])
+def test_a_huge_sft_text_is_cut_before_tokenizing_without_changing_the_kept_tokens(
+        tokenizer, monkeypatch, prompt_words, reply_chars):
+    # Small caps stand in for the real ones (1 MiB of characters; 256 per token of max_length).
+    # The last case cuts inside the prompt: it has nothing to learn within max_length either way.
+    from studio.core import data_tokenize as dt
+
+    s = chat(("user", "Summarise this: " + "长文本 and words, " * prompt_words),
+             ("assistant", ("A reply. " * reply_chars)[:reply_chars]))
+    whole = tokenize_sample(s, tokenizer, 64)
+    whole_kept, whole_problems = tokenize_dataset([s], tokenizer, 64)
+    monkeypatch.setattr(dt, "MIN_TEXT_CAP", 1000)
+    monkeypatch.setattr(dt, "CHARS_PER_TOKEN_MAX", 16)  # the starter's tokens are <= 16 chars
+    cut = tokenize_sample(s, tokenizer, 64)
+    assert (cut.input_ids, cut.labels) == (whole.input_ids, whole.labels)
+    assert cut.truncated and whole.truncated
+    (_, streamed), = list(dt.tokenize_stream([s], tokenizer, max_length=64))
+    assert streamed.truncated and streamed.input_ids[:64] == whole.input_ids
+    kept, problems = tokenize_dataset([s], tokenizer, 64)
+    assert [p.row for p in problems] == [p.row for p in whole_problems]
+    for p, w in zip(problems, whole_problems):  # the cut one knows a lower bound only
+        assert p.reason.startswith("nothing to learn: the prompt is over ")
+        assert w.reason.startswith("nothing to learn: the prompt is ")
+    assert [k.input_ids for k in kept] == [k.input_ids for k in whole_kept]
+    assert all(k.truncated for k in kept)
+
+
+def test_pretrain_text_is_never_cut_by_the_cap(tokenizer, monkeypatch):
+    from studio.core import data_tokenize as dt
+
+    monkeypatch.setattr(dt, "MIN_TEXT_CAP", 100)
+    s = Sample(5, text=" ".join(f"word{i}" for i in range(400)))
+    kept, _ = tokenize_dataset([s], tokenizer, 32, stage="pretrain")
+    assert sum(len(w.input_ids) for w in kept) > 400  # every word is in some window

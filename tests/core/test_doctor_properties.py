@@ -407,3 +407,15 @@ def test_an_empty_csv_cell_where_turns_go_says_empty(tmp_path):
                     '{""from"": ""gpt"", ""value"": ""Yo""}]",\n,just text\n', "utf-8")
     report = inspect_dataset(path)
     assert [str(p) for p in report.problems] == ["row 2 (line 3): field 'conversations' is empty"]
+
+
+@pytest.mark.slow  # ~0.5 GB for the file's text; the tokenizer sees only the first MiB
+def test_a_50_mb_single_row_with_the_models_tokenizer_is_measured_as_truncated(tmp_path,
+                                                                                tokenizer):
+    path = tmp_path / "big.jsonl"
+    big = "长文本 and words " * (50 * 2**20 // 20)
+    path.write_text(json.dumps({"instruction": "Summarise.", "output": big}) + "\n" +
+                    json.dumps({"instruction": "q", "output": "short"}) + "\n", "utf-8")
+    report = inspect_dataset(path, tokenizer=tokenizer, max_length=512)
+    assert (report.total_rows, report.good_rows, report.over_max_length) == (2, 2, 1)
+    assert report.lengths[0] > 512 and report.lengths[1] < 512
