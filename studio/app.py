@@ -15,6 +15,7 @@ from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from studio.services.gc_collector import GuiThreadCollector
 from studio.services.session import Session
 from studio.services.workers import Task, run_task
 from studio.ui import i18n, prefs
@@ -52,6 +53,8 @@ def create_app(argv: Optional[list[str]] = None, lang: Optional[str] = None) -> 
     app.setWindowIcon(icon())
     i18n.install(app, lang)
     app.aboutToQuit.connect(Task.wait_all)
+    if not hasattr(app, "gc_collector"):  # once per process (tests reuse the app)
+        app.gc_collector = GuiThreadCollector(app).start()
     qss = RESOURCES / "style.qss"
     if qss.is_file():
         app.setStyleSheet(qss.read_text(encoding="utf-8"))

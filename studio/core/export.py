@@ -19,7 +19,6 @@ torch / transformers / peft are imported inside functions (the export dialog imp
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import time
@@ -32,6 +31,7 @@ from studio.core.checkpoint import why_write_failed, write_errors
 from studio.core.config import PROMPT_METHODS, RunConfig
 from studio.core.errors import UserError
 from studio.core.faults import fault_at
+from studio.core.gc_policy import collect_garbage
 
 FORMATS = ("adapter", "merged", "gguf")
 GGUF_REASON = ("gguf export is not available yet: export --format merged, then convert that "
@@ -175,7 +175,7 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
         quant = _quantization(rm.model) if fmt == "adapter" else None
         dtype = _dtype(rm.model)
         del rm  # free the in-studio copy before the check loads the export
-        gc.collect()
+        collect_garbage()
         diff, eos = None, None
         if verify:
             say(0.55, "reloading the export with plain transformers"
@@ -189,7 +189,7 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
             say(0.8, "checking that generation stops at the end of the turn")
             eos = chk.eos_check(plain, _export_tokenizer(tmp, cfg))
             del plain
-            gc.collect()
+            collect_garbage()
             if eos.problem and fmt == "merged":
                 raise ExportError(f"the merged model's EOS is wrong: {eos.problem}; nothing "
                                   f"was written to {dest}")

@@ -28,6 +28,7 @@ from studio.core.events import (
     StepMetrics,
 )
 from studio.core.faults import fault_at
+from studio.core.gc_policy import collect_garbage
 from studio.core.trainer_setup import Setup, check_output_dir, prepare, total_steps_of
 
 # Keys a resume may change: how the same work is split and how long it runs, not what it is.
@@ -347,12 +348,11 @@ def _diverged(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress, loss: flo
 
 
 def _out_of_memory(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> RunResult:
-    import gc
 
     import torch
 
     s.optimizer.zero_grad(set_to_none=True)
-    gc.collect()
+    collect_garbage()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     if at.step > 0 and at.last_saved != at.step:

@@ -17,7 +17,6 @@ engine checks after every token (facts.md: a busy worker never runs queued slots
 
 from __future__ import annotations
 
-import gc
 import queue
 import threading
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any, Optional
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from studio.core.errors import UserError
+from studio.core.gc_policy import collect_garbage
 from studio.services.engine_import import import_engine
 from studio.services.workers import describe_error
 
@@ -108,7 +108,7 @@ class _Runner(QObject):
 
     def _free(self) -> None:
         self.models = None
-        gc.collect()
+        collect_garbage()
         try:
             import torch
 

@@ -13,7 +13,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -33,14 +33,12 @@ from studio.core import runs
 from studio.core.config import GROUPS
 from studio.core.errors import UserError
 from studio.core.events import EvalMetrics, RunEvent, StepMetrics
-from studio.services.child_process import run_in_child
 from studio.services.session import Session
-from studio.services.stream_job import StreamJob
 from studio.services.workers import run_task
 from studio.ui import prefs
-from studio.ui.curves import load_overlays
 from studio.ui.errors import show_error
 from studio.ui.forms import ConfigForm, group_title
+from studio.ui.overlay_loader import OverlayLoader
 from studio.ui.runs_list import RunsList
 
 if TYPE_CHECKING:
@@ -221,11 +219,9 @@ class TrainPanel(QWidget):
         split.addWidget(self._plots_box)
         bottom = QSplitter(Qt.Orientation.Horizontal)
         self.runs_list = RunsList()
-        self._overlay_queue: list[str] = []
-        self._overlay_job: Optional[StreamJob] = None
-        app = QCoreApplication.instance()
-        if app is not None:  # a running QThread must not outlive the app
-            app.aboutToQuit.connect(self.shutdown)
+        self.overlay_loader = OverlayLoader(lambda: self.plots.smoothing, self)
+        self.overlay_loader.sig_curves.connect(self._overlay_ready)
+        self.overlay_loader.sig_error.connect(self._on_error)
         self.runs_list.sig_overlay.connect(self._overlay)
         self.runs_list.sig_follow.connect(self.follow)
         self.runs_list.sig_resume.connect(self.resume)
@@ -397,41 +393,12 @@ class TrainPanel(QWidget):
         if not on:
             self.plots.remove_overlay(name)
             return
-        self._overlay_queue.append(run_dir)
-        self._load_overlays()
+        self.overlay_loader.request(run_dir)
 
-    def _load_overlays(self) -> None:
-        """Read the ticked runs' curves in one child process at a time: ticking fifty runs
-        then costs one batch or two, not fifty threads parsing JSON beside the GUI."""
-        if self._overlay_job is not None and self._overlay_job.running:
-            return  # the next batch starts when this one is done
-        dirs, self._overlay_queue = self._overlay_queue, []
-        if not dirs:
-            return
-        weight = self.plots.smoothing
-
-        def job(emit: Any, cancelled: Any) -> None:
-            run_in_child(load_overlays, (dirs, weight), emit, cancelled, name="studio-overlays")
-
-        self._overlay_job = StreamJob("overlays", job)
-        self._overlay_job.sig_item.connect(self._overlay_ready)
-        self._overlay_job.sig_error.connect(self._on_error)
-        self._overlay_job.sig_done.connect(self._load_overlays)
-        self._overlay_job.start()
-
-    def shutdown(self) -> None:
-        """Stop reading overlays (the window closes)."""
-        self._overlay_queue = []
-        job = self._overlay_job
-        if job is not None and job.running:
-            job.cancel()
-            job.wait(5000)
-
-    def _overlay_ready(self, kind: str, batch: Any) -> None:
-        for run_dir, curves in batch:
-            name = Path(run_dir).name
-            if self.runs_list.is_overlaid(name):  # not unticked while it was read
-                self.plots.add_overlay(name, curves)
+    def _overlay_ready(self, run_dir: str, curves: Any) -> None:
+        name = Path(run_dir).name
+        if self.runs_list.is_overlaid(name):  # not unticked while it was read
+            self.plots.add_overlay(name, curves)
 
     # --- session signals -----------------------------------------------------------------------
     def _on_state(self, state: str) -> None:

@@ -3,6 +3,16 @@
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def gui_thread_gc(qapp):
+    """As in the app: cyclic garbage is collected in the GUI thread only (core/gc_policy.py)."""
+    from studio.services.gc_collector import GuiThreadCollector
+
+    if not hasattr(qapp, "gc_collector"):
+        qapp.gc_collector = GuiThreadCollector(qapp).start()
+    yield
+
+
 @pytest.fixture(autouse=True)
 def studio_settings(tmp_path, monkeypatch):
     path = tmp_path / "settings.ini"
