@@ -6,27 +6,15 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QDialogButtonBox, QPushButton
+from test_train_panel import _panel  # the Train page on the tiny model
 
 from studio.core import config, runs
 from studio.core.events import RunEvent, StepMetrics
 from studio.services.session import Session
 from studio.ui.resume_dialog import ResumeDialog, ResumeInfo, oom_step
-from studio.ui.tour import SAMPLE_DATASET
 from studio.ui.train_panel import TrainPanel
 
 OK = QDialogButtonBox.StandardButton.Ok
-
-
-def _panel(qtbot, tiny_model_dir, run_dir: Path, steps: int) -> tuple[Session, TrainPanel]:
-    session = Session()
-    panel = TrainPanel(session)
-    qtbot.addWidget(panel)
-    panel.resize(1200, 800)
-    panel.show()
-    session.draft.update(model=str(tiny_model_dir), dataset=str(SAMPLE_DATASET),
-                         max_steps=steps, batch_size=2, max_length=64, eval_split=0.1,
-                         eval_steps=3, save_steps=100, output_dir=str(run_dir))
-    return session, panel
 
 
 def _steps_around_the_resume(run_dir: Path) -> tuple[list[int], list[int]]:
