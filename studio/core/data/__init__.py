@@ -1,0 +1,1 @@
+"""Datasets: read files, detect shapes, check rows, tokenize with loss masks."""

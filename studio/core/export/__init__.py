@@ -1,0 +1,1 @@
+"""Take a run's result away: folders, checks, model cards."""

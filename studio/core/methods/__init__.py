@@ -1,0 +1,1 @@
+"""Fine-tuning methods: the registry of what each method is, and its builder."""

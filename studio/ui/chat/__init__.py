@@ -1,0 +1,1 @@
+"""The Chat page: base and tuned side by side."""

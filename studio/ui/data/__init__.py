@@ -1,0 +1,1 @@
+"""The Data page: table, problems, length histogram, template preview."""

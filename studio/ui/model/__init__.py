@@ -1,0 +1,1 @@
+"""The Model page: model choice, method form, parameter map, memory estimate."""

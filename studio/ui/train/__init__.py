@@ -1,0 +1,1 @@
+"""The Train page: start / stop / resume, live charts, past runs."""
