@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Streaming chat (studio.core.chat.ChatEngine) vs a bare `model.generate` on the same model and
-settings: greedy, a fixed number of new tokens (min_new_tokens = max_new_tokens, so both write
+"""Streaming chat (studio.core.chat.engine.ChatEngine) vs a bare `model.generate` on the same model
+and settings: greedy, a fixed number of new tokens (min_new_tokens = max_new_tokens, so both write
 exactly the same tokens), the same chat-template prompt. Runs alternate bare / streaming, REPEATS
 times after a warm-up; the table shows medians of tokens/s (wall clock and per CPU second: on a
-busy machine the CPU figure shows the work done, free of waiting for a core), the streaming /
-bare ratios (median of each repeat's ratio; the bar: >= 0.9) and first-token latency.
+busy machine the CPU figure shows the work done, free of waiting for a core), the streaming / bare
+ratios (median of each repeat's ratio; the bar: >= 0.9) and first-token latency.
 
 Bare first-token latency is the time of a generate() with max_new_tokens=1 (prefill plus one
 token); streaming first-token latency is when the first piece of text reached the callback.
@@ -65,9 +65,9 @@ def streamed(engine, settings) -> tuple[float, float, int, float]:
 def load(args):
     import torch
 
-    from studio.core import model as model_mod
-    from studio.core.chat import ChatEngine
-    from studio.core.starter import new_model
+    from studio.core.chat.engine import ChatEngine
+    from studio.core.model import load as model_mod
+    from studio.core.model.starter import new_model
 
     device = args.device if args.device != "auto" else \
         ("cuda" if torch.cuda.is_available() else "cpu")
@@ -92,7 +92,7 @@ def main() -> int:
 
     import torch
 
-    from studio.core.chat import GenSettings
+    from studio.core.chat.engine import GenSettings
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -4,7 +4,7 @@
 The models have the published Qwen2.5 shapes (numbers below; no download) and random weights,
 written as normal Hugging Face folders (bf16 safetensors + a BPE tokenizer from the starter
 corpus), so the studio's trainer loads them through its own code exactly as a downloaded model.
-Each (model, method, max_length) runs `studio.core.trainer.train` in its own process (its peak
+Each (model, method, max_length) runs `studio.core.train.trainer.train` in its own process (its peak
 memory is its own; an out-of-memory or a hang ends that row only), on synthetic instruction rows
 long enough that every sample is max_length tokens (or on --data). Per row it prints:
 
@@ -16,7 +16,7 @@ long enough that every sample is max_length tokens (or on --data). Per row it pr
               does no matmul). Attention's T^2 term and recomputation under gradient
               checkpointing are not counted (the usual MFU convention).
   peak        torch.cuda.max_memory_allocated (and _reserved) of the run; RSS on a CPU
-  estimate    studio.core.memory.estimate_memory for the same config and device, and
+  estimate    studio.core.model.memory.estimate_memory for the same config and device, and
               estimate / peak allocated. It includes ~500 MB of CUDA context and 10% for
               fragmentation, which max_memory_allocated does not see.
 
@@ -84,7 +84,7 @@ def peak_tflops(device_name: str) -> float | None:
 def matmul_params(shape: dict) -> int:
     """N of the FLOPs-per-token rule: decoder layers + LM head (tied or not: the head's matmul
     runs either way); the input embedding is a lookup."""
-    from studio.core.memory import model_dims
+    from studio.core.model.memory import model_dims
 
     dims = model_dims({"model_type": "qwen2", **shape})
     return dims.layers * dims.layer_params() + dims.vocab * dims.hidden
@@ -98,7 +98,7 @@ def write_rows(path: Path, rows: int, min_chars: int, seed: int = 0) -> Path:
     """Alpaca rows whose answer is a long shuffle of the starter corpus's paragraphs: every
     sample is cut at max_length, so each step trains batch x max_length tokens, nearly all of
     them answer tokens (the loss is on the answer)."""
-    from studio.core.starter import corpus_files
+    from studio.core.model.starter import corpus_files
 
     paragraphs = [p.strip() for f in corpus_files() for p in
                   f.read_text(encoding="utf-8").split("\n\n") if p.strip()]
@@ -124,7 +124,7 @@ def child_build(shape_name: str, out: Path) -> dict:
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from studio.core import starter
+    from studio.core.model import starter
 
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -197,8 +197,10 @@ def _init(name: str, shape: tuple, device: str, gen) -> "object":
 def child_train(a: argparse.Namespace) -> dict:
     import torch
 
-    from studio.core import config, memory, trainer
+    from studio.core import config
     from studio.core.events import NullReporter
+    from studio.core.model import memory
+    from studio.core.train import trainer
 
     cuda = torch.cuda.is_available()
     steps = a.warmup + a.steps
@@ -277,7 +279,7 @@ def _pick_workdir(need_bytes: int) -> Path:
 
 
 def _bytes_of(shape_name: str) -> int:
-    from studio.core.memory import model_dims
+    from studio.core.model.memory import model_dims
 
     return 2 * model_dims({"model_type": "qwen2", **SHAPES[shape_name]}).base_params()
 

@@ -2,7 +2,7 @@
 """The studio's pre-run memory estimate against the measured peak, on the CPU.
 
 For the tiny and small starter models, LoRA and full fine-tuning, at a couple of batch x
-max_length settings, each run in its own process: studio.core.memory.estimate_memory for the
+max_length settings, each run in its own process: studio.core.model.memory.estimate_memory for the
 config (what the Model page shows before Start), then the studio's trainer for a few steps on
 rows long enough that every sample is max_length tokens (the estimate counts batch x max_length
 tokens; packing puts exactly that many in a row). Measured:
@@ -47,7 +47,9 @@ def child(a: argparse.Namespace) -> dict:
     import torch  # noqa: F401  (the baseline includes the engine's imports)
     import transformers  # noqa: F401
 
-    from studio.core import config, memory, trainer
+    from studio.core import config
+    from studio.core.model import memory
+    from studio.core.train import trainer
     from studio.core.events import NullReporter
 
     with tempfile.TemporaryDirectory() as out:
@@ -98,7 +100,7 @@ def main() -> int:
 
     from gpu import write_rows  # the GPU bench's long synthetic rows (no torch needed)
 
-    from studio.core.starter import new_model
+    from studio.core.model.starter import new_model
 
     print("memory estimate vs measured peak RSS on the CPU (fp32), each run its own process, "
           f"{a.steps} steps, every sample max_length tokens, packing on\n")

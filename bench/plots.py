@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How fast the Train page's charts (studio.ui.plots.PlotsView) redraw with long runs.
+"""How fast the Train page's charts (studio.ui.train.plots.PlotsView) redraw with long runs.
 
 Offscreen, the real widget at 1400 x 900, fed through its own add_step / add_overlay:
 
@@ -75,7 +75,7 @@ def _one_curve(app, points: int, repeats: int) -> tuple[str, float, float, float
     import numpy as np
     import pyqtgraph as pg
 
-    from studio.ui.plots import PlotsView
+    from studio.ui.train.plots import PlotsView
 
     chart = pg.PlotWidget()
     chart.resize(700, 400)
@@ -106,7 +106,7 @@ def measure(points: int = 100_000, runs: int = 50, run_points: int = 10_000,
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
-    from studio.ui.plots import PlotsView
+    from studio.ui.train.plots import PlotsView
 
     out = [_one_curve(app, points, repeats)]
     view = PlotsView()

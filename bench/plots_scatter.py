@@ -29,7 +29,7 @@ def measure(points: int = 50_000, repeats: int = 10) -> list[tuple[str, float, f
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
-    from studio.ui.embedding_view import ScatterCanvas
+    from studio.ui.inspect.embedding_view import ScatterCanvas
 
     rng = np.random.default_rng(0)
     coords = rng.standard_normal((points, 2)).astype(np.float32)

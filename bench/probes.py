@@ -45,7 +45,7 @@ def _median(fn, repeats: int) -> float:
 
 
 def _attention_row(name: str, target, repeats: int) -> tuple[str, float, str]:
-    from studio.core.probes import capture_attention, load_probe_model
+    from studio.core.probes.attention import capture_attention, load_probe_model
 
     pm = load_probe_model(target)
     maps = capture_attention(pm, TEXT, max_tokens=256)
@@ -57,8 +57,8 @@ def _attention_row(name: str, target, repeats: int) -> tuple[str, float, str]:
 def rows(repeats: int, scatter: bool) -> list[tuple[str, float, str]]:
     import numpy as np
 
-    from studio.core.project import pca
-    from studio.core.starter import new_model
+    from studio.core.model.starter import new_model
+    from studio.core.probes.projection import pca
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,8 +68,8 @@ def rows(repeats: int, scatter: bool) -> list[tuple[str, float, str]]:
     if spec is not None:
         mini = Path(spec.origin).parent / "model"
         out.append(_attention_row("MiniLM-L6", mini, repeats))
-        from studio.core.probes import load_probe_model
-        from studio.core.probes_embed import VocabIndex, word_vectors
+        from studio.core.probes.attention import load_probe_model
+        from studio.core.probes.embed import VocabIndex, word_vectors
 
         pm = load_probe_model(mini)
         index = VocabIndex(pm)

@@ -30,7 +30,8 @@ LR, WARMUP, SEED = 1e-3, 0.03, 42
 
 
 def _tokenized(model_dir: str, data_file: str, max_length: int):
-    from studio.core import data, model
+    from studio.core.data import doctor as data
+    from studio.core.model import load as model
 
     tok = model.load_tokenizer(Path(model_dir))
     samples, _ = data.load_samples(data_file, "auto")
@@ -74,8 +75,9 @@ def child_baseline(args) -> dict:
 
 
 def child_studio(args) -> dict:
-    from studio.core import config, trainer
+    from studio.core import config
     from studio.core.events import NullReporter
+    from studio.core.train import trainer
 
     marks: dict = {"steps": [], "loss": []}
 
@@ -138,7 +140,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model
         if not model_dir:
-            from studio.core.starter import new_model
+            from studio.core.model.starter import new_model
 
             model_dir = str(new_model(Path(tmp) / "tiny", size="tiny", arch="llama", seed=0))
         rows = json.loads(Path(args.data).read_text(encoding="utf-8"))[:args.rows]

@@ -19,13 +19,13 @@ from studio.services.gc_collector import GuiThreadCollector
 from studio.services.session import Session
 from studio.services.workers import Task, run_task
 from studio.ui import i18n, prefs
-from studio.ui.chat_panel import ChatPanel
-from studio.ui.data_panel import DataPanel
-from studio.ui.export_dialog import ExportForm
-from studio.ui.inspect_page import InspectPage
+from studio.ui.chat.panel import ChatPanel
+from studio.ui.data.panel import DataPanel
+from studio.ui.export.dialog import ExportForm
+from studio.ui.inspect.page import InspectPage
 from studio.ui.main_window import MainWindow
-from studio.ui.model_panel import ModelPanel
-from studio.ui.train_panel import TrainPanel
+from studio.ui.model.panel import ModelPanel
+from studio.ui.train.panel import TrainPanel
 from studio.ui.welcome import WelcomePage
 
 ROOT = Path(__file__).resolve().parents[1]

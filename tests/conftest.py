@@ -17,8 +17,8 @@ SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A random-weight tiny Llama (~0.35M params) + trained BPE tokenizer + ChatML template,
-    written by `studio.core.starter.new_model` (seed 0). Treat it as read-only."""
-    from studio.core.starter import new_model
+    written by `studio.core.model.starter.new_model` (seed 0). Treat it as read-only."""
+    from studio.core.model.starter import new_model
 
     return new_model(tmp_path_factory.mktemp("models") / "tiny-llama", size="tiny",
                      arch="llama", seed=0)
@@ -27,7 +27,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_qwen_dir(tmp_path_factory) -> Path:
     """Like tiny_model_dir, but Qwen2 (q/k/v biases, tied input embedding and head)."""
-    from studio.core.starter import new_model
+    from studio.core.model.starter import new_model
 
     return new_model(tmp_path_factory.mktemp("models") / "tiny-qwen2", size="tiny",
                      arch="qwen2", seed=0)
@@ -59,7 +59,8 @@ def trained_run(tmp_path_factory, tiny_model_dir):
 
     def make(method: str = "lora") -> Path:
         if method not in cache:
-            from studio.core import config, trainer
+            from studio.core import config
+            from studio.core.train import trainer
 
             root = tmp_path_factory.mktemp(f"run-{method}")
             data = root / "chat.jsonl"

@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
     _check_paths(args)
     from transformers.utils import logging as hf_logging  # heavy imports follow
 
-    from studio.core.chat import Conversation, GenSettings
-    from studio.core.run_model import load_chat_models
+    from studio.core.chat.engine import Conversation, GenSettings
+    from studio.core.model.run_model import load_chat_models
 
     hf_logging.disable_progress_bar()  # the reply is the output; no loading bars around it
 

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> Any:
-    from studio.core import data
+    from studio.core.data import doctor as data
 
     if args.max_length is not None and args.max_length < 1:
         raise UserError("--max-length must be a positive number of tokens")
@@ -75,7 +75,7 @@ def _inspect(args: argparse.Namespace) -> Any:
     tokenizer, max_length = None, None
     if args.model:
         from studio.core.config import defaults
-        from studio.core.model import load_tokenizer  # heavy: transformers
+        from studio.core.model.load import load_tokenizer  # heavy: transformers
 
         tokenizer = load_tokenizer(args.model)
         max_length = args.max_length or defaults()["max_length"]
@@ -88,7 +88,7 @@ def _verdict(report: Any) -> str:
     """Why this file cannot be trained on ("" when it can)."""
     from pathlib import Path
 
-    from studio.core.data import PREFERENCE_REFUSAL
+    from studio.core.data.doctor import PREFERENCE_REFUSAL
 
     name = Path(report.path).name
     if report.is_preference:

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         fmt = "adapter" if cfg.is_peft else "merged"
     from transformers.utils import logging as hf_logging  # heavy: torch, transformers, peft
 
-    from studio.core.export import export
+    from studio.core.export.folder import export
 
     hf_logging.disable_progress_bar()  # our own progress lines say what happens
 

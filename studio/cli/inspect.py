@@ -107,9 +107,9 @@ def _load(args: argparse.Namespace, layer: int | None = None):
     """Load the model (checking --layer against its config first: loading takes seconds)."""
     from transformers.utils import logging as hf_logging
 
-    from studio.core.model import read_model_config
-    from studio.core.probes import load_probe_model, resolve_target
-    from studio.core.probes_embed import layer_index
+    from studio.core.model.load import read_model_config
+    from studio.core.probes.attention import load_probe_model, resolve_target
+    from studio.core.probes.embed import layer_index
 
     target = resolve_target(args.model, args.adapter)
     if layer is not None:
@@ -123,7 +123,7 @@ def _load(args: argparse.Namespace, layer: int | None = None):
 def run_attention(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from studio.core.probes import MAX_TOKENS, attention_entropy, capture_attention
+    from studio.core.probes.attention import MAX_TOKENS, attention_entropy, capture_attention
 
     out = _out_path(args.out)
     text = _text(args)
@@ -144,7 +144,7 @@ def run_attention(args: argparse.Namespace) -> int:
 def run_embeddings(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from studio.core.probes_embed import parse_words, word_vectors
+    from studio.core.probes.embed import parse_words, word_vectors
 
     out = _out_path(args.out)
     words = parse_words(args.words)
@@ -162,9 +162,9 @@ def run_embeddings(args: argparse.Namespace) -> int:
 
 
 def run_tokens(args: argparse.Namespace) -> int:
-    from studio.core import model as model_mod
-    from studio.core.probes import resolve_target
-    from studio.core.probes_tokens import piece_label, split_text, template_split
+    from studio.core.model import load as model_mod
+    from studio.core.probes.attention import resolve_target
+    from studio.core.probes.tokens import piece_label, split_text, template_split
 
     text = _text(args)
     folder = model_mod.resolve_model(resolve_target(args.model).model, config_only=True)

@@ -7,7 +7,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from studio.core.starter import ARCHS, SIZES  # light: starter imports torch lazily
+    from studio.core.model.starter import ARCHS, SIZES  # light: starter imports torch lazily
 
     p = sub.add_parser(
         "new-model", help="write a small random-weight model + tokenizer to a folder",
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from transformers.utils import logging as hf_logging
 
-    from studio.core.starter import new_model
+    from studio.core.model.starter import new_model
 
     hf_logging.disable_progress_bar()  # one summary line instead of a shard-writing bar
     out = new_model(args.out, size=args.size, arch=args.arch, corpus=args.corpus,

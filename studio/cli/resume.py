@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from studio.cli.console import run_with_console
-    from studio.core import trainer
     from studio.core.config import parse_overrides
+    from studio.core.train import trainer
 
     overrides = parse_overrides(args.overrides)
     return run_with_console(

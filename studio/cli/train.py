@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from studio.cli.console import run_with_console
-    from studio.core import trainer  # heavy: torch, transformers
+    from studio.core.train import trainer  # heavy: torch, transformers
 
     cfg = config_mod.load(args.config, args.overrides)
     return run_with_console(lambda rep, stop: trainer.train(cfg, rep, stop), quiet=args.quiet)

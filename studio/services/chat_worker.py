@@ -119,7 +119,7 @@ class _Runner(QObject):
 
     def _load(self, src: ChatSource) -> Loaded:
         # Lazy: torch + transformers + peft take seconds to import; only ever in this thread.
-        from studio.core.run_model import load_chat_models
+        from studio.core.model.run_model import load_chat_models
 
         import_engine()
 

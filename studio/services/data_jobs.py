@@ -11,8 +11,8 @@ Emit = Callable[[str, Any], None]
 def check_file(emit: Emit, path: str, fmt: str, index: Any = None) -> None:
     """emit("index", (RowIndex, detected shape)) unless `index` is given, then
     emit("report", DatasetReport) once every row is checked."""
-    from studio.core.data import inspect_dataset
-    from studio.core.row_index import build_row_index
+    from studio.core.data.doctor import inspect_dataset
+    from studio.core.data.row_index import build_row_index
 
     if index is None:
         index = build_row_index(path)
@@ -22,7 +22,7 @@ def check_file(emit: Emit, path: str, fmt: str, index: Any = None) -> None:
 
 def head_format(index: Any) -> str:
     """The shape auto-detection finds (the doctor looks at the same first rows)."""
-    from studio.core.data_formats import DETECT_ROWS, detect_format
+    from studio.core.data.formats import DETECT_ROWS, detect_format
 
     if index.file_type == "txt":
         return "text"

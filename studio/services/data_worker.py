@@ -34,7 +34,7 @@ def _file_job(path: str, fmt: str, index: Any = None) -> Callable[[Emit, Callabl
 def _tokenizer_job(model: str) -> Callable[[Emit, Callable], None]:
     def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
         # Lazy: transformers takes seconds to import; this runs in the worker thread.
-        from studio.core.model import load_tokenizer, resolve_model
+        from studio.core.model.load import load_tokenizer, resolve_model
 
         import_engine()
 
@@ -47,7 +47,7 @@ def _tokenizer_job(model: str) -> Callable[[Emit, Callable], None]:
 def _lengths_job(index: Any, fmt: str, tokenizer: Any, stage: str, train_on_prompt: bool,
                  lock: threading.Lock) -> Callable[[Emit, Callable], None]:
     def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
-        from studio.core.data_view import measure_lengths
+        from studio.core.data.view import measure_lengths
 
         result = measure_lengths(index, fmt, tokenizer, stage=stage,
                                  train_on_prompt=train_on_prompt, lock=lock, cancel=cancelled,
@@ -60,7 +60,7 @@ def _lengths_job(index: Any, fmt: str, tokenizer: Any, stage: str, train_on_prom
 def _preview_job(sample: Any, tokenizer: Any, max_length: Optional[int], stage: str,
                  train_on_prompt: bool, lock: threading.Lock) -> Callable[[Emit, Callable], None]:
     def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
-        from studio.core.data_view import token_view
+        from studio.core.data.view import token_view
         from studio.core.errors import DataError
 
         try:

@@ -30,7 +30,7 @@ class ExportRequest:
 
 def _export(request: ExportRequest, progress: Any) -> Any:
     # Lazy: torch + transformers + peft; imported in the worker thread only.
-    from studio.core.export import export
+    from studio.core.export.folder import export
 
     import_engine()
 

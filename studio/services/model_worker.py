@@ -33,8 +33,8 @@ class ModelInfo:
 
 
 def _model_info(source: str) -> ModelInfo:
-    # Lazy: studio.core.model is light, but resolving a hub id imports huggingface_hub.
-    from studio.core.model import read_model_config, resolve_model
+    # Lazy: studio.core.model.load is light, but resolving a hub id imports huggingface_hub.
+    from studio.core.model.load import read_model_config, resolve_model
 
     import_engine()
 
@@ -44,7 +44,7 @@ def _model_info(source: str) -> ModelInfo:
 
 def _parameter_map(values: dict) -> list:
     # Lazy: the meta-device model needs torch + transformers + peft (seconds to import).
-    from studio.core.param_map import parameter_map_for_config
+    from studio.core.model.param_map import parameter_map_for_config
 
     import_engine()
 
@@ -67,13 +67,13 @@ def _parameter_maps(configs: list) -> dict:
 
 
 def _detect_device() -> Any:
-    from studio.core.memory import detect_device  # no torch unless a GPU node exists
+    from studio.core.model.memory import detect_device  # no torch unless a GPU node exists
 
     return detect_device()
 
 
 def _new_model(out: str, size: str, arch: str) -> str:
-    from studio.core.starter import new_model  # lazy: torch + transformers + tokenizers
+    from studio.core.model.starter import new_model  # lazy: torch + transformers + tokenizers
 
     import_engine()
 

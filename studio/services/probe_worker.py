@@ -31,8 +31,8 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from studio.core.errors import UserError
-from studio.core.probes import AttentionMaps, ProbeTarget
-from studio.core.project import Cancelled
+from studio.core.probes.attention import AttentionMaps, ProbeTarget
+from studio.core.probes.projection import Cancelled
 from studio.services.engine_import import import_engine
 from studio.services.workers import describe_error
 
@@ -167,7 +167,9 @@ class _Runner(QObject):
                        for j in self._jobs.queue)
 
     def model(self, target: ProbeTarget) -> Any:
-        from studio.core.probes import load_probe_model  # lazy: torch, in this thread only
+        from studio.core.probes.attention import (
+            load_probe_model,  # lazy: torch, in this thread only
+        )
 
         import_engine()
 
@@ -185,14 +187,14 @@ class _Runner(QObject):
         if target in self._models:
             return self._models[target].tokenizer
         if target not in self._tokenizers:
-            from studio.core import model as model_mod
+            from studio.core.model import load as model_mod
 
             folder = model_mod.resolve_model(target.model, config_only=True)
             self._tokenizers[target] = model_mod.load_tokenizer(folder)
         return self._tokenizers[target]
 
     def vocab_index(self, target: ProbeTarget) -> Any:
-        from studio.core.probes_embed import VocabIndex
+        from studio.core.probes.embed import VocabIndex
 
         pm = self.model(target)
         if target not in self._indexes:
@@ -329,7 +331,7 @@ class ProbeService(QObject):
 
 def _attention_job(ctx: _Context, target: ProbeTarget, text: str,
                    compare: bool) -> AttentionResult:
-    from studio.core import probes  # lazy: torch
+    from studio.core.probes import attention as probes  # lazy: torch
 
     ctx.progress(0.0, "loading model")
     pm = ctx.model(target)
@@ -348,7 +350,7 @@ def _attention_job(ctx: _Context, target: ProbeTarget, text: str,
 
 
 def _base_attention(ctx: _Context, pm: Any, target: ProbeTarget, text: str) -> AttentionMaps:
-    from studio.core import probes
+    from studio.core.probes import attention as probes
 
     if pm.has_adapter:
         return probes.capture_attention(pm, text, adapter=False)
@@ -358,7 +360,7 @@ def _base_attention(ctx: _Context, pm: Any, target: ProbeTarget, text: str) -> A
 
 
 def _tokens_job(ctx: _Context, target: ProbeTarget, text: str) -> TokenResult:
-    from studio.core.probes_tokens import split_text, template_split
+    from studio.core.probes.tokens import split_text, template_split
 
     tok = ctx.tokenizer(target)
     return TokenResult(split=split_text(tok, text), template=template_split(tok, text),
@@ -367,7 +369,7 @@ def _tokens_job(ctx: _Context, target: ProbeTarget, text: str) -> TokenResult:
 
 def _vectors(ctx: _Context, target: ProbeTarget, words: list[str], layer: Optional[int],
              compare: bool) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    from studio.core.probes_embed import word_vectors
+    from studio.core.probes.embed import word_vectors
 
     pm = ctx.model(target)
     tuned = word_vectors(pm, words, layer).vectors
@@ -395,7 +397,7 @@ def _words_job(ctx: _Context, target: ProbeTarget, words: list[str], layer: Opti
 
 def _axis_points(words: list[str], vecs: np.ndarray, base: Optional[np.ndarray],
                  axes: Any) -> PointsResult:
-    from studio.core import project
+    from studio.core.probes import projection as project
 
     v = dict(zip(words, vecs))
     px = (v[axes[0][0]], v[axes[0][1]])
@@ -411,7 +413,7 @@ def _axis_points(words: list[str], vecs: np.ndarray, base: Optional[np.ndarray],
 def _project_points(ctx: _Context, labels: tuple[str, ...], vecs: np.ndarray,
                     base: Optional[np.ndarray], method: str, dims: int, **extra: Any
                     ) -> PointsResult:
-    from studio.core import project
+    from studio.core.probes import projection as project
 
     # base and tuned share one projection, so the arrows show real movement
     stacked = vecs if base is None else np.vstack([vecs, base])
@@ -430,7 +432,7 @@ def _axis_names(method: str) -> tuple[str, str]:
 
 def _samples_job(ctx: _Context, target: ProbeTarget, dataset: str, layer: int, method: str,
                  dims: int, max_rows: int) -> PointsResult:
-    from studio.core.probes_embed import dataset_vectors
+    from studio.core.probes.embed import dataset_vectors
 
     ctx.progress(0.0, "loading model")
     pm = ctx.model(target)
@@ -470,7 +472,7 @@ def _reproject_job(ctx: _Context, points: PointsResult, method: str, dims: int) 
 
 
 def _neighbours_job(ctx: _Context, target: ProbeTarget, query: str, k: int) -> NeighbourResult:
-    from studio.core import probes_embed as pe
+    from studio.core.probes import embed as pe
 
     pm = ctx.model(target)
     index = ctx.vocab_index(target)

@@ -35,8 +35,8 @@ STATES = ("idle", "starting", "running", "stopping", "following")
 
 
 def _sample_memory() -> Any:
-    # Lazy: studio.core.memory imports torch; this runs in the worker thread once torch is in.
-    from studio.core.memory import sample_memory
+    # Lazy: studio.core.model.memory imports torch; this runs in the worker thread once torch is in.
+    from studio.core.model.memory import sample_memory
 
     return sample_memory()
 
@@ -44,7 +44,7 @@ def _sample_memory() -> Any:
 def _train_job(cfg: RunConfig) -> Callable:
     def job(reporter: Any, stop: threading.Event) -> Any:
         # Lazy: torch + transformers + peft take ~4 s to import; never on the GUI thread.
-        from studio.core import trainer
+        from studio.core.train import trainer
 
         import_engine()
         return trainer.train(cfg, reporter=reporter, stop=stop)
@@ -53,7 +53,7 @@ def _train_job(cfg: RunConfig) -> Callable:
 
 def _resume_job(run_dir: Path, overrides: Optional[dict]) -> Callable:
     def job(reporter: Any, stop: threading.Event) -> Any:
-        from studio.core import trainer  # lazy, as above
+        from studio.core.train import trainer  # lazy, as above
 
         import_engine()
         return trainer.resume(run_dir, reporter=reporter, stop=stop, overrides=overrides)

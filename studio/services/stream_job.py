@@ -32,7 +32,7 @@ class _StreamWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from studio.core.row_index import Cancelled
+        from studio.core.data.row_index import Cancelled
 
         try:
             self._job(self.sig_item.emit, self._cancel.is_set)

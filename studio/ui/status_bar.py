@@ -18,8 +18,8 @@ from studio.services.workers import run_task
 
 
 def _detect_device() -> Any:
-    # Lazy: studio.core.memory imports torch (~1 s); this runs in a worker thread.
-    from studio.core.memory import detect_device
+    # Lazy: studio.core.model.memory imports torch (~1 s); this runs in a worker thread.
+    from studio.core.model.memory import detect_device
 
     return detect_device()
 
@@ -69,9 +69,9 @@ class StatusBar(QStatusBar):
     def sample_memory(self) -> None:
         text = self.tr("Memory: {rss}").format(rss=_gb(self._rss_mb()))
         if self.device is not None and getattr(self.device, "kind", "cpu") != "cpu" \
-                and "studio.core.memory" in sys.modules:
+                and "studio.core.model.memory" in sys.modules:
             try:
-                m = sys.modules["studio.core.memory"].sample_memory()
+                m = sys.modules["studio.core.model.memory"].sample_memory()
                 total = float(getattr(self.device, "total_mb", 0) or 0)
                 text += "  " + self.tr("GPU: {used} of {total}").format(
                     used=_gb(float(m.reserved_mb)), total=_gb(total))

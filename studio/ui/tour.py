@@ -34,7 +34,7 @@ Wait = Union[float, Callable[[], bool]]  # seconds to wait, or a condition to po
 
 def _make_starter(out: Path) -> Path:
     # Lazy: core.starter imports torch + transformers; this runs in a worker thread.
-    from studio.core.starter import new_model
+    from studio.core.model.starter import new_model
 
     if (out / "config.json").is_file():
         return out  # made by an earlier tour: the same seed gives the same model

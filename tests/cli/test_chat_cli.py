@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from studio.cli import main
-from studio.core.chat import GenSettings
-from studio.core.run_model import load_chat_models
+from studio.core.chat.engine import GenSettings
+from studio.core.model.run_model import load_chat_models
 
 ROOT = Path(__file__).resolve().parents[2]
 ASK = "What is 3 plus one?"

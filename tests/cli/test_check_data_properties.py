@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from studio.cli import main
-from studio.core.data import inspect_dataset
+from studio.core.data.doctor import inspect_dataset
 from studio.core.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[2]

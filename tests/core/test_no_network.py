@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from studio.core import config, trainer
+from studio.core import config
+from studio.core.train import trainer
 
 
 @pytest.fixture()
@@ -28,9 +29,9 @@ def no_network(monkeypatch):
 
 
 def test_train_chat_and_export_open_no_connection(tmp_path, tiny_model_dir, no_network):
-    from studio.core import export
-    from studio.core.chat import ChatEngine, GenSettings
-    from studio.core.run_model import load_run_model
+    from studio.core.chat.engine import ChatEngine, GenSettings
+    from studio.core.export import folder as export
+    from studio.core.model.run_model import load_run_model
 
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(json.dumps({"instruction": f"说 {i}", "output": f"好的 {i}"},

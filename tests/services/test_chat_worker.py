@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from studio.core.chat import GenSettings
+from studio.core.chat.engine import GenSettings
 from studio.core.errors import UserError
 from studio.services.chat_worker import ChatService, ChatSource
 

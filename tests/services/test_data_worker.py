@@ -7,8 +7,8 @@ import threading
 import pytest
 from PySide6.QtCore import QThread
 
-from studio.core.data_tokenize import tokenize_sample
-from studio.core.data_view import summarize_row
+from studio.core.data.tokenize import tokenize_sample
+from studio.core.data.view import summarize_row
 from studio.services.data_worker import DataDoctor
 
 

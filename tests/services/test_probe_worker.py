@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Slot
 
 from studio.core.errors import UserError
-from studio.core.probes import ProbeTarget, resolve_target
+from studio.core.probes.attention import ProbeTarget, resolve_target
 from studio.services.probe_worker import ProbeService
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"

@@ -1,6 +1,6 @@
 """The status bar: device from a worker, memory once a second, run state."""
 
-from studio.core.memory import DeviceInfo
+from studio.core.model.memory import DeviceInfo
 from studio.ui.status_bar import StatusBar
 
 

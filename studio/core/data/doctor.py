@@ -21,7 +21,7 @@ import random
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
 
-from studio.core.data_formats import (
+from studio.core.data.formats import (
     DETECT_ROWS,
     BadRow,
     MediaRow,
@@ -29,15 +29,15 @@ from studio.core.data_formats import (
     normalise,
     unknown_fields,
 )
-from studio.core.data_load import FILE_TYPES, RawRow, file_type_of, read_rows
-from studio.core.data_tokenize import (
+from studio.core.data.load import FILE_TYPES, RawRow, file_type_of, read_rows
+from studio.core.data.tokenize import (
     IGNORE_INDEX,
     nothing_to_learn,
     tokenize_dataset,
     tokenize_sample,
     tokenize_stream,
 )
-from studio.core.data_types import (
+from studio.core.data.types import (
     FORMATS,
     DatasetReport,
     LengthStats,

@@ -1,6 +1,6 @@
 """Dataset shapes: detect which one a file uses, and turn each row into a Sample or a reason.
 
-Shapes (see /work/shared/docs/domain.md):
+Shapes (docs/contract.md, "Dataset shapes"):
   alpaca     instruction / input / output, system?, history? [[q, a], ...]
              (prompt/completion, question/answer and query/response are read the same way)
   sharegpt   conversations [{from, value}] with human / gpt / function_call / observation / system,
@@ -20,7 +20,7 @@ import json
 from collections import Counter
 from typing import Any, Iterable, Optional
 
-from studio.core.data_types import Message, Sample, type_name
+from studio.core.data.types import Message, Sample, type_name
 
 INSTRUCTION_KEYS = ("instruction", "prompt", "question", "query")
 INPUT_KEYS = ("input",)

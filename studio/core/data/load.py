@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from studio.core.data_formats import classify
-from studio.core.data_types import shown_name, type_name
+from studio.core.data.formats import classify
+from studio.core.data.types import shown_name, type_name
 from studio.core.errors import DataError
 
 FILE_TYPES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv",

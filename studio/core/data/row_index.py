@@ -2,7 +2,7 @@
 
 The data panel's table shows a 200,000-row file without holding 200,000 parsed rows: one pass
 records where each record starts (a byte offset), then `RowIndex.read(i)` seeks there and parses
-that record alone. Row numbers, values and error texts are the ones studio.core.data_load gives
+that record alone. Row numbers, values and error texts are the ones studio.core.data.load gives
 (the same parsing code reads each record), so a problem the doctor reports for "row 17" is the
 record `read(16)` returns.
 
@@ -25,8 +25,8 @@ from array import array
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from studio.core import data_load
-from studio.core.data_load import RawRow, decode_text
+from studio.core.data import load as data_load
+from studio.core.data.load import RawRow, decode_text
 from studio.core.errors import DataError
 
 Cancel = Optional[Callable[[], bool]]  # returns True when the caller no longer wants the index

@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional
 
-from studio.core.data_types import RowProblem, Sample, TokenizedSample
+from studio.core.data.types import RowProblem, Sample, TokenizedSample
 from studio.core.errors import DataError
 
 IGNORE_INDEX = -100  # label value torch's cross-entropy skips

@@ -1,4 +1,4 @@
-"""Plain data types of the dataset pipeline (see studio.core.data for the functions).
+"""Plain data types of the dataset pipeline (see studio.core.data.doctor for the functions).
 
 Standard library only, so the UI can read a DatasetReport without importing torch. The
 `lengths` array of a report is a numpy array, built by the code that fills it.

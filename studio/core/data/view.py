@@ -1,7 +1,7 @@
 """What the data panel shows, computed without Qt: one row's summary, a sample's tokens split
 into trained / masked / cut-off spans, and token lengths measured over (a sample of) the rows.
 
-Rows come from a RowIndex (studio.core.row_index), so nothing here loads a whole file. Token
+Rows come from a RowIndex (studio.core.data.row_index), so nothing here loads a whole file. Token
 lengths cost ~2 ms a row through a chat template (Jinja), so a large file is measured on a
 random sample whose counts are scaled to the whole; `LengthSample.exact` says which.
 """
@@ -15,9 +15,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from studio.core.data_formats import BadRow, normalise
-from studio.core.data_tokenize import IGNORE_INDEX, tokenize_sample
-from studio.core.data_types import RowProblem, Sample
+from studio.core.data.formats import BadRow, normalise
+from studio.core.data.tokenize import IGNORE_INDEX, tokenize_sample
+from studio.core.data.types import RowProblem, Sample
 from studio.core.errors import DataError
 
 LENGTH_SAMPLE_ROWS = 3000   # rows measured at most; more rows are estimated from these

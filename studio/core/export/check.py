@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from studio.core.chat import _as_list, build_prompt_ids, template_end_token
+from studio.core.chat.engine import _as_list, build_prompt_ids, template_end_token
 
 LOGIT_TOLERANCE = 1e-3
 EOS_CHECK_TOKENS = 64

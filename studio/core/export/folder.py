@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from studio.core import model_card, runs
-from studio.core.checkpoint import why_write_failed, write_errors
+from studio.core import runs
 from studio.core.config import PROMPT_METHODS, RunConfig
 from studio.core.errors import UserError
+from studio.core.export import model_card
 from studio.core.faults import fault_at
 from studio.core.gc_policy import collect_garbage
+from studio.core.train.checkpoint import why_write_failed, write_errors
 
 FORMATS = ("adapter", "merged", "gguf")
 GGUF_REASON = ("gguf export is not available yet: export --format merged, then convert that "
@@ -139,8 +140,8 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
            verify: bool = True, max_shard_size: str = "2GB", device: Optional[str] = None,
            progress: Optional[Progress] = None) -> ExportResult:
     """Export a run (final weights, or checkpoint `step`) into the folder `to`."""
-    from studio.core import export_check as chk
-    from studio.core.run_model import load_run_model
+    from studio.core.export import check as chk
+    from studio.core.model.run_model import load_run_model
 
     fmt = fmt.strip().lower()
     t0 = time.perf_counter()
@@ -243,7 +244,7 @@ def _write(rm: Any, fmt: str, tmp: Path, max_shard_size: str) -> tuple[list[str]
 
 def _fix_generation_config(model: Any, tokenizer: Any) -> None:
     """generation_config.json stops at every end-of-turn token the chat template uses."""
-    from studio.core.chat import end_of_turn_ids
+    from studio.core.chat.engine import end_of_turn_ids
 
     gen = model.generation_config
     gen.eos_token_id = end_of_turn_ids(tokenizer, gen)
@@ -254,7 +255,7 @@ def _fix_generation_config(model: Any, tokenizer: Any) -> None:
 def tokenizer_changed(tokenizer: Any, base_path: Path) -> bool:
     """Does the run's tokenizer differ from the base model's (vocabulary, special tokens,
     chat template)?"""
-    from studio.core import model as model_mod
+    from studio.core.model import load as model_mod
 
     base = model_mod.load_tokenizer(base_path)
     return (tokenizer.get_vocab() != base.get_vocab()
@@ -304,14 +305,14 @@ def _move_into_place(tmp: Path, dest: Path) -> None:
 
 
 def _base_path(cfg: RunConfig) -> Path:
-    from studio.core import model as model_mod
+    from studio.core.model import load as model_mod
 
     return model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
                                    allow_pickle=cfg.allow_pickle)
 
 
 def _export_tokenizer(folder: Path, cfg: RunConfig) -> Any:
-    from studio.core import model as model_mod
+    from studio.core.model import load as model_mod
 
     src = folder if (folder / "tokenizer_config.json").is_file() else _base_path(cfg)
     return model_mod.load_tokenizer(src)

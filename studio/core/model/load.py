@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import ModelError
-from studio.core.param_map import ModuleBlock, parameter_map, parameter_map_for_config
+from studio.core.model.param_map import ModuleBlock, parameter_map, parameter_map_for_config
 
 __all__ = ["resolve_model", "check_remote_code", "check_weights", "read_model_config",
            "load_tokenizer", "load_model", "resolve_dtype", "apply_method", "count_parameters",
@@ -287,7 +287,7 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: Any = None,
 
 def apply_method(model: Any, cfg: Any, total_steps: int) -> Any:
     """Attach cfg.method to a loaded model (see methods.py); returns the model to train."""
-    from studio.core import methods
+    from studio.core.methods import builders as methods
 
     return methods.apply_method(model, cfg, total_steps)
 

@@ -295,7 +295,7 @@ def _ia3_targets(dims: ModelDims, target_modules: str) -> list[str]:
 def _load_config(model_config: Any) -> dict:
     if isinstance(model_config, dict):
         return model_config
-    from studio.core.model import read_model_config  # light: json + pathlib at import
+    from studio.core.model.load import read_model_config  # light: json + pathlib at import
 
     return read_model_config(model_config)
 
@@ -378,7 +378,7 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
         activations = grad_layers * tokens * dims.hidden * act_bytes + per_layer
     else:
         activations = grad_layers * per_layer
-    from studio.core.loss import PLAIN_HEAD_TYPES, chunk_rows  # light: torch is lazy there
+    from studio.core.train.loss import PLAIN_HEAD_TYPES, chunk_rows  # light: torch is lazy there
 
     prompt = cfg.method in ("prompt_tuning", "prefix_tuning", "p_tuning")
     fast = dims.model_type in PLAIN_HEAD_TYPES and not prompt and cfg.method != "adalora"
@@ -402,7 +402,7 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
 
 
 def _optimizer(cfg: Any, kind: str) -> str:
-    from studio.core.optim import choose_optimizer  # light: stdlib + config
+    from studio.core.train.optim import choose_optimizer  # light: stdlib + config
 
     return choose_optimizer(cfg, kind)
 

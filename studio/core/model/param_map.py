@@ -116,7 +116,7 @@ def _new_block(name: str, parent: Optional[str], module: Any, head: Any,
 
 
 def _add_params(info: dict, params: list, owners: dict, block_name: str) -> None:
-    from studio.core.model import param_numel
+    from studio.core.model.load import param_numel
 
     for p in params:
         if id(p) in owners:  # tied: counted where it was first seen
@@ -217,7 +217,7 @@ def _module_name(base: Any, target: Any) -> Optional[str]:
 
 def build_meta_model(cfg: Any, total_steps: int = 1000) -> Any:
     """cfg.model built on the meta device (config.json only) with cfg.method applied."""
-    from studio.core.model import resolve_model
+    from studio.core.model.load import resolve_model
 
     folder = resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
                            allow_pickle=cfg.allow_pickle, config_only=True)
@@ -228,8 +228,8 @@ def _meta_model(folder: Path, cfg: Any, total_steps: int) -> Any:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from studio.core import methods
     from studio.core.errors import ModelError
+    from studio.core.methods import builders as methods
 
     try:
         config = AutoConfig.from_pretrained(str(folder),
@@ -257,7 +257,7 @@ def parameter_map_for_config(cfg: Any, total_steps: int = 1000) -> list:
     config.json (path and modification time) and method settings, so a form that switches
     methods back and forth redraws at once.
     """
-    from studio.core.model import resolve_model
+    from studio.core.model.load import resolve_model
 
     folder = resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
                            allow_pickle=cfg.allow_pickle, config_only=True)

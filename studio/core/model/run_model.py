@@ -62,7 +62,7 @@ def final_step(run: runs.RunDir) -> Optional[int]:
 
 def _base(cfg: RunConfig, device: str, dequantize: bool = False,
           dtype: Any = None) -> tuple[Any, Path]:
-    from studio.core import model as model_mod
+    from studio.core.model import load as model_mod
 
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
                                    allow_pickle=cfg.allow_pickle)
@@ -87,7 +87,7 @@ def load_run_model(run_dir: str | Path, step: Optional[int] = None, *,
     dtype: None = fp32 on the CPU, bf16 on a GPU that has it (model.resolve_dtype); "fp32"
     keeps a full fine-tune's fp32 weights exact (export).
     """
-    from studio.core import model as model_mod
+    from studio.core.model import load as model_mod
 
     run = runs.open_run(run_dir)
     cfg = runs.load_config(run)
@@ -141,8 +141,8 @@ def _from_checkpoint(base: Any, cfg: RunConfig, ckpt: Path) -> Any:
     import torch
     from safetensors.torch import load_file
 
-    from studio.core import checkpoint
-    from studio.core import model as model_mod
+    from studio.core.model import load as model_mod
+    from studio.core.train import checkpoint
 
     state = checkpoint.read_state(ckpt)
     # Same seed as the trainer: parts a method initialises but does not train stay identical.
@@ -166,7 +166,7 @@ def load_adapter_model(model: str | Path | None, adapter: str | Path, *,
                        device: Optional[str] = None) -> tuple[Any, Any, Path]:
     """(PeftModel, tokenizer, base folder) for a saved adapter folder. The base defaults to the
     adapter's base_model_name_or_path when `model` is None."""
-    from studio.core import model as model_mod
+    from studio.core.model import load as model_mod
 
     adapter = Path(adapter).expanduser()
     conf = adapter / "adapter_config.json"
@@ -219,8 +219,8 @@ def load_chat_models(*, model: str | Path | None = None, adapter: str | Path | N
                      run: str | Path | None = None, step: Optional[int] = None,
                      with_base: bool = True, device: Optional[str] = None) -> ChatModels:
     """Load for chat: a plain model, a model + adapter folder, or a run (final or a step)."""
-    from studio.core import model as model_mod
-    from studio.core.chat import ChatEngine
+    from studio.core.chat.engine import ChatEngine
+    from studio.core.model import load as model_mod
 
     if run is not None and adapter is not None:
         raise UserError("give either a run or an adapter folder, not both")

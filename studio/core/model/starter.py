@@ -5,7 +5,7 @@ studio builds its own small model: a Llama or Qwen2 config with random weights, 
 trained in about a second on the mixed Chinese + English corpus in resources/corpus/ (or on the
 user's own text), a ChatML chat template and a generation config whose EOS ends the assistant
 turn. The result is a normal Hugging Face folder (safetensors) that loads through the same code
-as any downloaded model (`studio.core.model.load_model` / `load_tokenizer`).
+as any downloaded model (`studio.core.model.load.load_model` / `load_tokenizer`).
 
 torch / transformers / tokenizers are imported inside the functions: the UI imports this module
 at start-up to list the sizes, and those imports take seconds.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from studio.core.errors import UserError
 
-CORPUS_DIR = Path(__file__).resolve().parents[2] / "resources" / "corpus"
+CORPUS_DIR = Path(__file__).resolve().parents[3] / "resources" / "corpus"
 
 # Special tokens. EOS is the end-of-turn marker, so `generate` stops after the assistant's
 # reply; <|endoftext|> pads and also ends generation (it separates documents in pre-training).

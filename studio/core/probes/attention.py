@@ -1,6 +1,6 @@
 """Look inside a model: load it for probing, capture attention, compare base and tuned.
 
-A probe loads any model folder (a decoder through `studio.core.model.load_model`, an encoder
+A probe loads any model folder (a decoder through `studio.core.model.load.load_model`, an encoder
 such as BERT / MiniLM through `AutoModel`), optionally with a PEFT adapter, and keeps it in eval
 mode. Attention is captured under no_grad with the model switched to eager attention for the
 one forward pass (SDPA returns no weights, facts.md) and switched back afterwards.
@@ -83,7 +83,7 @@ def resolve_target(path: str | Path, adapter: str | Path | None = None) -> Probe
 
 def target_layers(target: ProbeTarget) -> tuple[int, int]:
     """(layers, heads) from config.json, without loading weights (for layer pickers)."""
-    from studio.core.model import read_model_config
+    from studio.core.model.load import read_model_config
 
     cfg = read_model_config(target.model)
     cfg = cfg.get("text_config") or cfg
@@ -179,7 +179,7 @@ class ProbeModel:
 def load_probe_model(target: ProbeTarget | str | Path, *, device: str = "cpu",
                      dtype: Any = None) -> ProbeModel:
     """Load a target (or a path: see resolve_target) for probing, in eval mode."""
-    from studio.core import model as model_mod
+    from studio.core.model import load as model_mod
 
     if not isinstance(target, ProbeTarget):
         target = resolve_target(target)
@@ -207,7 +207,7 @@ def _load_encoder(folder: Path, device: str, dtype: Any) -> Any:
     import torch
     from transformers import AutoModel
 
-    from studio.core.model import resolve_dtype
+    from studio.core.model.load import resolve_dtype
 
     try:
         return AutoModel.from_pretrained(str(folder), use_safetensors=True,

@@ -23,8 +23,8 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from studio.core.errors import UserError
-from studio.core.probes import ProbeModel
-from studio.core.project import Cancelled
+from studio.core.probes.attention import ProbeModel
+from studio.core.probes.projection import Cancelled
 
 MAX_WORDS = 2000
 Progress = Optional[Callable[[float, str], None]]
@@ -178,7 +178,7 @@ def dataset_vectors(pm: ProbeModel, path: str, *, max_rows: int = 300,
                     cancel: Optional[threading.Event] = None) -> SampleVectors:
     """Vectors of the first `max_rows` good samples of a dataset, with the train/eval split the
     trainer would make (same eval_split and seed) and, for decoders, each sample's loss."""
-    from studio.core.data import load_samples, split_train_eval
+    from studio.core.data.doctor import load_samples, split_train_eval
 
     k = check_layer(pm, layer)
     stage = "pretrain"  # any shape: text rows and conversations both become text here

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.core import batching, optim, runs
+from studio.core import runs
 from studio.core.config import PROMPT_METHODS, RunConfig
 from studio.core.errors import ConfigError, DataError
+from studio.core.train import batching, optim
 
 
 @dataclass
@@ -76,8 +77,8 @@ def prepare(cfg: RunConfig) -> Setup:
     """Load data and model and attach the method. Raises UserError on any bad input."""
     import torch
 
-    from studio.core import data
-    from studio.core import model as model_mod
+    from studio.core.data import doctor as data
+    from studio.core.model import load as model_mod
 
     if cfg.stage == "pretrain" and cfg.method in PROMPT_METHODS:
         raise ConfigError(f"{cfg.method} trains virtual tokens for instructions; use stage: sft")
@@ -112,7 +113,7 @@ def prepare(cfg: RunConfig) -> Setup:
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
     model.train()
-    from studio.core.loss import supports_fast_loss
+    from studio.core.train.loss import supports_fast_loss
 
     truncated = sum(1 for t in tokenized if t.truncated)
     info = {"rows": report.total_rows, "good_rows": report.good_rows,
@@ -132,7 +133,7 @@ def _want_checkpointing(cfg: RunConfig, path: Path, device: Any) -> bool:
         return cfg.gradient_checkpointing == "on"
     if device.type != "cuda":
         return False  # CPU RAM is the limit there, and the estimate is for accelerators
-    from studio.core import memory
+    from studio.core.model import memory
 
     total_mb = memory.detect_device().total_mb
     return bool(memory.should_checkpoint(cfg, path / "config.json", total_mb))

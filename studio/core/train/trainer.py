@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from studio.core import batching, checkpoint, optim, runs
 from studio.core import config as config_mod
+from studio.core import runs
 from studio.core.config import RunConfig
 from studio.core.errors import ConfigError, DataError
 from studio.core.events import (
@@ -29,7 +29,8 @@ from studio.core.events import (
 )
 from studio.core.faults import fault_at
 from studio.core.gc_policy import collect_garbage
-from studio.core.trainer_setup import Setup, check_output_dir, prepare, total_steps_of
+from studio.core.train import batching, checkpoint, optim
+from studio.core.train.setup import Setup, check_output_dir, prepare, total_steps_of
 
 # Keys a resume may change: how the same work is split and how long it runs, not what it is.
 RESUMABLE_OVERRIDES = ("batch_size", "grad_accum", "max_steps", "epochs", "save_steps",
@@ -234,8 +235,8 @@ def _train_step(s: Setup, group: list, params: list, step: int) -> tuple[float, 
     """One optimizer step over a step group: (mean token loss, gradient norm before clipping)."""
     import torch
 
-    from studio.core import methods
-    from studio.core.loss import loss_sum
+    from studio.core.methods import builders as methods
+    from studio.core.train.loss import loss_sum
 
     cfg, model = s.cfg, s.model
     n_step = batching.count_label_tokens(group)  # every label token of the step weighs the same
@@ -273,7 +274,7 @@ def _autocast(s: Setup) -> Any:
 def _evaluate(s: Setup, rep: Reporter, at: Progress) -> float:
     import torch
 
-    from studio.core.loss import loss_sum
+    from studio.core.train.loss import loss_sum
 
     s.model.eval()
     order = sorted(range(len(s.eval)), key=lambda i: len(s.eval[i].input_ids))  # less padding
@@ -395,7 +396,7 @@ def _memory_mb(device: Any) -> float:
 
 
 def _param_counts(model: Any) -> dict:
-    from studio.core import model as model_mod
+    from studio.core.model import load as model_mod
 
     trainable, total = model_mod.count_parameters(model)
     return {"trainable_params": trainable, "total_params": total}

@@ -28,11 +28,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.chat import Conversation, GenSettings
+from studio.core.chat.engine import Conversation, GenSettings
 from studio.core.errors import UserError
 from studio.services.chat_worker import ChatService, ChatSource, Loaded
-from studio.ui.chat_source import ChatSourcePicker
-from studio.ui.chat_transcript import ChatTranscript
+from studio.ui.chat.source import ChatSourcePicker
+from studio.ui.chat.transcript import ChatTranscript
 from studio.ui.errors import show_error
 
 FLUSH_MS = 40  # redraw streamed text at most 25 times a second
@@ -341,7 +341,7 @@ class ChatPanel(QWidget):
 
     def open_export(self) -> Any:
         """The export dialog for the loaded run (or the one picked)."""
-        from studio.ui.export_dialog import ExportDialog
+        from studio.ui.export.dialog import ExportDialog
 
         src = self.loaded.source if self.loaded is not None else self.picker.current_source()
         run = src.run if src is not None else None

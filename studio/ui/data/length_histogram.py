@@ -90,7 +90,7 @@ class LengthHistogram(QWidget):
             self.set_sample(self.sample)
 
     def set_sample(self, sample: Any) -> None:
-        """Draw a LengthSample (studio.core.data_view), partial or done."""
+        """Draw a LengthSample (studio.core.data.view), partial or done."""
         self.sample = sample
         lengths = sample.lengths
         if lengths is None or not lengths.size:

@@ -42,9 +42,9 @@ from studio.core.config import FORMATS
 from studio.services.data_worker import DataDoctor
 from studio.services.draft import ConfigDraft
 from studio.ui import prefs
-from studio.ui.dataset_model import RowTableModel
-from studio.ui.length_histogram import LengthHistogram
-from studio.ui.token_preview import message_html, messages_html, problem_html, tokens_html
+from studio.ui.data.length_histogram import LengthHistogram
+from studio.ui.data.table_model import RowTableModel
+from studio.ui.data.token_preview import message_html, messages_html, problem_html, tokens_html
 
 MAX_PROBLEMS_LISTED = 50_000  # a file of nothing but bad rows still lists quickly
 def _n(value: int) -> str:

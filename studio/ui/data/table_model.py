@@ -12,7 +12,7 @@ from typing import Any, Optional
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from studio.core.data_view import RowSummary, summarize_row
+from studio.core.data.view import RowSummary, summarize_row
 
 CACHE_ROWS = 2048
 CELL_CHARS = 160  # a cell shows one line of this many characters; the tooltip shows more

@@ -23,7 +23,7 @@ def _n(value: int) -> str:
 
 
 def tokens_html(view: Any) -> str:
-    """A TokenView (studio.core.data_view) -> legend, counts and the coloured text."""
+    """A TokenView (studio.core.data.view) -> legend, counts and the coloured text."""
     legend = " ".join(
         f"<span style='{STYLE[k]}'>&nbsp;{html.escape(t)}&nbsp;</span>" for k, t in (
             ("train", QCoreApplication.translate("TokenPreview", "trained (loss)")),

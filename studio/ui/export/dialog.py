@@ -224,7 +224,7 @@ class ExportForm(QWidget):
 
     def _validate(self) -> bool:
         """Show why the export cannot run (before anything starts); enable Export if it can."""
-        from studio.core.export import check_request  # light: torch is imported lazily there
+        from studio.core.export.folder import check_request  # light: torch is imported lazily there
 
         reason = ""
         qlora_merge = self._cfg is not None and self._cfg.method == "qlora" and \

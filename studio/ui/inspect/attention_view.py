@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.probes import MAX_TOKENS, ProbeTarget, attention_mosaic, head_summary
+from studio.core.probes.attention import MAX_TOKENS, ProbeTarget, attention_mosaic, head_summary
 from studio.services.probe_worker import AttentionResult, ProbeService
 
 ATTENTION_MAP = pg.colormap.get("inferno")
@@ -341,7 +341,7 @@ class AttentionView(QWidget):
         self.entropy.plot(layers, ent.mean(axis=1), pen=pg.mkPen("#1f5fa8", width=2),
                           symbol="o", name=self.tr("mean"))
         if r.base is not None:
-            from studio.core.probes import attention_entropy
+            from studio.core.probes.attention import attention_entropy
 
             self.entropy.plot(layers, attention_entropy(r.base.attention).mean(axis=1),
                               pen=pg.mkPen("#888", width=2, style=Qt.PenStyle.DashLine))

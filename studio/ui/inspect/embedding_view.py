@@ -38,9 +38,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import UserError
-from studio.core.probes import ProbeTarget, target_layers
-from studio.core.probes_embed import parse_words
-from studio.core.project import available_methods
+from studio.core.probes.attention import ProbeTarget, target_layers
+from studio.core.probes.embed import parse_words
+from studio.core.probes.projection import available_methods
 from studio.services.probe_worker import NeighbourResult, PointsResult, ProbeService
 
 GROUP_COLOURS = ("#1f5fa8", "#e67e22", "#27ae60", "#8e44ad", "#c0392b", "#00838f")

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import UserError
-from studio.core.probes import ProbeTarget, resolve_target
+from studio.core.probes.attention import ProbeTarget, resolve_target
 from studio.services.probe_worker import ProbeService
 from studio.ui import prefs
 
@@ -163,9 +163,11 @@ class InspectPage(QWidget):
         """Build the three views (imports pyqtgraph: the first time only)."""
         if self.attention is not None:
             return
-        from studio.ui.attention_view import AttentionView  # lazy: pyqtgraph, see module doc
-        from studio.ui.embedding_view import EmbeddingView
-        from studio.ui.tokenizer_view import TokenizerView
+        from studio.ui.inspect.attention_view import (
+            AttentionView,  # lazy: pyqtgraph, see module doc
+        )
+        from studio.ui.inspect.embedding_view import EmbeddingView
+        from studio.ui.inspect.tokenizer_view import TokenizerView
 
         self.attention = AttentionView(self.service)
         self.embeddings = EmbeddingView(self.service)

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.probes import ProbeTarget
-from studio.core.probes_tokens import TokenPiece
+from studio.core.probes.attention import ProbeTarget
+from studio.core.probes.tokens import TokenPiece
 from studio.services.probe_worker import ProbeService, TokenResult
 
 PALETTE = ("#d6e9ff", "#ffe3c2", "#d9f2d0", "#f1dcf7")  # alternating token backgrounds

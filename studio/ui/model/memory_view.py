@@ -1,6 +1,6 @@
 """The memory estimate of the planned run: one stacked bar (weights, gradients, optimizer state,
 activations, logits, overhead) against the device's memory, the verdict, and what to change
-when it does not fit. The numbers come from studio.core.memory.estimate_memory."""
+when it does not fit. The numbers come from studio.core.model.memory.estimate_memory."""
 
 from __future__ import annotations
 

@@ -35,8 +35,8 @@ from studio.services.draft import ConfigDraft
 from studio.services.model_worker import MAP_KEYS, ModelInspector, map_key
 from studio.ui import prefs
 from studio.ui.forms import ConfigForm
-from studio.ui.memory_view import MemoryView
-from studio.ui.param_map_view import ParamMapView
+from studio.ui.model.memory_view import MemoryView
+from studio.ui.model.param_map_view import ParamMapView
 
 STARTER_ROOT = Path("~/.cache/studio/models")
 MAP_DEBOUNCE_MS = 120  # a spin box held down asks for one map, not one per step
@@ -211,7 +211,7 @@ class ModelPanel(QWidget):
         self.draft.update(model=source, trust_remote_code=self._allow_code(source))
 
     def _allow_code(self, source: str) -> bool:
-        from studio.core.model import remote_code_files  # stdlib + two small JSON reads
+        from studio.core.model.load import remote_code_files  # stdlib + two small JSON reads
 
         folder = Path(source).expanduser()
         files = remote_code_files(folder) if folder.is_dir() else []
@@ -385,8 +385,8 @@ class ModelPanel(QWidget):
             return
         # Lazy: light (no torch), but only this page needs it.
         from studio.core.errors import UserError
-        from studio.core.memory import estimate_memory
-        from studio.core.param_map import summarize
+        from studio.core.model.memory import estimate_memory
+        from studio.core.model.param_map import summarize
 
         device = self.inspector.device
         if device is None:

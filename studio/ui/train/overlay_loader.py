@@ -13,7 +13,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from studio.services.child_process import run_in_child
 from studio.services.stream_job import StreamJob
-from studio.ui.curves import load_overlays
+from studio.ui.train.curves import load_overlays
 
 
 class OverlayLoader(QObject):

@@ -38,12 +38,12 @@ from studio.services.workers import run_task
 from studio.ui import prefs
 from studio.ui.errors import show_error
 from studio.ui.forms import ConfigForm, group_title
-from studio.ui.overlay_loader import OverlayLoader
-from studio.ui.runs_list import RunsList
+from studio.ui.train.overlay_loader import OverlayLoader
+from studio.ui.train.runs_list import RunsList
 
 if TYPE_CHECKING:
-    from studio.ui.plots import PlotsView
-    from studio.ui.resume_dialog import ResumeDialog, ResumeInfo
+    from studio.ui.train.plots import PlotsView
+    from studio.ui.train.resume_dialog import ResumeDialog, ResumeInfo
 
 RESUMABLE = ("stopped", "failed")  # statuses "Resume with changes" is offered for
 
@@ -241,7 +241,7 @@ class TrainPanel(QWidget):
     @property
     def plots(self) -> "PlotsView":
         if self._plots is None:
-            from studio.ui.plots import PlotsView  # lazy: pyqtgraph, see _right
+            from studio.ui.train.plots import PlotsView  # lazy: pyqtgraph, see _right
 
             self._plots = PlotsView()
             self._plots_box.layout().addWidget(self._plots)
@@ -343,7 +343,7 @@ class TrainPanel(QWidget):
     def resume_with_changes(self, run_dir: Optional[str | Path] = None) -> None:
         """Open the resume dialog for `run_dir` (default as for resume) once the run is read
         (in a worker); its OK resumes with the changed keys as overrides."""
-        from studio.ui.resume_dialog import load_resume_info  # lazy: only when used
+        from studio.ui.train.resume_dialog import load_resume_info  # lazy: only when used
 
         target = self._resume_target(run_dir)
         if target is not None:
@@ -351,7 +351,7 @@ class TrainPanel(QWidget):
                                          on_error=self._on_error, parent=self)
 
     def _open_dialog(self, info: "ResumeInfo") -> None:
-        from studio.ui.resume_dialog import ResumeDialog
+        from studio.ui.train.resume_dialog import ResumeDialog
 
         if self.resume_dialog is not None:
             self.resume_dialog.reject()

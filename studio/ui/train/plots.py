@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.events import EvalMetrics, Record, StepMetrics
-from studio.ui.curves import SERIES_KEYS, RunCurves, Series, ema  # noqa: F401  (re-exported)
-from studio.ui.decimate import peak_decimate
-from studio.ui.overlay_layer import OverlayLayer
+from studio.ui.train.curves import SERIES_KEYS, RunCurves, Series, ema  # noqa: F401  (re-exported)
+from studio.ui.train.decimate import peak_decimate
+from studio.ui.train.overlay_layer import OverlayLayer
 
 REDRAW_MS = 100
 

@@ -23,10 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core import runs, trainer
+from studio.core import runs
 from studio.core.config import RunConfig
 from studio.core.errors import UserError
 from studio.core.events import RunEvent
+from studio.core.train import trainer
 from studio.ui.forms import ConfigForm
 
 _ENDINGS = ("started", "resumed", "stopped", "finished", "failed")

@@ -8,8 +8,7 @@ import threading
 import pytest
 import torch
 
-from studio.core import model as model_mod
-from studio.core.chat import (
+from studio.core.chat.engine import (
     ChatEngine,
     Conversation,
     GenSettings,
@@ -18,6 +17,7 @@ from studio.core.chat import (
     template_end_token,
 )
 from studio.core.errors import UserError
+from studio.core.model import load as model_mod
 
 GREEDY = GenSettings(temperature=0.0, max_new_tokens=12)
 ASK = [{"role": "user", "content": "What is 3 plus one?"}]
@@ -169,7 +169,7 @@ def test_model_without_template_gets_a_plain_prompt(tiny_model_dir):
 def test_streamed_pieces_are_whole_characters(engine):
     """Chinese characters span several byte-level tokens: no piece ends half-way through one,
     and the pieces join to exactly the decoded text."""
-    from studio.core.chat import _Streamer
+    from studio.core.chat.engine import _Streamer
 
     tok = engine.tokenizer
     text = "机器学习是让计算机从数据中学习规律的方法。Machine learning, 简单地说。"

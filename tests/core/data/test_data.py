@@ -10,10 +10,15 @@ from data_files import SHAPES, write_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from studio.core.data import broken_rows_message, inspect_dataset, load_samples, split_train_eval
+from studio.core.data.doctor import (
+    broken_rows_message,
+    inspect_dataset,
+    load_samples,
+    split_train_eval,
+)
 from studio.core.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "datasets"
 
 
 def _shared(name: str) -> Path:

@@ -5,7 +5,7 @@ import json
 import pytest
 from data_files import write_rows
 
-from studio.core.data import Message, inspect_dataset, load_samples
+from studio.core.data.doctor import Message, inspect_dataset, load_samples
 from studio.core.errors import DataError
 
 GOOD_ALPACA = {"instruction": "Add 1 and 1.", "input": "", "output": "2"}

@@ -5,8 +5,8 @@ import json
 import pytest
 from data_files import FILE_TYPES, SHAPES, write_rows
 
-from studio.core.data import inspect_dataset, load_samples
-from studio.core.data_load import read_rows
+from studio.core.data.doctor import inspect_dataset, load_samples
+from studio.core.data.load import read_rows
 from studio.core.errors import DataError
 
 # Parquet cannot hold a column whose values mix types; CSV/TSV cells hold turns as JSON text.

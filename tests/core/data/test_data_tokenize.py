@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from data_files import write_rows
 
-from studio.core.data import (
+from studio.core.data.doctor import (
     IGNORE_INDEX,
     Message,
     Sample,
@@ -20,7 +20,7 @@ from studio.core.data import (
 )
 from studio.core.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "datasets"
 IM_END = "<|im_end|>"
 
 # Llama 3 style: header tokens, <|eot_id|> ends a turn, content trimmed, no {% generation %}.
@@ -76,7 +76,7 @@ STRICT = ("{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_model_dir):
     """The starter model's tokenizer (ChatML template, EOS <|im_end|>), loaded as any model's."""
-    from studio.core.model import load_tokenizer
+    from studio.core.model.load import load_tokenizer
 
     return load_tokenizer(tiny_model_dir)
 
@@ -276,7 +276,7 @@ def test_a_huge_sft_text_is_cut_before_tokenizing_without_changing_the_kept_toke
         tokenizer, monkeypatch, prompt_words, reply_chars):
     # Small caps stand in for the real ones (1 MiB of characters; 256 per token of max_length).
     # The last case cuts inside the prompt: it has nothing to learn within max_length either way.
-    from studio.core import data_tokenize as dt
+    from studio.core.data import tokenize as dt
 
     s = chat(("user", "Summarise this: " + "长文本 and words, " * prompt_words),
              ("assistant", ("A reply. " * reply_chars)[:reply_chars]))
@@ -299,7 +299,7 @@ def test_a_huge_sft_text_is_cut_before_tokenizing_without_changing_the_kept_toke
 
 
 def test_pretrain_text_is_never_cut_by_the_cap(tokenizer, monkeypatch):
-    from studio.core import data_tokenize as dt
+    from studio.core.data import tokenize as dt
 
     monkeypatch.setattr(dt, "MIN_TEXT_CAP", 100)
     s = Sample(5, text=" ".join(f"word{i}" for i in range(400)))

@@ -5,15 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from studio.core.data_tokenize import tokenize_sample
-from studio.core.data_types import Message, Sample
-from studio.core.data_view import LengthSample, measure_lengths, summarize_row, token_view
-from studio.core.row_index import build_row_index
+from studio.core.data.row_index import build_row_index
+from studio.core.data.tokenize import tokenize_sample
+from studio.core.data.types import Message, Sample
+from studio.core.data.view import LengthSample, measure_lengths, summarize_row, token_view
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_model_dir):
-    from studio.core.model import load_tokenizer
+    from studio.core.model.load import load_tokenizer
 
     return load_tokenizer(tiny_model_dir)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from data_files import alpaca_rows, sharegpt_rows, write_rows
 
-from studio.core.data_load import read_rows
+from studio.core.data.load import read_rows
+from studio.core.data.row_index import Cancelled, build_row_index
 from studio.core.errors import DataError
-from studio.core.row_index import Cancelled, build_row_index
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "datasets"
 
 
 def _same_as_full_read(path: Path) -> int:

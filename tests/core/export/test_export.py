@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from studio.core import export_check as chk
 from studio.core import runs
 from studio.core.config import RunConfig
 from studio.core.errors import UserError
-from studio.core.export import ExportError, check_request, export
-from studio.core.run_model import load_run_model
+from studio.core.export import check as chk
+from studio.core.export.folder import ExportError, check_request, export
+from studio.core.model.run_model import load_run_model
 
 
 def _in_studio_logits(run, step=None):

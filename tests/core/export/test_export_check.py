@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import torch
 
-from studio.core import export_check as chk
+from studio.core.export import check as chk
 
 
 def test_eos_check_catches_a_config_without_the_end_of_turn(tiny_model_dir):
-    from studio.core import model as model_mod
+    from studio.core.model import load as model_mod
 
     model = model_mod.load_model(tiny_model_dir)
     tok = model_mod.load_tokenizer(tiny_model_dir)
@@ -26,7 +26,7 @@ def test_eos_check_catches_a_config_without_the_end_of_turn(tiny_model_dir):
 
 
 def test_probe_covers_template_and_answer(tiny_model_dir):
-    from studio.core import model as model_mod
+    from studio.core.model import load as model_mod
 
     tok = model_mod.load_tokenizer(tiny_model_dir)
     ids = chk.probe_ids(tok, "cpu")

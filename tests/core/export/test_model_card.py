@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from studio.core import runs
-from studio.core.export import export
-from studio.core.model_card import data_info, file_sha256
+from studio.core.export.folder import export
+from studio.core.export.model_card import data_info, file_sha256
 
 
 def test_model_card_says_what_was_trained(trained_run, tmp_path):

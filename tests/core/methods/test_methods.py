@@ -4,10 +4,10 @@ batch lower the loss; what trains is what the method promises."""
 import pytest
 import torch
 
-from studio.core import methods
 from studio.core.config import METHODS, PEFT_METHODS, RunConfig
 from studio.core.errors import ConfigError, ModelError
-from studio.core.model import apply_method, count_parameters, load_model, load_tokenizer
+from studio.core.methods import builders as methods
+from studio.core.model.load import apply_method, count_parameters, load_model, load_tokenizer
 
 # Learning rates for a random tiny model (larger than for a pretrained one); IA3 only rescales
 # activations of small random weights, so it needs the largest step to move the loss.
@@ -153,7 +153,7 @@ def test_recommended_learning_rates():
 
 def test_all_linear_plus_the_output_head(tiny_model_dir):
     from studio.core import config as config_mod
-    from studio.core import model as model_mod
+    from studio.core.model import load as model_mod
 
     m = model_mod.load_model(tiny_model_dir, device="cpu")
     cfg = config_mod.from_dict({"model": str(tiny_model_dir), "dataset": "x", "method": "lora",

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from studio.core import memory
 from studio.core.config import METHODS, RunConfig
 from studio.core.errors import ModelError
+from studio.core.model import memory
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MB = 2 ** 20
 LLAMA_7B = {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008,
             "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
@@ -52,7 +52,7 @@ def test_sample_memory_reports_the_process():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_formula_counts_equal_the_real_models(tiny_model_dir, tiny_qwen_dir, method):
-    from studio.core.model import apply_method, count_parameters, load_model
+    from studio.core.model.load import apply_method, count_parameters, load_model
 
     for folder in (tiny_model_dir, tiny_qwen_dir):
         cfg = RunConfig(model=str(folder), method=method)
@@ -101,8 +101,8 @@ def _saved_activation_bytes(model, ids):
 def test_activation_estimate_matches_what_autograd_saves(tmp_path, method):
     import torch
 
-    from studio.core.model import apply_method, load_model
-    from studio.core.starter import new_model
+    from studio.core.model.load import apply_method, load_model
+    from studio.core.model.starter import new_model
 
     folder = new_model(tmp_path / "small", size="small")  # 4 layers x 256: activations dominate
     cfg = RunConfig(model=str(folder), method=method, batch_size=2, max_length=128,

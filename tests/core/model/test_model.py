@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from studio.core.errors import ModelError
-from studio.core.model import (
+from studio.core.model.load import (
     count_parameters,
     load_model,
     load_tokenizer,

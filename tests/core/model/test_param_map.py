@@ -6,16 +6,16 @@ import time
 
 import pytest
 
-from studio.core import memory
 from studio.core.config import METHODS, RunConfig
-from studio.core.model import (
+from studio.core.model import memory
+from studio.core.model.load import (
     apply_method,
     count_parameters,
     load_model,
     parameter_map,
     parameter_map_for_config,
 )
-from studio.core.param_map import KINDS, summarize
+from studio.core.model.param_map import KINDS, summarize
 
 LLAMA_7B = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
             "intermediate_size": 11008, "num_attention_heads": 32, "num_hidden_layers": 32,

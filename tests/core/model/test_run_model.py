@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from studio.core import model as model_mod
-from studio.core.chat import ChatEngine, GenSettings, build_prompt_ids
+from studio.core.chat.engine import ChatEngine, GenSettings, build_prompt_ids
 from studio.core.errors import UserError
-from studio.core.run_model import load_chat_models, load_run_model
+from studio.core.model import load as model_mod
+from studio.core.model.run_model import load_chat_models, load_run_model
 
 GREEDY = GenSettings(temperature=0.0, max_new_tokens=12)
 ASK = [{"role": "user", "content": "What is 3 plus one?"}]

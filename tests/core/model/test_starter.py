@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from studio.core.errors import UserError
-from studio.core.model import count_parameters, load_model, load_tokenizer
-from studio.core.starter import BOS, EOS, IM_START, PAD, new_model
+from studio.core.model.load import count_parameters, load_model, load_tokenizer
+from studio.core.model.starter import BOS, EOS, IM_START, PAD, new_model
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from studio.core import probes
 from studio.core.errors import ModelError, UserError
+from studio.core.probes import attention as probes
 
 SENTENCE = "The quick brown fox jumps over the lazy dog because it was bored."
 
@@ -27,7 +27,7 @@ def tuned_adapter(tiny_model_dir, tmp_path_factory):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from studio.core.model import load_model, load_tokenizer
+    from studio.core.model.load import load_model, load_tokenizer
 
     tok = load_tokenizer(tiny_model_dir)
     model = get_peft_model(load_model(tiny_model_dir),

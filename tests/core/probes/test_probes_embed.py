@@ -5,10 +5,10 @@ import threading
 import numpy as np
 import pytest
 
-from studio.core import probes
-from studio.core import probes_embed as pe
 from studio.core.errors import UserError
-from studio.core.project import Cancelled, analogy_plane, axis_coordinates
+from studio.core.probes import attention as probes
+from studio.core.probes import embed as pe
+from studio.core.probes.projection import Cancelled, analogy_plane, axis_coordinates
 
 WORDS = ["king", "queen", "man", "woman"]
 
@@ -98,7 +98,7 @@ def test_dataset_vectors_can_be_cancelled(tiny, shared_dataset):
 def shared_dataset():
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / \
+    path = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / \
         "alpaca_en_demo.json"
     if not path.is_file():
         pytest.skip(f"shared dataset absent: {path}")

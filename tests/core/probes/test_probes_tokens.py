@@ -3,8 +3,8 @@
 import pytest
 
 from studio.core.errors import UserError
-from studio.core.model import load_tokenizer
-from studio.core.probes_tokens import count_words, piece_label, split_text, template_split
+from studio.core.model.load import load_tokenizer
+from studio.core.probes.tokens import count_words, piece_label, split_text, template_split
 
 
 @pytest.fixture(scope="module")

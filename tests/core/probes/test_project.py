@@ -6,8 +6,8 @@ import threading
 import numpy as np
 import pytest
 
-from studio.core import project
 from studio.core.errors import UserError
+from studio.core.probes import projection as project
 
 
 def _blobs(n=200, d=50, seed=0):

@@ -1,6 +1,6 @@
 import torch
 
-from studio.core import batching
+from studio.core.train import batching
 
 
 def test_plan_is_deterministic_covers_every_sample_once():

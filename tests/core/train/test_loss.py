@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from studio.core import batching, config, loss
-from studio.core import model as model_mod
+from studio.core import config
+from studio.core.model import load as model_mod
+from studio.core.train import batching, loss
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from studio.core import config, runs, trainer
+from studio.core import config, runs
 from studio.core.errors import ConfigError, DataError
 from studio.core.events import NullReporter
+from studio.core.train import trainer
 
 ROWS = [
     {"instruction": "把这句话翻译成英文：今天天气很好。", "input": "",

@@ -8,10 +8,10 @@ import time
 import pytest
 from PySide6.QtGui import QTextCursor
 
-from studio.core.chat import GenSettings
-from studio.core.run_model import load_chat_models
+from studio.core.chat.engine import GenSettings
+from studio.core.model.run_model import load_chat_models
 from studio.services.chat_worker import ChatSource
-from studio.ui.chat_panel import ChatPanel
+from studio.ui.chat.panel import ChatPanel
 
 ASK = "What is 3 plus one?"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from studio.ui.chat_source import ChatSourcePicker, list_sources, read_run_info, source_kind
+from studio.ui.chat.source import ChatSourcePicker, list_sources, read_run_info, source_kind
 
 
 def test_run_info_and_listing(trained_run, tiny_model_dir, tmp_path):

@@ -6,8 +6,8 @@ import math
 
 from PySide6.QtGui import QTextCursor
 
-from studio.core.chat import Chunk
-from studio.ui.chat_transcript import ChatTranscript, probability_colour
+from studio.core.chat.engine import Chunk
+from studio.ui.chat.transcript import ChatTranscript, probability_colour
 
 
 def test_colour_runs_from_green_to_red_by_log_probability():

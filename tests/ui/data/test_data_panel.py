@@ -10,12 +10,12 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from studio.core.data_tokenize import tokenize_sample
-from studio.core.data_view import summarize_row
+from studio.core.data.tokenize import tokenize_sample
+from studio.core.data.view import summarize_row
 from studio.services.latency import LatencyProbe
-from studio.ui.data_panel import DataPanel
+from studio.ui.data.panel import DataPanel
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "datasets"
 
 
 def _write_jsonl(path: Path, rows: list) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio.ui.export_dialog import ExportDialog, ExportForm
+from studio.ui.export.dialog import ExportDialog, ExportForm
 
 
 def _choose(form: ExportForm, fmt: str) -> None:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from studio.core.probes import resolve_target
-from studio.ui.attention_view import DIFF_MAP, AttentionView
+from studio.core.probes.attention import resolve_target
+from studio.ui.inspect.attention_view import DIFF_MAP, AttentionView
 
 SENTENCE = "The quick brown fox jumps over the lazy dog because it was bored."
 
@@ -101,7 +101,7 @@ def test_long_text_says_it_was_cut(view, tiny_model_dir):
 def test_errors_show_in_the_status_line(view, tmp_path):
     view.run()
     assert "model" in view.status.text().lower()
-    from studio.core.probes import ProbeTarget
+    from studio.core.probes.attention import ProbeTarget
 
     view.set_target(ProbeTarget(model=tmp_path))
     view.text.setPlainText("hi")

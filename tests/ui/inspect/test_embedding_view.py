@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studio.core.probes import resolve_target
-from studio.ui.embedding_view import LOSS_BINS, EmbeddingView, group_brushes
+from studio.core.probes.attention import resolve_target
+from studio.ui.inspect.embedding_view import LOSS_BINS, EmbeddingView, group_brushes
 
 WORDS = "king, queen, man, woman, prince, princess, apple, banana"
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
 
 
 @pytest.fixture
@@ -163,9 +163,9 @@ import os, sys
 os.environ.pop("QT_QPA_PLATFORM", None)
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-from studio.core.probes import resolve_target
+from studio.core.probes.attention import resolve_target
 from studio.services.probe_worker import ProbeService
-from studio.ui.embedding_view import EmbeddingView, opengl_problem
+from studio.ui.inspect.embedding_view import EmbeddingView, opengl_problem
 assert opengl_problem() == "", opengl_problem()
 svc = ProbeService()
 view = EmbeddingView(svc)
@@ -195,7 +195,7 @@ def test_3d_view_under_xvfb(minilm_dir, tmp_path):
     script.write_text(GL_SCRIPT, encoding="utf-8")
     png = tmp_path / "embeddings_3d.png"
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3])
     r = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1400x900x24", sys.executable,
                         str(script), str(minilm_dir), str(png)], env=env, capture_output=True,
                        text=True, timeout=300)

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from studio.ui import prefs
-from studio.ui.inspect_page import InspectPage, ModelPicker, minilm_dir
+from studio.ui.inspect.page import InspectPage, ModelPicker, minilm_dir
 
 
 def test_picker_lists_finished_runs_and_minilm(qtbot, trained_run, minilm_dir):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from studio.core.probes import resolve_target
-from studio.ui.tokenizer_view import DEBOUNCE_MS, TEMPLATE, TokenizerView, tokens_html
+from studio.core.probes.attention import resolve_target
+from studio.ui.inspect.tokenizer_view import DEBOUNCE_MS, TEMPLATE, TokenizerView, tokens_html
 
 TEXT = "The cat sat on the mat. 小猫坐在垫子上。"
 
@@ -58,7 +58,7 @@ def test_typing_resplits_after_a_pause(view, tiny_model_dir, qtbot):
 
 
 def test_html_marks_template_tokens_and_escapes_text():
-    from studio.core.probes_tokens import TokenPiece
+    from studio.core.probes.tokens import TokenPiece
 
     pieces = (TokenPiece(0, 5, "<b>", 0, 3, False, False),
               TokenPiece(1, 2, "<|im_start|>", 3, 3, True, True))

@@ -7,10 +7,10 @@ from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from studio.core import config as config_mod
-from studio.core.memory import DeviceInfo
-from studio.core.model import apply_method, count_parameters, load_model
+from studio.core.model.load import apply_method, count_parameters, load_model
+from studio.core.model.memory import DeviceInfo
 from studio.ui import prefs
-from studio.ui.model_panel import ModelPanel
+from studio.ui.model.panel import ModelPanel
 
 
 @pytest.fixture

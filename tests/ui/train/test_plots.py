@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from studio.core.events import EvalMetrics, StepMetrics
-from studio.ui.decimate import peak_decimate
-from studio.ui.plots import OVERLAY_COLOURS, REDRAW_MS, PlotsView, Series, ema
+from studio.ui.train.decimate import peak_decimate
+from studio.ui.train.plots import OVERLAY_COLOURS, REDRAW_MS, PlotsView, Series, ema
 
 
 def step(i, loss=1.0, mem=100.0):
@@ -106,7 +106,7 @@ def test_a_100k_point_loss_curve_redraws_fast(qtbot):
 
 
 def test_memory_curves_follow_the_device(qtbot):
-    from studio.core.memory import MemorySample
+    from studio.core.model.memory import MemorySample
 
     view = PlotsView()
     qtbot.addWidget(view)

@@ -11,8 +11,8 @@ from test_train_panel import _panel  # the Train page on the tiny model
 from studio.core import config, runs
 from studio.core.events import RunEvent, StepMetrics
 from studio.services.session import Session
-from studio.ui.resume_dialog import ResumeDialog, ResumeInfo, oom_step
-from studio.ui.train_panel import TrainPanel
+from studio.ui.train.panel import TrainPanel
+from studio.ui.train.resume_dialog import ResumeDialog, ResumeInfo, oom_step
 
 OK = QDialogButtonBox.StandardButton.Ok
 

@@ -8,7 +8,7 @@ from studio.core import runs
 from studio.core.events import StepMetrics
 from studio.services.session import Session
 from studio.ui.tour import SAMPLE_DATASET
-from studio.ui.train_panel import Progress, TrainPanel, fmt_duration
+from studio.ui.train.panel import Progress, TrainPanel, fmt_duration
 
 
 def _panel(qtbot, tiny_model_dir, run_dir: Path, steps: int) -> tuple[Session, TrainPanel]:

@@ -2,7 +2,7 @@
 row index, over hostile files (tests/hostile_data.py): every file type holding rows of every
 shape mixed with broken rows, huge and odd Unicode strings, BOMs, CRLF, GBK and UTF-16.
 
-The accounting the doctor promises (studio.core.data._Scan):
+The accounting the doctor promises (studio.core.data.doctor._Scan):
   total_rows == good_rows + bad_rows, where bad_rows == len(problems): every record is either
   a good row or exactly one problem (a record that cannot be read, a row that breaks its
   shape's rules, a media row, or with a tokenizer a row the chat template refuses).
@@ -19,7 +19,7 @@ from hostile_data import hostile_files
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from studio.core.data import (
+from studio.core.data.doctor import (
     FORMATS,
     IGNORE_INDEX,
     PREFERENCE_REFUSAL,
@@ -28,10 +28,10 @@ from studio.core.data import (
     tokenize_dataset,
     tokenize_sample,
 )
-from studio.core.data_tokenize import nothing_to_learn
-from studio.core.data_view import PREVIEW_MAX_TOKENS, measure_lengths, summarize_row, token_view
+from studio.core.data.row_index import build_row_index
+from studio.core.data.tokenize import nothing_to_learn
+from studio.core.data.view import PREVIEW_MAX_TOKENS, measure_lengths, summarize_row, token_view
 from studio.core.errors import DataError
-from studio.core.row_index import build_row_index
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 60))
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -203,7 +203,7 @@ TEMPLATES = st.sampled_from([None, None, STRICT, TRIMS, REWRITES])
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_model_dir):
-    from studio.core.model import load_tokenizer
+    from studio.core.model.load import load_tokenizer
 
     return load_tokenizer(tiny_model_dir)
 

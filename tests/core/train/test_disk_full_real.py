@@ -8,9 +8,10 @@ import subprocess
 import pytest
 from test_trainer import Recorder, make_cfg, small_data  # noqa: F401  (fixture)
 
-from studio.core import runs, trainer
+from studio.core import runs
 from studio.core.errors import UserError
 from studio.core.events import RunEvent, StepMetrics
+from studio.core.train import trainer
 
 
 def _mount(path, options: str) -> None:
@@ -108,7 +109,7 @@ def test_a_read_only_output_folder_is_refused_in_one_line(tmp_path, tiny_fs, tin
 def test_an_export_onto_a_full_disk_says_so_and_leaves_nothing(tmp_path, tiny_fs,
                                                                tiny_model_dir,
                                                                small_data):  # noqa: F811
-    from studio.core.export import ExportError, export
+    from studio.core.export.folder import ExportError, export
 
     done = trainer.train(make_cfg(tmp_path, tiny_model_dir, small_data, max_steps=2))
     assert done.status == "finished"
