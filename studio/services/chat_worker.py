@@ -12,7 +12,7 @@ and listens to its signals, all emitted in the GUI thread:
 One thread on purpose: the loaded models belong to it, and base and tuned answers that share
 one PEFT model (adapter off / on) must never run at the same time. Only one set of models is
 loaded at a time: loading another frees the previous one first. Stop is a threading.Event the
-engine checks after every token (facts.md: a busy worker never runs queued slots).
+engine checks after every token (architecture.md: a busy worker never runs queued slots).
 """
 
 from __future__ import annotations

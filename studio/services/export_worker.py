@@ -3,8 +3,8 @@
 `ExportJob(request).start()`; signals (emitted in the GUI thread): sig_progress(fraction,
 message), sig_result(core.export.ExportResult), sig_error(reason, details), sig_done().
 The engine's progress callback runs in the worker thread; it emits a private signal whose
-receiver (this object's slot) lives in the GUI thread, so Qt queues it there (facts.md: a signal
-connected to a plain function would run in the worker).
+receiver (this object's slot) lives in the GUI thread, so Qt queues it there (architecture.md:
+a signal connected to a plain function would run in the worker).
 """
 
 from __future__ import annotations

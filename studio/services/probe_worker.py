@@ -5,7 +5,7 @@ order and keeps the loaded models between jobs.
 and listen to `sig_result(kind, result)`, `sig_error(kind, reason, details)` and
 `sig_progress(kind, fraction, message)`, all emitted in the GUI thread. A newer request of
 the same kind replaces a queued older one (typing fast never builds a backlog) and the result
-of an older job is dropped. Cancel is a threading.Event the job checks (facts.md: a worker
+of an older job is dropped. Cancel is a threading.Event the job checks (architecture.md: a worker
 busy in a loop never runs queued slots).
 
 One thread on purpose: models stay in the cache of the thread that uses them, and two probes

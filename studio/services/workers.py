@@ -1,6 +1,6 @@
 """Worker threads that run engine calls off the GUI thread and report back through signals.
 
-Two rules from facts.md shape this module:
+Two rules from architecture.md shape this module:
 - A signal connected to a plain function runs in the thread that emits it. So a worker's signals
   go only to slots of a `Task` / `Session` that lives in the GUI thread; those re-emit, and from
   there any receiver (lambda included) runs in the GUI thread.

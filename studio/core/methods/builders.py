@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from studio.core.errors import ConfigError, ModelError
 
-# Peak learning rates that work for each method on a pretrained model (facts.md: IA3 and the
+# Peak learning rates that work for each method on a pretrained model (architecture.md: IA3 and the
 # prompt methods learn slowly at LoRA's rate and want 1e-2 to 3e-2).
 _LEARNING_RATES = {
     "lora": 2e-4, "qlora": 2e-4, "dora": 2e-4, "adalora": 5e-4,

@@ -3,7 +3,7 @@
 A probe loads any model folder (a decoder through `studio.core.model.load.load_model`, an encoder
 such as BERT / MiniLM through `AutoModel`), optionally with a PEFT adapter, and keeps it in eval
 mode. Attention is captured under no_grad with the model switched to eager attention for the
-one forward pass (SDPA returns no weights, facts.md) and switched back afterwards.
+one forward pass (SDPA returns no weights, architecture.md) and switched back afterwards.
 
 Embeddings live in probes_embed.py, tokenizer views in probes_tokens.py.
 

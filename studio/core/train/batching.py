@@ -73,8 +73,8 @@ def collate_packed(seqs: list[tuple[list[int], list[int]]]):
     """All sequences of a micro-batch in one row (1, sum T_i), no padding.
 
     position_ids restart at 0 for each sequence and no attention_mask is passed: transformers
-    then builds a block-diagonal causal mask (facts.md), so sequences never attend to each other.
-    The first token of each sequence gets no label, so no position predicts across a boundary.
+    then builds a block-diagonal causal mask (architecture.md), so sequences never attend to each
+    other. The first token of each sequence gets no label, so nothing predicts across a boundary.
     """
     import torch
 

@@ -6,7 +6,7 @@ analogy view along two word pairs (man -> woman, man -> king). Nearest tokens by
 original space, arithmetic (king - man + woman), and base-vs-tuned drift as arrows.
 
 The scatter is one ScatterPlotItem with one brush object per colour group (pyqtgraph draws
-shared brushes from one cached symbol; a brush per point is slow, facts.md). 3D uses
+shared brushes from one cached symbol; a brush per point is slow, architecture.md). 3D uses
 pyqtgraph's GLViewWidget only where OpenGL works (not off-screen).
 """
 

@@ -4,7 +4,7 @@ tokens/s and memory, all on the step axis.
 Records go into growable numpy buffers as they arrive (cheap); a QTimer redraws the curves whose
 buffers changed at ~10 Hz, never once per record. pyqtgraph draws the live curves with peak
 downsampling, clip-to-view and no finite check: a 100k-point curve then redraws in ~3 ms
-(facts.md). Past runs overlaid are decimated once to the charts' pixel columns (decimate.py)
+(architecture.md). Past runs overlaid are decimated once to the charts' pixel columns (decimate.py)
 and painted from one cached image per chart (overlay_layer.py): they do not change.
 """
 
