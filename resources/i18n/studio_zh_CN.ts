@@ -398,6 +398,17 @@
     </message>
   </context>
   <context>
+    <name>ChecklistView</name>
+    <message>
+      <source>Check</source>
+      <translation>检查项</translation>
+    </message>
+    <message>
+      <source>Result</source>
+      <translation>结果</translation>
+    </message>
+  </context>
+  <context>
     <name>ConfigForm</name>
     <message>
       <source>Allow pickle weights</source>
@@ -1003,10 +1014,6 @@
       <translation>导出到的文件夹</translation>
     </message>
     <message>
-      <source>For llama.cpp: not available yet</source>
-      <translation>用于 llama.cpp：暂不可用</translation>
-    </message>
-    <message>
       <source>Format:</source>
       <translation>格式：</translation>
     </message>
@@ -1019,8 +1026,16 @@
       <translation>GGUF</translation>
     </message>
     <message>
+      <source>GGUF type:</source>
+      <translation>GGUF 类型：</translation>
+    </message>
+    <message>
       <source>Merged model</source>
       <translation>合并后的模型</translation>
+    </message>
+    <message>
+      <source>One file for llama.cpp, Ollama and LM Studio, checked by llama.cpp itself</source>
+      <translation>一个文件即可用于 llama.cpp、Ollama 和 LM Studio，并由 llama.cpp 亲自校验</translation>
     </message>
     <message>
       <source>Open folder</source>

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from studio.core.errors import UserError
+from studio.core.export.gguf import GGUF_TYPES  # standard library only: --help stays instant
 
 FORMATS = ("adapter", "merged", "gguf")
 
@@ -22,7 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", dest="fmt", choices=FORMATS, default=None,
                    help="adapter: PEFT adapter folder (default for adapter methods); merged: "
                         "full weights with the adapter merged in (default for full/freeze); "
-                        "gguf: not available yet")
+                        "gguf: one .gguf file for llama.cpp / Ollama / LM Studio, verified by "
+                        "llama.cpp, with an Ollama Modelfile")
+    p.add_argument("--quant", default="f16", metavar="TYPE", help="with --format gguf: "
+                   f"{' | '.join(GGUF_TYPES)} [f16]; the k-quants come from llama.cpp's "
+                   "quantizer (needs llama-cpp-python)")
     p.add_argument("--merge", action="store_true", help="same as --format merged")
     p.add_argument("--step", type=int, metavar="N", help="export checkpoint step N instead of "
                    "the final weights")
@@ -44,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
     if args.merge and args.fmt not in (None, "merged"):
         raise UserError(f"--merge means --format merged, but --format {args.fmt} was given")
     fmt = "merged" if args.merge else args.fmt
+    if args.quant.strip().lower() not in GGUF_TYPES:
+        raise UserError(f"unknown GGUF type {args.quant!r}; choose one of "
+                        f"{', '.join(GGUF_TYPES)}")
+    if args.quant != "f16" and fmt != "gguf":
+        raise UserError(f"--quant {args.quant} is for --format gguf")
     if fmt is None:  # the natural format of the run's method
         cfg = runs.load_config(runs.open_run(args.run_dir))
         fmt = "adapter" if cfg.is_peft else "merged"
@@ -58,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = export(args.run_dir, args.to, fmt=fmt, step=args.step, overwrite=args.overwrite,
                     dequantize=args.dequantize, verify=args.verify,
-                    max_shard_size=args.max_shard_size, device=args.device, progress=progress)
+                    max_shard_size=args.max_shard_size, device=args.device, progress=progress,
+                    gguf_type=args.quant)
     print(result.summary())
     return 0

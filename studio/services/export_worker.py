@@ -26,6 +26,8 @@ class ExportRequest:
     step: Optional[int] = None
     overwrite: bool = False
     dequantize: bool = False
+    gguf_type: str = "f16"
+    sampling: Optional[Any] = None      # modelfile.Sampling: the Chat page's settings
 
 
 def _export(request: ExportRequest, progress: Any) -> Any:
@@ -36,7 +38,7 @@ def _export(request: ExportRequest, progress: Any) -> Any:
 
     return export(request.run_dir, request.to, fmt=request.fmt, step=request.step,
                   overwrite=request.overwrite, dequantize=request.dequantize,
-                  progress=progress)
+                  progress=progress, gguf_type=request.gguf_type, sampling=request.sampling)
 
 
 class ExportJob(QObject):

@@ -53,3 +53,26 @@ def recent(key: str) -> list[str]:
 def add_recent(key: str, item: str, keep: int = 10) -> None:
     items = [item] + [v for v in recent(key) if v != item]
     put(f"recent/{key}", items[:keep])
+
+
+SAMPLING_KEYS = ("temperature", "top_p", "top_k", "repetition_penalty")
+
+
+def chat_sampling() -> Any:
+    """The Chat page's last sampling settings (the defaults of an exported Modelfile)."""
+    from studio.core.export.modelfile import Sampling  # standard library only
+
+    base = Sampling()
+    values = {}
+    for key in SAMPLING_KEYS:
+        try:
+            values[key] = type(getattr(base, key))(get(f"chat/{key}", getattr(base, key)))
+        except (TypeError, ValueError):
+            values[key] = getattr(base, key)
+    return Sampling(**values)
+
+
+def set_chat_sampling(**values: Any) -> None:
+    for key in SAMPLING_KEYS:
+        if key in values:
+            put(f"chat/{key}", values[key])

@@ -12,7 +12,8 @@ non-empty `to` is replaced only with `overwrite` and only when it holds a previo
   A qlora run's base is 4-bit: merging into it is refused unless `dequantize`, which merges into
   those 4-bit weights dequantized to float (the values the adapter was trained against).
   Full / freeze runs are already whole models: merged == their weights.
-- gguf: named, refused with the reason until a converter ships.
+- gguf: the merged model as one .gguf file for llama.cpp / Ollama / LM Studio, verified by
+  llama.cpp itself, with an Ollama Modelfile and verification.md (gguf_export.py).
 
 torch / transformers / peft are imported inside functions (the export dialog imports this).
 """
@@ -35,8 +36,6 @@ from studio.core.gc_policy import collect_garbage
 from studio.core.train.checkpoint import why_write_failed, write_errors
 
 FORMATS = ("adapter", "merged", "gguf")
-GGUF_REASON = ("gguf export is not available yet: export --format merged, then convert that "
-               "folder with llama.cpp's convert_hf_to_gguf.py")
 Progress = Callable[[float, str], None]
 
 
@@ -57,6 +56,27 @@ class ExportResult:
     stop_tokens: tuple[str, ...]
     warnings: tuple[str, ...]
     seconds: float
+    checks: tuple = ()                  # checklist.Check; see checklist()
+
+    def checklist(self) -> tuple:
+        """The verification as checks: llama.cpp's for a GGUF, else the reload checks."""
+        from studio.core.export.checklist import Check
+
+        if self.checks or self.fmt == "gguf":
+            return self.checks
+        out = []
+        if self.max_abs_diff is not None:
+            out.append(Check("reloads with plain transformers" + (" + peft" if self.fmt ==
+                             "adapter" else "") + " and matches the in-studio model", True,
+                             f"logits max abs diff {self.max_abs_diff:.2e}"))
+        if self.stopped_at_eos is not None:
+            out.append(Check("generation stops at the end of the turn",
+                             True if self.stopped_at_eos else None,
+                             f"greedy: {'stopped' if self.stopped_at_eos else 'did not stop'} "
+                             f"after {self.generated_tokens} tokens (stop tokens "
+                             f"{', '.join(self.stop_tokens)})",
+                             "a barely trained model often runs on; train longer"))
+        return tuple(out)
 
     def summary(self) -> str:
         lines = [f"exported {self.fmt} to {self.path} ({len(self.files)} files, "
@@ -68,18 +88,27 @@ class ExportResult:
             how = "stopped at EOS" if self.stopped_at_eos else "did not stop at EOS"
             lines.append(f"canned prompt: {how} after {self.generated_tokens} tokens "
                          f"(stop tokens {', '.join(self.stop_tokens)})")
+        for c in self.checks:
+            mark = {True: "ok", False: "FAILED", None: "--"}[c.passed]
+            lines.append(f"[{mark:>6}] {c.name}: {c.figure}")
         lines += [f"note: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
 # --- checks before any work ----------------------------------------------------------------------
 
-def check_request(cfg: RunConfig, fmt: str, dequantize: bool) -> None:
+def check_request(cfg: RunConfig, fmt: str, dequantize: bool, gguf_type: str = "f16") -> None:
     """Refuse what cannot be exported, with the reason and the way out."""
-    if fmt == "gguf":
-        raise ExportError(GGUF_REASON)
     if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}; choose adapter or merged")
+        raise ExportError(f"unknown export format {fmt!r}; choose adapter, merged or gguf")
+    if fmt == "gguf":
+        from studio.core.export import gguf
+
+        gguf.check_type(gguf_type)
+        if cfg.method in PROMPT_METHODS:
+            raise ExportError(f"{cfg.method} adds virtual tokens in front of the prompt, "
+                              "which a GGUF file cannot hold: export --format adapter")
+        return
     if fmt == "adapter" and not cfg.is_peft:
         raise ExportError(f"a {cfg.method} run trains the weights themselves and has no "
                           "adapter; export --format merged (its full weights)")
@@ -127,9 +156,10 @@ def check_destination(run: runs.RunDir, to: str | Path, overwrite: bool) -> Path
 
 
 def looks_like_export(folder: Path) -> bool:
-    """A Hugging Face model or adapter folder: its marker file and no sub-folders (a project
-    or home folder with a config.json in it is not)."""
-    has_marker = (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
+    """A Hugging Face model or adapter folder, or a GGUF export: its marker file and no
+    sub-folders (a project or home folder with a config.json in it is not)."""
+    has_marker = (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file() \
+        or ((folder / "Modelfile").is_file() and any(folder.glob("*.gguf")))
     return has_marker and not any(p.is_dir() for p in folder.iterdir())
 
 
@@ -138,8 +168,10 @@ def looks_like_export(folder: Path) -> bool:
 def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
            step: Optional[int] = None, overwrite: bool = False, dequantize: bool = False,
            verify: bool = True, max_shard_size: str = "2GB", device: Optional[str] = None,
-           progress: Optional[Progress] = None) -> ExportResult:
-    """Export a run (final weights, or checkpoint `step`) into the folder `to`."""
+           progress: Optional[Progress] = None, gguf_type: str = "f16",
+           sampling: Any = None) -> ExportResult:
+    """Export a run (final weights, or checkpoint `step`) into the folder `to`. `gguf_type`
+    and `sampling` (modelfile.Sampling, the Modelfile's defaults) are for fmt="gguf"."""
     from studio.core.export import check as chk
     from studio.core.model.run_model import load_run_model
 
@@ -148,12 +180,18 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
     say = progress or (lambda f, m: None)
     run = runs.open_run(run_dir)
     cfg = runs.load_config(run)
-    check_request(cfg, fmt, dequantize)
+    check_request(cfg, fmt, dequantize, gguf_type)
     dest = check_destination(run, to, overwrite)
     if step is not None and step not in runs.checkpoint_steps(run):
         have = ", ".join(map(str, runs.checkpoint_steps(run))) or "none"
         raise ExportError(f"run {run.path} has no checkpoint at step {step} "
                           f"(complete checkpoints: {have})")
+    if fmt == "gguf":
+        from studio.core.export.gguf import check_architecture
+
+        check_architecture(_base_config(cfg))    # before the model loads: one line, exit 2
+        return _export_gguf(run, cfg, dest, step, gguf_type.strip().lower(), verify, device,
+                            sampling, say, t0)
 
     say(0.05, "loading the run's model")
     # A full fine-tune keeps fp32 master weights: export them exact. A PEFT base loads in its
@@ -302,6 +340,37 @@ def _move_into_place(tmp: Path, dest: Path) -> None:
         os.replace(old, dest)  # put the previous export back
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _export_gguf(run: runs.RunDir, cfg: RunConfig, dest: Path, step: Optional[int],
+                 gguf_type: str, verify: bool, device: Optional[str], sampling: Any,
+                 say: Progress, t0: float) -> ExportResult:
+    from studio.core.export.gguf_export import export_gguf
+    from studio.core.export.modelfile import Sampling
+
+    tmp = _temp_dir(dest)
+    try:
+        warnings, checks = export_gguf(run, cfg, dest, tmp, step=step, gguf_type=gguf_type,
+                                       device=device, verify=verify,
+                                       sampling=sampling or Sampling(), say=say)
+        files = tuple(sorted(p.name for p in tmp.iterdir()))
+        size = sum(p.stat().st_size for p in tmp.iterdir()) / 2**20
+        fault_at("kill_in_export", 0)
+        _move_into_place(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed export leaves nothing behind
+        raise
+    say(1.0, "done")
+    return ExportResult(path=dest, fmt="gguf", step=step, files=files, size_mb=size,
+                        max_abs_diff=None, stopped_at_eos=None, generated_tokens=0,
+                        stop_tokens=(), warnings=tuple(warnings),
+                        seconds=time.perf_counter() - t0, checks=tuple(checks))
+
+
+def _base_config(cfg: RunConfig) -> dict:
+    from studio.core.model import load as model_mod
+
+    return model_mod.read_model_config(cfg.model, trust_remote_code=cfg.trust_remote_code)
 
 
 def _base_path(cfg: RunConfig) -> Path:

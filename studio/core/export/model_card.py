@@ -36,7 +36,7 @@ class DataInfo:
 @dataclass(frozen=True)
 class CardFacts:
     """What the card reports about the export itself (filled in by export.py)."""
-    fmt: str                   # adapter | merged
+    fmt: str                   # adapter | merged | gguf
     step: Optional[int]        # None: the final weights
     files: tuple[str, ...]
     max_abs_diff: Optional[float]
@@ -99,14 +99,24 @@ def _hyperparameters(cfg: RunConfig) -> list[tuple[str, object]]:
 
 
 def _front_matter(cfg: RunConfig, facts: CardFacts) -> str:
-    lines = ["---", f"library_name: {'peft' if facts.fmt == 'adapter' else 'transformers'}"]
+    library = {"adapter": "peft", "gguf": "gguf"}.get(facts.fmt, "transformers")
+    lines = ["---", f"library_name: {library}"]
     if _HUB_ID.match(cfg.model) and not Path(cfg.model).exists():
         lines.append(f"base_model: {cfg.model}")
     lines += ["pipeline_tag: text-generation", "tags:", "- studio", f"- {cfg.method}", "---"]
     return "\n".join(lines)
 
 
-def _load_snippet(cfg: RunConfig, fmt: str) -> str:
+def _load_snippet(cfg: RunConfig, fmt: str, files: tuple[str, ...] = ()) -> str:
+    if fmt == "gguf":
+        name = next((f for f in files if f.endswith(".gguf")), "model.gguf")
+        return ("llama.cpp:\n\n```\n"
+                f"llama-cli -m {name} -cnv\n```\n\n"
+                "Ollama (the Modelfile beside it carries the chat template, the stop strings "
+                "and the sampling defaults):\n\n```\n"
+                f"ollama create {Path(name).stem} -f Modelfile\nollama run {Path(name).stem}\n"
+                "```\n\nLM Studio: put the folder under its models directory, or drag the "
+                ".gguf file onto the window.")
     if fmt == "adapter":
         return ("```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
                 "from peft import PeftModel\n\n"
@@ -127,7 +137,7 @@ def render(cfg: RunConfig, run: runs.RunDir, facts: CardFacts) -> str:
     last_eval, last_step = final_metrics(run)
     status = runs.read_status(run.path)
     base_name = Path(cfg.model).name or cfg.model
-    what = "adapter" if facts.fmt == "adapter" else "merged model"
+    what = {"adapter": "adapter", "gguf": "GGUF model"}.get(facts.fmt, "merged model")
     where = f"checkpoint step {facts.step}" if facts.step is not None else \
         f"final weights, step {status.get('step', '?')}"
     out = [_front_matter(cfg, facts), "",
@@ -154,7 +164,7 @@ def render(cfg: RunConfig, run: runs.RunDir, facts: CardFacts) -> str:
     out += ["", "## Hyperparameters", "", "| key | value |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in _hyperparameters(cfg)]
     out += ["", "The full configuration is in `config.yaml` next to this file.", "",
-            "## Use it", "", _load_snippet(cfg, facts.fmt), "",
+            "## Use it", "", _load_snippet(cfg, facts.fmt, facts.files), "",
             "## Train it again", "",
             "With Studio installed, and the base model and dataset at the paths in "
             "`config.yaml` (check the dataset against the sha256 above):", "",

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from studio.core.chat.engine import Conversation, GenSettings
 from studio.core.errors import UserError
 from studio.services.chat_worker import ChatService, ChatSource, Loaded
+from studio.ui import prefs
 from studio.ui.chat.source import ChatSourcePicker
 from studio.ui.chat.transcript import ChatTranscript
 from studio.ui.errors import show_error
@@ -120,6 +121,12 @@ class ChatPanel(QWidget):
         self.max_tokens = spin(QSpinBox, "chat_max_tokens", self.tr("Max new tokens"), 1, 8192,
                                256, self.tr("The reply stops here if the model has not ended "
                                             "its turn"))
+        # Remembered: they are also the sampling defaults of an exported Ollama Modelfile.
+        saved = prefs.chat_sampling()
+        for editor, key in ((self.temperature, "temperature"), (self.top_p, "top_p"),
+                            (self.top_k, "top_k"), (self.repetition, "repetition_penalty")):
+            editor.setValue(getattr(saved, key))
+            editor.valueChanged.connect(lambda v, k=key: prefs.set_chat_sampling(**{k: v}))
         self.seed = spin(QSpinBox, "chat_seed", self.tr("Seed"), -1, 2**31 - 1, -1,
                          self.tr("A fixed seed gives the same reply every time"))
         self.seed.setSpecialValueText(self.tr("random"))

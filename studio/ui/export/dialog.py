@@ -4,7 +4,8 @@ progress; read what the check on the way out found.
 `ExportForm` is the whole thing as a widget (the Export page); `ExportDialog` wraps it in a
 dialog (the chat page's "Export…" button). The export runs in an ExportJob's worker thread.
 Refusals the engine would make (a full run has no adapter, a 4-bit base needs dequantizing,
-gguf not available yet) are shown before anything starts.
+virtual tokens cannot go into a GGUF) are shown before anything starts; what the export's own
+checks found is shown as a checklist (ui/export/checklist_view.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -35,8 +36,10 @@ from PySide6.QtWidgets import (
 
 from studio.core import runs
 from studio.core.errors import UserError
+from studio.core.export.gguf import GGUF_TYPES
 from studio.services.export_worker import ExportJob, ExportRequest
 from studio.ui import prefs
+from studio.ui.export.checklist_view import ChecklistView
 
 
 class ExportForm(QWidget):
@@ -68,7 +71,8 @@ class ExportForm(QWidget):
                                                         "of the base model")),
                 ("merged", self.tr("Merged model"), self.tr("Full weights with the adapter "
                                                             "merged in: loads on its own")),
-                ("gguf", self.tr("GGUF"), self.tr("For llama.cpp: not available yet"))):
+                ("gguf", self.tr("GGUF"), self.tr("One file for llama.cpp, Ollama and LM "
+                                                  "Studio, checked by llama.cpp itself"))):
             b = QRadioButton(text)
             b.setObjectName(f"export_{key}")
             b.setToolTip(tip)
@@ -79,6 +83,16 @@ class ExportForm(QWidget):
         self.formats.buttonToggled.connect(lambda *_: (self._suggest_dest(), self._validate()))
         fmt_row.addStretch(1)
         form.addRow(self.tr("Format:"), fmt_row)
+        self.gguf_type = QComboBox()
+        self.gguf_type.setObjectName("export_gguf_type")
+        for t in GGUF_TYPES.values():
+            self.gguf_type.addItem(t.name, t.name)
+            self.gguf_type.setItemData(self.gguf_type.count() - 1, t.help,
+                                       Qt.ItemDataRole.ToolTipRole)
+        self.gguf_type.currentIndexChanged.connect(lambda _: (self._suggest_dest(),
+                                                              self._validate()))
+        self.gguf_label = QLabel(self.tr("GGUF type:"))
+        form.addRow(self.gguf_label, self.gguf_type)
         self.dequantize = QCheckBox(self.tr("Dequantize the 4-bit base to float, then merge "
                                             "(full size)"))
         self.dequantize.setObjectName("export_dequantize")
@@ -119,6 +133,9 @@ class ExportForm(QWidget):
         self.message.setObjectName("export_message")
         col.addWidget(self.progress)
         col.addWidget(self.message)
+        self.checklist = ChecklistView()
+        self.checklist.setObjectName("export_checklist")
+        col.addWidget(self.checklist, 2)
         self.report = QPlainTextEdit()
         self.report.setObjectName("export_report")
         self.report.setReadOnly(True)
@@ -127,6 +144,7 @@ class ExportForm(QWidget):
                                                "the in-studio model, and whether generation "
                                                "stops at the end of the turn."))
         col.addWidget(self.report, 1)
+        self.checklist.setVisible(False)
         self._listed = False
         self._tour_done = True
         if run_dir is not None:
@@ -215,7 +233,8 @@ class ExportForm(QWidget):
         path = self.run_combo.currentData()
         if not path or self.dest.text().strip() not in ("", self._suggested):
             return
-        self._suggested = str(Path(path).parent / "exports" / f"{Path(path).name}-{self.fmt()}")
+        kind = self.fmt() if self.fmt() != "gguf" else f"gguf-{self.gguf_type.currentData()}"
+        self._suggested = str(Path(path).parent / "exports" / f"{Path(path).name}-{kind}")
         self.dest.setText(self._suggested)
 
     def fmt(self) -> str:
@@ -230,6 +249,8 @@ class ExportForm(QWidget):
         qlora_merge = self._cfg is not None and self._cfg.method == "qlora" and \
             self.fmt() == "merged"
         self.dequantize.setVisible(qlora_merge)
+        self.gguf_type.setVisible(self.fmt() == "gguf")
+        self.gguf_label.setVisible(self.fmt() == "gguf")
         if self._cfg is None:
             reason = self.tr("Pick a run to export.")
         elif self.step_combo.count() == 0:
@@ -238,7 +259,8 @@ class ExportForm(QWidget):
             reason = self.tr("Choose the folder to export into.")
         else:
             try:
-                check_request(self._cfg, self.fmt(), self.dequantize.isChecked())
+                check_request(self._cfg, self.fmt(), self.dequantize.isChecked(),
+                              self.gguf_type.currentData())
             except UserError as e:
                 reason = e.one_line()
         self.reason.setText(reason)
@@ -251,13 +273,17 @@ class ExportForm(QWidget):
         return ExportRequest(run_dir=self.run_combo.currentData(), to=self.dest.text().strip(),
                              fmt=self.fmt(), step=self.step_combo.currentData(),
                              overwrite=self.overwrite.isChecked(),
-                             dequantize=self.dequantize.isChecked())
+                             dequantize=self.dequantize.isChecked(),
+                             gguf_type=self.gguf_type.currentData(),
+                             sampling=prefs.chat_sampling())
 
     def start(self) -> bool:
         if not self._validate():
             return False
         self.result = None
         self.report.clear()
+        self.checklist.show_checks(())
+        self.checklist.setVisible(False)
         self.progress.setValue(0)
         self.open_button.setEnabled(False)
         self.job = ExportJob(self.request(), parent=self)
@@ -280,6 +306,9 @@ class ExportForm(QWidget):
         self.progress.setValue(100)
         self.message.setText(self.tr("Exported to {path}").format(path=result.path))
         self.report.setPlainText(result.summary())
+        checks = result.checklist()
+        self.checklist.show_checks(checks)
+        self.checklist.setVisible(bool(checks))
         self.open_button.setEnabled(True)
         self.sig_finished.emit(result)
 

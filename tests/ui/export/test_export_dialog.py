@@ -52,7 +52,8 @@ def test_refusals_are_shown_before_starting(qtbot, trained_run, tmp_path):
     _choose(form, "adapter")
     assert "has no adapter" in form.reason.text() and not form.export_button.isEnabled()
     _choose(form, "gguf")
-    assert "not available yet" in form.reason.text() and not form.start()
+    assert form.gguf_type.isVisible() and form.reason.text() == ""
+    assert form.dest.text().endswith("-gguf-f16")
     _choose(form, "merged")
     assert form.reason.text() == "" and form.export_button.isEnabled()
     assert not form.dequantize.isVisible()  # only for qlora
