@@ -97,3 +97,30 @@ def test_refreshing_the_list_keeps_the_choice(qtbot, trained_run):
     form.step_combo.setCurrentIndex(form.step_combo.findData(2))
     form.refresh_runs()  # what showing the Export page again does
     assert form.fmt() == "merged" and form.step_combo.currentData() == 2
+
+
+def test_a_gguf_export_shows_its_checks_as_a_checklist(qtbot, trained_run, tmp_path):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python (the gguf extra) is not installed")
+    from studio.ui import prefs
+
+    prefs.set_chat_sampling(temperature=0.3, top_k=20)   # the Chat page's choice
+    dialog = ExportDialog(trained_run("lora"))
+    qtbot.addWidget(dialog)
+    dialog.resize(900, 620)
+    dialog.show()
+    form = dialog.form
+    _choose(form, "gguf")
+    assert form.gguf_type.isVisible() and form.gguf_type.currentData() == "f16"
+    form.gguf_type.setCurrentIndex(form.gguf_type.findData("q8_0"))
+    form.dest.setText(str(tmp_path / "gguf"))
+    with qtbot.waitSignal(form.sig_finished, timeout=300_000) as sig:
+        assert form.start()
+    assert sig.args[0] is not None, form.report.toPlainText()
+    rows = form.checklist.verdicts()
+    assert form.checklist.isVisible() and len(rows) >= 5
+    assert ("✓", "loads in llama.cpp") in rows
+    assert ("✓", "llama.cpp splits text into the studio's tokens") in rows
+    assert any(mark == "–" and name.startswith("top-1") for mark, name in rows)  # q8_0: a figure
+    modelfile = (tmp_path / "gguf" / "Modelfile").read_text()
+    assert "PARAMETER temperature 0.3" in modelfile and "PARAMETER top_k 20" in modelfile
+    dialog.grab().save(str(tmp_path / "export_gguf.png"))
