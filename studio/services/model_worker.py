@@ -17,6 +17,7 @@ from typing import Any, Optional
 from PySide6.QtCore import QObject, Signal, Slot
 
 from studio.core import config as config_mod
+from studio.core.methods import registry as methods
 from studio.services.engine_import import import_engine
 from studio.services.workers import Task
 
@@ -130,7 +131,7 @@ class ModelInspector(QObject):
     def prefetch_methods(self, values: dict) -> None:
         """Build, in the background, the maps of every other method for these settings, so a
         click on another method shows its map at once."""
-        configs = [{**values, "method": m} for m in config_mod.METHODS]
+        configs = [{**values, "method": m} for m in methods.NAMES]
         configs = [c for c in configs if map_key(c) not in self.maps]
         if configs and "prefetch" not in self._running():
             self._start("prefetch", _parameter_maps, configs)

@@ -20,7 +20,7 @@ from studio.core.errors import ModelError
 from studio.core.model.param_map import ModuleBlock, parameter_map, parameter_map_for_config
 
 __all__ = ["resolve_model", "check_remote_code", "check_weights", "read_model_config",
-           "load_tokenizer", "load_model", "resolve_dtype", "apply_method", "count_parameters",
+           "load_tokenizer", "load_model", "resolve_dtype", "count_parameters",
            "param_numel", "ModuleBlock", "parameter_map", "parameter_map_for_config"]
 
 # Pickle weight files a model folder may hold instead of safetensors. Trainer extras
@@ -283,13 +283,6 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: Any = None,
         raise ModelError(f"cannot load {Path(path).name}: {_first_line(e)}") from None
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"cannot load the model in {path}: {_first_line(e)}") from None
-
-
-def apply_method(model: Any, cfg: Any, total_steps: int) -> Any:
-    """Attach cfg.method to a loaded model (see methods.py); returns the model to train."""
-    from studio.core.methods import builders as methods
-
-    return methods.apply_method(model, cfg, total_steps)
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

@@ -229,7 +229,7 @@ def _meta_model(folder: Path, cfg: Any, total_steps: int) -> Any:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from studio.core.errors import ModelError
-    from studio.core.methods import builders as methods
+    from studio.core.methods.registry import apply_method
 
     try:
         config = AutoConfig.from_pretrained(str(folder),
@@ -242,7 +242,7 @@ def _meta_model(folder: Path, cfg: Any, total_steps: int) -> Any:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config,
                                                  trust_remote_code=cfg.trust_remote_code)
-        return methods.apply_method(model, cfg, total_steps, meta=True)
+        return apply_method(model, cfg, total_steps, meta=True)
 
 
 # The fields that change which weights exist or train (alpha, dropout, lr... do not).
@@ -267,7 +267,7 @@ def parameter_map_for_config(cfg: Any, total_steps: int = 1000) -> list:
         blocks = _CACHE.get(key)
     if blocks is None:
         model = _meta_model(folder, cfg, total_steps)
-        blocks = tuple(parameter_map(model, assume_quantized=cfg.method == "qlora"))
+        blocks = tuple(parameter_map(model, assume_quantized=cfg.method_spec.quantized_base))
         with _CACHE_LOCK:  # the UI builds maps from worker threads
             if len(_CACHE) >= 32:
                 _CACHE.pop(next(iter(_CACHE)))  # oldest first

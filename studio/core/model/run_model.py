@@ -2,7 +2,7 @@
 
 `load_run_model(run_dir, step=None)`: the final adapter (PEFT methods) or model (full / freeze)
 when step is None; otherwise checkpoint step-N rebuilt exactly as the trainer had it: base model
-+ the same method (`model.apply_method`) + `trainable.safetensors` copied in by parameter name.
++ the same method (`registry.apply_method`) + `trainable.safetensors` copied in by parameter name.
 
 `load_chat_models(...)`: a ChatModels holding the engines the chat pane and `main.py chat`
 answer with. Base and tuned share one copy of the base weights when the method allows it
@@ -67,7 +67,7 @@ def _base(cfg: RunConfig, device: str, dequantize: bool = False,
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
                                    allow_pickle=cfg.allow_pickle)
     model = model_mod.load_model(path, device=device, dtype=dtype,
-                                 quantize_4bit=cfg.method == "qlora",
+                                 quantize_4bit=cfg.method_spec.quantized_base,
                                  trust_remote_code=cfg.trust_remote_code,
                                  allow_pickle=cfg.allow_pickle)
     if dequantize and getattr(model, "is_loaded_in_4bit", False):
@@ -141,13 +141,13 @@ def _from_checkpoint(base: Any, cfg: RunConfig, ckpt: Path) -> Any:
     import torch
     from safetensors.torch import load_file
 
-    from studio.core.model import load as model_mod
+    from studio.core.methods.registry import apply_method
     from studio.core.train import checkpoint
 
     state = checkpoint.read_state(ckpt)
     # Same seed as the trainer: parts a method initialises but does not train stay identical.
     torch.manual_seed(cfg.seed)
-    model = model_mod.apply_method(base, cfg, state.total_steps)
+    model = apply_method(base, cfg, state.total_steps)
     weights = load_file(str(ckpt / "trainable.safetensors"))
     params = dict(model.named_parameters())
     unknown = [n for n in weights if n not in params]
