@@ -1252,8 +1252,8 @@
       <translation>正在停止：保存检查点…</translation>
     </message>
     <message>
-      <source>Studio opens datasets (.json, .jsonl, .csv, .parquet, .txt) and run folders; “{name}” is neither.</source>
-      <translation>Studio 可以打开数据集（.json、.jsonl、.csv、.parquet、.txt）和运行文件夹；“{name}”都不是。</translation>
+      <source>Studio opens datasets ({types}) and run folders; “{name}” is neither.</source>
+      <translation>Studio 可以打开数据集（{types}）和运行文件夹；“{name}”都不是。</translation>
     </message>
     <message>
       <source>Studio: fine-tune language models</source>
