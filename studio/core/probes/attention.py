@@ -21,6 +21,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from studio.core import runs
 from studio.core.errors import ModelError, UserError
 
 MAX_TOKENS = 512  # attention is (layers, heads, T, T): 512 keeps a big model's maps near 1 GB
@@ -70,7 +71,7 @@ def resolve_target(path: str | Path, adapter: str | Path | None = None) -> Probe
         if not (a / "adapter_config.json").is_file():
             raise ModelError(f"{a} is not a PEFT adapter folder (no adapter_config.json)")
         return ProbeTarget(model=p, adapter=a)
-    if (p / "config.yaml").is_file() and not (p / "config.json").is_file():
+    if runs.holds_run(p):
         return _run_target(p)
     if (p / "adapter_config.json").is_file() and not (p / "config.json").is_file():
         base = _read_json(p / "adapter_config.json").get("base_model_name_or_path")
