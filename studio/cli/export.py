@@ -7,8 +7,7 @@ import argparse
 import sys
 
 from studio.core.errors import UserError
-
-FORMATS = ("adapter", "merged", "gguf")
+from studio.core.export import FORMATS  # the package's __init__ only: --help stays instant
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
+from studio.core.data.types import FORMATS as DATASET_FORMATS
 from studio.core.errors import ConfigError
 from studio.core.methods import registry as methods
 
@@ -29,7 +30,7 @@ def __getattr__(name: str) -> tuple:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return tuple(m.name for m in methods.all_methods() if views[name](m))
 
-FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "preference")
+FORMATS = ("auto",) + DATASET_FORMATS  # "auto" detects the shape from the rows
 
 
 def _f(default: Any, help: str, group: str, choices: tuple = (), **extra: Any) -> Any:

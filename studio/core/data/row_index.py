@@ -28,13 +28,9 @@ from typing import Any, Callable, Optional
 
 from studio.core.data import load as data_load
 from studio.core.data.load import RawRow, decode_text
-from studio.core.errors import DataError
+from studio.core.errors import Cancelled, DataError, first_line
 
 Cancel = Optional[Callable[[], bool]]  # returns True when the caller no longer wants the index
-
-
-class Cancelled(Exception):
-    """The index was no longer wanted (a newer file was opened)."""
 
 
 class RowIndex:
@@ -171,7 +167,7 @@ def _parquet_index(path: Path) -> RowIndex:
         pf = pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises several types; all mean "unreadable"
         raise DataError(f"{path.name} is not a readable Parquet file: "
-                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+                        f"{first_line(e)}") from None
     return _ParquetIndex(path, pf)
 
 

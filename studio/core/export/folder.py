@@ -29,12 +29,11 @@ from typing import Any, Callable, Optional
 from studio.core import runs
 from studio.core.config import RunConfig
 from studio.core.errors import UserError
-from studio.core.export import model_card
+from studio.core.export import FORMATS, model_card
 from studio.core.faults import fault_at
 from studio.core.gc_policy import collect_garbage
 from studio.core.train.checkpoint import why_write_failed, write_errors
 
-FORMATS = ("adapter", "merged", "gguf")
 GGUF_REASON = ("gguf export is not available yet: export --format merged, then convert that "
                "folder with llama.cpp's convert_hf_to_gguf.py")
 Progress = Callable[[float, str], None]

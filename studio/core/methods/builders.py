@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio.core.errors import ConfigError, ModelError
+from studio.core.errors import ConfigError, ModelError, first_line
 
 # Linear layers that IA3 treats as feed-forward (it scales their input, not their output).
 FEEDFORWARD_NAMES = ("down_proj", "fc2", "w2", "dense_4h_to_h", "wo")
@@ -46,7 +46,7 @@ def _peft(model: Any, peft_config: Any) -> Any:
         return get_peft_model(model, peft_config)
     except ValueError as e:  # e.g. target modules that match nothing
         raise ModelError(f"cannot attach {type(peft_config).__name__}: "
-                         f"{str(e).strip().splitlines()[0]}") from None
+                         f"{first_line(e)}") from None
 
 
 def _lora(model: Any, cfg: Any, use_dora: bool) -> Any:

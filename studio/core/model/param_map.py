@@ -228,15 +228,14 @@ def _meta_model(folder: Path, cfg: Any, total_steps: int) -> Any:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from studio.core.errors import ModelError
+    from studio.core.errors import ModelError, first_line
     from studio.core.methods.registry import apply_method
 
     try:
         config = AutoConfig.from_pretrained(str(folder),
                                             trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"cannot read the config of {cfg.model}: "
-                         f"{str(e).strip().splitlines()[0]}") from None
+        raise ModelError(f"cannot read the config of {cfg.model}: {first_line(e)}") from None
     # Meta tensors have shapes but no storage: building a 7B model costs no memory, and
     # ~0.1 s (+ ~0.5 s for LoRA's 224 adapters) on 2 cores.
     with torch.device("meta"):

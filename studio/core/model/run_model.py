@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from studio.core import runs
 from studio.core.config import RunConfig
-from studio.core.errors import ModelError, UserError
+from studio.core.errors import UserError
 
 
 @dataclass
@@ -116,7 +116,7 @@ def load_run_model(run_dir: str | Path, step: Optional[int] = None, *,
         tok_dir = source if (source / "tokenizer_config.json").is_file() else base_path
         tokenizer = model_mod.load_tokenizer(tok_dir, trust_remote_code=cfg.trust_remote_code)
         if step is None:
-            model = _attach_adapter(base, source)
+            model = model_mod.attach_adapter(base, source)
         else:
             model = _from_checkpoint(base, cfg, source)
     model.eval()
@@ -124,16 +124,6 @@ def load_run_model(run_dir: str | Path, step: Optional[int] = None, *,
         p.requires_grad_(False)
     return RunModel(model=model, tokenizer=tokenizer, cfg=cfg, run=run, step=step,
                     base_path=Path(base_path), source=source)
-
-
-def _attach_adapter(base: Any, adapter_dir: Path) -> Any:
-    from peft import PeftModel
-
-    try:
-        return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False)
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(f"cannot load the adapter in {adapter_dir}: {first}") from None
 
 
 def _from_checkpoint(base: Any, cfg: RunConfig, ckpt: Path) -> Any:
@@ -183,7 +173,7 @@ def load_adapter_model(model: str | Path | None, adapter: str | Path, *,
     base = model_mod.load_model(path, device=pick_device(device))
     tok_dir = adapter if (adapter / "tokenizer_config.json").is_file() else path
     tokenizer = model_mod.load_tokenizer(tok_dir)
-    peft_model = _attach_adapter(base, adapter)
+    peft_model = model_mod.attach_adapter(base, adapter)
     peft_model.eval()
     return peft_model, tokenizer, path
 
