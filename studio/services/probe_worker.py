@@ -315,10 +315,6 @@ class ProbeService(QObject):
         return self.submit("embeddings", lambda ctx: _samples_job(
             ctx, target, dataset, layer, method, dims, max_rows))
 
-    def reproject(self, points: PointsResult, method: str, dims: int = 2) -> int:
-        """Project the same vectors again with another method (no model needed)."""
-        return self.submit("embeddings", lambda ctx: _reproject_job(ctx, points, method, dims))
-
     def neighbours(self, target: ProbeTarget, query: str, k: int = 12) -> int:
         """Nearest tokens to a word, or to an expression with + / - (king - man + woman)."""
         return self.submit("neighbours", lambda ctx: _neighbours_job(ctx, target, query, k))
@@ -461,11 +457,6 @@ def _split_settings(target: ProbeTarget) -> dict:
     if isinstance(cfg.get("seed"), int):
         out["seed"] = int(cfg["seed"])
     return out
-
-
-def _reproject_job(ctx: _Context, points: PointsResult, method: str, dims: int) -> PointsResult:
-    return _project_points(ctx, points.labels, points.vectors, points.base_vectors, method, dims,
-                           groups=points.groups, values=points.values, note=points.note)
 
 
 def _neighbours_job(ctx: _Context, target: ProbeTarget, query: str, k: int) -> NeighbourResult:

@@ -254,7 +254,3 @@ class Session(QObject):
         self.sig_finished.emit(status, reason)
         if status == "failed":
             self.sig_error.emit(reason or "the run failed", failed_log)
-
-    def launched_process_alive(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-

@@ -215,15 +215,6 @@ def _module_name(base: Any, target: Any) -> Optional[str]:
 
 # --- the map before loading anything -------------------------------------------------------
 
-def build_meta_model(cfg: Any, total_steps: int = 1000) -> Any:
-    """cfg.model built on the meta device (config.json only) with cfg.method applied."""
-    from studio.core.model.load import resolve_model
-
-    folder = resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
-                           allow_pickle=cfg.allow_pickle, config_only=True)
-    return _meta_model(folder, cfg, total_steps)
-
-
 def _meta_model(folder: Path, cfg: Any, total_steps: int) -> Any:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
