@@ -79,3 +79,23 @@ def trained_run(tmp_path_factory, tiny_model_dir):
         return cache[method]
 
     return make
+
+
+@pytest.fixture
+def toy_method():
+    """A throwaway method registered for one test: LoRA on the query and value projections
+    only, reading lora_r and lora_alpha. Proves that one registry entry reaches every consumer."""
+    from studio.core.methods import builders, counts, registry
+
+    def build(model, cfg, total_steps, meta):
+        return builders.lora(model, cfg.replace(target_modules="q_proj,v_proj"), total_steps,
+                             meta)
+
+    def count(cfg, dims):
+        return counts.lora(cfg.replace(target_modules="q_proj,v_proj"), dims)
+
+    spec = registry.register(registry.Method(
+        "lora_qv", "LoRA (q, v)", "LoRA on the query and value projections only.", build,
+        registry.MemoryModel(count, activation_factor=0.9), 3e-4, ("lora_r", "lora_alpha")))
+    yield spec
+    registry.unregister(spec.name)

@@ -1267,8 +1267,8 @@
       <translation>正在停止：保存检查点…</translation>
     </message>
     <message>
-      <source>Studio opens datasets (.json, .jsonl, .csv, .parquet, .txt) and run folders; “{name}” is neither.</source>
-      <translation>Studio 可以打开数据集（.json、.jsonl、.csv、.parquet、.txt）和运行文件夹；“{name}”都不是。</translation>
+      <source>Studio opens datasets ({types}) and run folders; “{name}” is neither.</source>
+      <translation>Studio 可以打开数据集（{types}）和运行文件夹；“{name}”都不是。</translation>
     </message>
     <message>
       <source>Studio: fine-tune language models</source>
@@ -1371,6 +1371,49 @@ To train with the window closed, start the run with “Start in background”.</
     </message>
   </context>
   <context>
+    <name>Method</name>
+    <message>
+      <source>AdaLoRA: LoRA whose rank budget moves during training to the layers that need it most.</source>
+      <translation>AdaLoRA：训练过程中把秩预算分配给最需要的层的 LoRA。</translation>
+    </message>
+    <message>
+      <source>DoRA: LoRA that also learns each output's magnitude; often closer to full fine-tuning.</source>
+      <translation>DoRA：同时学习每个输出幅度的 LoRA；效果通常更接近全参数微调。</translation>
+    </message>
+    <message>
+      <source>Freeze: only the last layers (and the final norm) train; the rest stays as it is.</source>
+      <translation>冻结：只训练最后几层（以及最终的归一化层），其余保持不变。</translation>
+    </message>
+    <message>
+      <source>Full fine-tuning: every weight trains. The most memory by far.</source>
+      <translation>全参数微调：所有权重都参与训练。内存占用最大。</translation>
+    </message>
+    <message>
+      <source>IA3: learns one scaling vector per chosen layer: the fewest trainable weights of all.</source>
+      <translation>IA3：为每个选中的层学习一个缩放向量：可训练权重最少。</translation>
+    </message>
+    <message>
+      <source>LoRA: every chosen linear layer W stays frozen; a small update B·A (rank r) is learned beside it.</source>
+      <translation>LoRA：选中的线性层 W 保持冻结，在旁边学习一个小的更新 B·A（秩为 r）。</translation>
+    </message>
+    <message>
+      <source>P-tuning: virtual tokens produced by a small learned network (prompt encoder).</source>
+      <translation>P-tuning：由一个小的可学习网络（提示编码器）生成虚拟 token。</translation>
+    </message>
+    <message>
+      <source>Prefix tuning: learned keys and values are put before the sequence in every layer.</source>
+      <translation>前缀微调：在每一层的序列前加入可学习的键和值。</translation>
+    </message>
+    <message>
+      <source>Prompt tuning: the model is untouched; learned virtual tokens are put before every input.</source>
+      <translation>提示微调：模型本身不变；在每个输入前加入可学习的虚拟 token。</translation>
+    </message>
+    <message>
+      <source>QLoRA: LoRA on a base model stored in 4-bit (NF4). Needs the least memory; a little slower.</source>
+      <translation>QLoRA：在以 4 位（NF4）存储的基座模型上做 LoRA。内存需求最小，速度稍慢。</translation>
+    </message>
+  </context>
+  <context>
     <name>ModelPanel</name>
     <message>
       <source>(none yet)</source>
@@ -1383,10 +1426,6 @@ To train with the window closed, start the run with “Start in background”.</
     <message>
       <source>A small model with random weights and its own tokenizer, made here in seconds: for trying the studio out without downloading anything.</source>
       <translation>一个随机权重的小模型，带有自己的分词器，几秒钟即可生成：无需下载任何东西就能试用 Studio。</translation>
-    </message>
-    <message>
-      <source>AdaLoRA: LoRA whose rank budget moves during training to the layers that need it most.</source>
-      <translation>AdaLoRA：训练过程中把秩预算分配给最需要的层的 LoRA。</translation>
     </message>
     <message>
       <source>Allow for this model</source>
@@ -1429,28 +1468,8 @@ To train with the window closed, start the run with “Start in background”.</
       <translation>正在检测设备…</translation>
     </message>
     <message>
-      <source>DoRA: LoRA that also learns each output's magnitude; often closer to full fine-tuning.</source>
-      <translation>DoRA：同时学习每个输出幅度的 LoRA；效果通常更接近全参数微调。</translation>
-    </message>
-    <message>
       <source>Don't allow</source>
       <translation>不允许</translation>
-    </message>
-    <message>
-      <source>Freeze: only the last layers (and the final norm) train; the rest stays as it is.</source>
-      <translation>冻结：只训练最后几层（以及最终的归一化层），其余保持不变。</translation>
-    </message>
-    <message>
-      <source>Full fine-tuning: every weight trains. The most memory by far.</source>
-      <translation>全参数微调：所有权重都参与训练。内存占用最大。</translation>
-    </message>
-    <message>
-      <source>IA3: learns one scaling vector per chosen layer: the fewest trainable weights of all.</source>
-      <translation>IA3：为每个选中的层学习一个缩放向量：可训练权重最少。</translation>
-    </message>
-    <message>
-      <source>LoRA: every chosen linear layer W stays frozen; a small update B·A (rank r) is learned beside it.</source>
-      <translation>LoRA：选中的线性层 W 保持冻结，在旁边学习一个小的更新 B·A（秩为 r）。</translation>
     </message>
     <message>
       <source>Memory estimate</source>
@@ -1465,24 +1484,8 @@ To train with the window closed, start the run with “Start in background”.</
       <translation>尚未选择模型。</translation>
     </message>
     <message>
-      <source>P-tuning: virtual tokens produced by a small learned network (prompt encoder).</source>
-      <translation>P-tuning：由一个小的可学习网络（提示编码器）生成虚拟 token。</translation>
-    </message>
-    <message>
       <source>Parameter map: what the method trains</source>
       <translation>参数图：该方法训练哪些部分</translation>
-    </message>
-    <message>
-      <source>Prefix tuning: learned keys and values are put before the sequence in every layer.</source>
-      <translation>前缀微调：在每一层的序列前加入可学习的键和值。</translation>
-    </message>
-    <message>
-      <source>Prompt tuning: the model is untouched; learned virtual tokens are put before every input.</source>
-      <translation>提示微调：模型本身不变；在每个输入前加入可学习的虚拟 token。</translation>
-    </message>
-    <message>
-      <source>QLoRA: LoRA on a base model stored in 4-bit (NF4). Needs the least memory; a little slower.</source>
-      <translation>QLoRA：在以 4 位（NF4）存储的基座模型上做 LoRA。内存需求最小，速度稍慢。</translation>
     </message>
     <message>
       <source>Reading the model…</source>

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from studio.core import runs
 from studio.core.errors import UserError
 
 HELP = ("commands: /reset (forget the conversation), /system TEXT (set the system prompt), "
@@ -56,7 +57,7 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise UserError("give --run or --adapter, not both")
     if not (args.model or args.adapter or args.run):
         raise UserError("nothing to chat with: give --model DIR, --adapter DIR or --run RUN_DIR")
-    if args.run and not (Path(args.run) / "config.yaml").is_file():
+    if args.run and not runs.holds_run(args.run):
         raise UserError(f"{args.run} is not a run directory (no config.yaml)")
     if args.adapter and not (Path(args.adapter) / "adapter_config.json").is_file():
         raise UserError(f"{args.adapter} is not an adapter folder (no adapter_config.json)")

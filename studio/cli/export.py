@@ -7,9 +7,8 @@ import argparse
 import sys
 
 from studio.core.errors import UserError
+from studio.core.export import FORMATS  # the package's __init__ only: --help stays instant
 from studio.core.export.gguf import GGUF_TYPES  # standard library only: --help stays instant
-
-FORMATS = ("adapter", "merged", "gguf")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -15,21 +15,28 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
+from studio.core.data.types import FORMATS as DATASET_FORMATS
 from studio.core.errors import ConfigError
+from studio.core.methods import registry as methods
 
 GROUPS = ("model", "data", "method", "training", "output")
 
-METHODS = (
-    "lora", "qlora", "dora", "adalora", "ia3",
-    "prompt_tuning", "prefix_tuning", "p_tuning", "full", "freeze",
-)
-PEFT_METHODS = METHODS[:8]
-PROMPT_METHODS = ("prompt_tuning", "prefix_tuning", "p_tuning")  # add virtual tokens
-FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "preference")
+
+def __getattr__(name: str) -> tuple:
+    """METHODS, PEFT_METHODS, PROMPT_METHODS: views of the method registry, read live."""
+    views = {"METHODS": lambda m: True, "PEFT_METHODS": lambda m: m.is_peft,
+             "PROMPT_METHODS": lambda m: m.virtual_tokens}
+    if name not in views:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return tuple(m.name for m in methods.all_methods() if views[name](m))
+
+FORMATS = ("auto",) + DATASET_FORMATS  # "auto" detects the shape from the rows
 
 
 def _f(default: Any, help: str, group: str, choices: tuple = (), **extra: Any) -> Any:
-    meta = {"help": help, "group": group, "choices": tuple(choices), **extra}
+    # a tuple, or a live view (the method registry's names: a method registered later counts)
+    choices = tuple(choices) if isinstance(choices, (tuple, list)) else choices
+    meta = {"help": help, "group": group, "choices": choices, **extra}
     return field(default=default, metadata=meta)
 
 
@@ -61,7 +68,7 @@ class RunConfig:
                        "wastes little padding and keeps attention cost per sample.", "data")
     # --- method --------------------------------------------------------------------------------
     method: str = _f("lora", "How to fine-tune: which part of the weights trains.", "method",
-                     METHODS)
+                     methods.NAMES)
     lora_r: int = _f(16, "LoRA rank r: the update is B (out x r) @ A (r x in).", "method",
                      min=1, max=1024)
     lora_alpha: float = _f(32.0, "LoRA scale: the update is multiplied by alpha / r.",
@@ -119,8 +126,14 @@ class RunConfig:
         return from_dict({**to_dict(self), **changes})
 
     @property
+    def method_spec(self) -> methods.Method:
+        """What the registry declares about this config's method."""
+        return methods.get(self.method)
+
+    @property
     def is_peft(self) -> bool:
-        return self.method in PEFT_METHODS
+        spec = methods.find(self.method)
+        return spec is not None and spec.is_peft
 
     @property
     def effective_batch(self) -> int:

@@ -32,5 +32,21 @@ class ModelError(UserError):
     """A model folder or hub id that cannot be loaded as asked."""
 
 
+class Cancelled(UserError):
+    """A long computation stopped because the user, or a newer request, no longer wants its
+    result (a child process stopped, a scan or a projection cut short). Not a failure: workers
+    drop it; shown anyway, it reads as one word."""
+
+    def __init__(self, what: str = "cancelled", *, hint: str = ""):
+        super().__init__(what, hint=hint)
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (library errors run over many lines), or its
+    type name when it has none: the tail of a one-line reason."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def _rebuild(cls: type, message: str, hint: str) -> UserError:
     return cls(message, hint=hint)

@@ -89,15 +89,6 @@ class MultiReporter:
             r.on_event(e)
 
 
-def dispatch(reporter: Reporter, record: Record) -> None:
-    if isinstance(record, StepMetrics):
-        reporter.on_step(record)
-    elif isinstance(record, EvalMetrics):
-        reporter.on_eval(record)
-    else:
-        reporter.on_event(record)
-
-
 # --- metrics.jsonl lines -------------------------------------------------------------------------
 
 def _clean(v: Any) -> Any:

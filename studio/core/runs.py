@@ -70,9 +70,22 @@ class RunSummary:
 
 # --- creating and reading ------------------------------------------------------------------------
 
-def holds_run(path: Path) -> bool:
-    return (path / "run.json").exists() or (path / "metrics.jsonl").exists() \
-        or (path / "checkpoints").exists()
+# What a run writes as it goes, and what an export folder holds beside its copy of config.yaml.
+RUN_MARKERS = ("run.json", "metrics.jsonl", "checkpoints")
+EXPORT_MARKERS = ("config.json", "adapter_config.json")
+
+
+def holds_run(path: str | Path) -> bool:
+    """Whether `path` is a run directory: the one place that decides it (the drop handler, the
+    run lists, chat, probes, resume and a new run's output_dir all ask here). A run has written
+    status, metrics or checkpoints there, or was created there (its config.yaml, which an
+    export also carries a copy of, beside the model or adapter it holds)."""
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        return False
+    if any((p / m).exists() for m in RUN_MARKERS):
+        return True
+    return (p / "config.yaml").is_file() and not any((p / m).is_file() for m in EXPORT_MARKERS)
 
 
 def create(cfg: RunConfig) -> RunDir:
@@ -112,8 +125,8 @@ def open_run(path: str | Path) -> RunDir:
     p = Path(path).expanduser()
     if not p.is_dir():
         raise UserError(f"run directory not found: {p}")
-    if not (p / "config.yaml").is_file():
-        raise UserError(f"{p} is not a run directory (no config.yaml)")
+    if not (p / "config.yaml").is_file() or not holds_run(p):
+        raise UserError(f"{p} is not a run directory (no config.yaml, or an export's copy)")
     return RunDir(p)
 
 
@@ -320,7 +333,7 @@ def list_runs(root: str | Path) -> list[RunSummary]:
         return []
     out = []
     for p in root.iterdir():
-        if p.is_dir() and (p / "config.yaml").is_file():
+        if holds_run(p) and (p / "config.yaml").is_file():
             out.append(summarize(p))
     return sorted(out, key=lambda s: s.started, reverse=True)
 

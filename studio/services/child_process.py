@@ -20,16 +20,12 @@ import pickle
 import traceback
 from typing import Any, Callable
 
-from studio.core.errors import UserError
+from studio.core.errors import Cancelled, UserError
 
 # spawn, never fork: the parent runs Qt and torch threads, and a forked copy of their locks
 # can deadlock the child.
 _CTX = mp.get_context("spawn")
 _END, _ERROR = "__end__", "__error__"
-
-
-class Cancelled(Exception):
-    """The caller no longer wanted the result; the child was stopped."""
 
 
 class ChildFailed(Exception):

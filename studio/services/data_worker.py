@@ -10,7 +10,6 @@ previews) holds `tokenizer_lock`.
 
 from __future__ import annotations
 
-import itertools
 import threading
 from typing import Any, Callable, Optional
 
@@ -19,6 +18,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from studio.services.child_process import run_in_child
 from studio.services.data_jobs import check_file
 from studio.services.engine_import import import_engine
+from studio.services.latest import Latest
 from studio.services.stream_job import Emit, StreamJob
 
 # --- the jobs (plain functions of core calls, run in the worker thread) ------------------------
@@ -108,7 +108,7 @@ class DataDoctor(QObject):
         self.stage, self.train_on_prompt = "sft", False
         self._jobs: dict[str, Optional[StreamJob]] = {
             "file": None, "tokenizer": None, "lengths": None, "preview": None}
-        self._gen = itertools.count(1)
+        self._latest = Latest()
 
     # --- requests ------------------------------------------------------------------------------
     def open(self, path: str, fmt: str = "auto") -> None:
@@ -179,7 +179,7 @@ class DataDoctor(QObject):
     def _run(self, kind: str, job_fn: Callable) -> None:
         self._cancel(kind)
         job = StreamJob(f"data-{kind}", job_fn)
-        job.gen, job.kind, job.owner = next(self._gen), kind, self
+        job.gen, job.kind, job.owner = self._latest.take(kind), kind, self
         # Bound slots of this QObject (not lambdas): Qt drops the connections if this object
         # is deleted while a job still runs; sender() says which job spoke.
         job.sig_item.connect(self._job_item)
@@ -194,8 +194,9 @@ class DataDoctor(QObject):
             job.cancel()
 
     def _current(self, gen: int, kind: str) -> bool:
-        job = self._jobs.get(kind)
-        return job is not None and job.gen == gen and not job.cancel_event.is_set()
+        job = self._jobs.get(kind)  # the newest job, unless it was cancelled since
+        return self._latest.is_current(kind, gen) and job is not None and \
+            not job.cancel_event.is_set()
 
     @Slot(str, object)
     def _job_item(self, kind: str, payload: Any) -> None:

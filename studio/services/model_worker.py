@@ -9,7 +9,6 @@ kind stale; they are dropped by a generation number.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -17,7 +16,9 @@ from typing import Any, Optional
 from PySide6.QtCore import QObject, Signal, Slot
 
 from studio.core import config as config_mod
+from studio.core.methods import registry as methods
 from studio.services.engine_import import import_engine
+from studio.services.latest import Latest
 from studio.services.workers import Task
 
 # Config keys the parameter map depends on (the method group, plus where the model comes from)
@@ -106,8 +107,7 @@ class ModelInspector(QObject):
         self.info: Optional[ModelInfo] = None
         self.device: Any = None
         self.maps: dict[tuple, list] = {}
-        self._gen = itertools.count(1)
-        self._current: dict[str, int] = {}
+        self._latest = Latest()
         self._tasks: dict[str, Task] = {}
 
     # --- requests ----------------------------------------------------------------------------
@@ -121,7 +121,7 @@ class ModelInspector(QObject):
         sig_map has been emitted already."""
         key = map_key(values)
         if key in self.maps:
-            self._current["map"] = next(self._gen)  # an older build must not overwrite this
+            self._latest.take("map")  # an older build must not overwrite this
             self.sig_map.emit(key, self.maps[key])
             return True
         self._start("map", _parameter_map, dict(values), key=key)
@@ -130,7 +130,7 @@ class ModelInspector(QObject):
     def prefetch_methods(self, values: dict) -> None:
         """Build, in the background, the maps of every other method for these settings, so a
         click on another method shows its map at once."""
-        configs = [{**values, "method": m} for m in config_mod.METHODS]
+        configs = [{**values, "method": m} for m in methods.NAMES]
         configs = [c for c in configs if map_key(c) not in self.maps]
         if configs and "prefetch" not in self._running():
             self._start("prefetch", _parameter_maps, configs)
@@ -159,8 +159,7 @@ class ModelInspector(QObject):
         return {k.rsplit("-", 1)[0] for k, t in self._tasks.items() if t.running}
 
     def _start(self, kind: str, fn: Any, *args: Any, key: Any = None) -> None:
-        gen = next(self._gen)
-        self._current[kind] = gen
+        gen = self._latest.take(kind)
         task = Task(fn, *args)
         task.kind, task.gen, task.key = kind, gen, key
         # Bound slots of this QObject (not lambdas): Qt drops the connections if this object
@@ -191,7 +190,7 @@ class ModelInspector(QObject):
         elif kind == "prefetch":
             self.maps.update(result)
             return
-        if self._current.get(kind) != gen:
+        if not self._latest.is_current(kind, gen):
             return
         if kind == "info":
             self.info = result
@@ -208,5 +207,5 @@ class ModelInspector(QObject):
     def _task_error(self, reason: str, details: str) -> None:
         task = self.sender()
         if task is not None and task.kind != "prefetch" and \
-                self._current.get(task.kind) == task.gen:
+                self._latest.is_current(task.kind, task.gen):
             self.sig_error.emit(task.kind, reason, details)

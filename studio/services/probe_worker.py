@@ -19,7 +19,6 @@ queued: Qt queues any emission from a thread other than the receiver's.
 
 from __future__ import annotations
 
-import itertools
 import queue
 import threading
 import time
@@ -30,10 +29,10 @@ from typing import Any, Callable, Optional
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
-from studio.core.errors import UserError
+from studio.core.errors import Cancelled, UserError
 from studio.core.probes.attention import AttentionMaps, ProbeTarget
-from studio.core.probes.projection import Cancelled
 from studio.services.engine_import import import_engine
+from studio.services.latest import Latest
 from studio.services.workers import describe_error
 
 MAX_MODELS = 2
@@ -213,8 +212,7 @@ class ProbeService(QObject):
     def __init__(self, parent: Optional[QObject] = None):
         super().__init__(parent)
         self._jobs: queue.Queue[Optional[_Job]] = queue.Queue()
-        self._ids = itertools.count(1)
-        self._latest: dict[str, int] = {}
+        self._latest = Latest()
         self._cancels: dict[int, _Job] = {}
         self._runner = _Runner(self._jobs)  # lives in the GUI thread; its loop runs in ours
         self._runner.sig_result.connect(self._on_result)
@@ -233,12 +231,11 @@ class ProbeService(QObject):
         """Run fn(ctx) in the probe thread; a newer `kind` job replaces a waiting older one."""
         if self._closed:
             raise UserError("the probe service has been shut down")
-        job = _Job(next(self._ids), kind, fn, threading.Event())
+        job = _Job(self._latest.take(kind), kind, fn, threading.Event())
         self.cancel(kind)  # the newest request wins: an older one still running may stop early
         if self._thread is None:
             self._thread = threading.Thread(target=self._runner.run, name="probes", daemon=True)
             self._thread.start()
-        self._latest[kind] = job.id
         self._cancels[job.id] = job
         self._jobs.put(job)
         return job.id
@@ -250,7 +247,7 @@ class ProbeService(QObject):
                 job.cancel.set()
 
     def is_current(self, kind: str, job_id: int) -> bool:
-        return self._latest.get(kind) == job_id
+        return self._latest.is_current(kind, job_id)
 
     @Slot(str, int, object)
     def _on_result(self, kind: str, job_id: int, result: Any) -> None:
@@ -317,10 +314,6 @@ class ProbeService(QObject):
                 method: str = "pca", dims: int = 2, max_rows: int = 300) -> int:
         return self.submit("embeddings", lambda ctx: _samples_job(
             ctx, target, dataset, layer, method, dims, max_rows))
-
-    def reproject(self, points: PointsResult, method: str, dims: int = 2) -> int:
-        """Project the same vectors again with another method (no model needed)."""
-        return self.submit("embeddings", lambda ctx: _reproject_job(ctx, points, method, dims))
 
     def neighbours(self, target: ProbeTarget, query: str, k: int = 12) -> int:
         """Nearest tokens to a word, or to an expression with + / - (king - man + woman)."""
@@ -464,11 +457,6 @@ def _split_settings(target: ProbeTarget) -> dict:
     if isinstance(cfg.get("seed"), int):
         out["seed"] = int(cfg["seed"])
     return out
-
-
-def _reproject_job(ctx: _Context, points: PointsResult, method: str, dims: int) -> PointsResult:
-    return _project_points(ctx, points.labels, points.vectors, points.base_vectors, method, dims,
-                           groups=points.groups, values=points.values, note=points.note)
 
 
 def _neighbours_job(ctx: _Context, target: ProbeTarget, query: str, k: int) -> NeighbourResult:

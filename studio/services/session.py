@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from studio.core import config as config_mod
+from studio.core import runs
 from studio.core.config import RunConfig
 from studio.core.errors import UserError
 from studio.core.events import EvalMetrics, RunEvent, StepMetrics
@@ -196,8 +197,7 @@ class Session(QObject):
                log_file: Optional[Path] = None) -> None:
         self._refuse_if_busy()
         run_dir = Path(run_dir)
-        if process is None and not (run_dir / "config.yaml").is_file() \
-                and not (run_dir / "metrics.jsonl").is_file():
+        if process is None and not runs.holds_run(run_dir):
             raise UserError(f"{run_dir} is not a run directory (no config.yaml or metrics.jsonl)")
         self._process = process
         self.run_dir = run_dir
@@ -254,7 +254,3 @@ class Session(QObject):
         self.sig_finished.emit(status, reason)
         if status == "failed":
             self.sig_error.emit(reason or "the run failed", failed_log)
-
-    def launched_process_alive(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-

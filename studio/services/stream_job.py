@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from studio.services.child_process import Cancelled as ChildCancelled
+from studio.core.errors import Cancelled
 from studio.services.workers import describe_error
 
 Emit = Callable[[str, Any], None]
@@ -32,11 +32,9 @@ class _StreamWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from studio.core.data.row_index import Cancelled
-
         try:
             self._job(self.sig_item.emit, self._cancel.is_set)
-        except (Cancelled, ChildCancelled):
+        except Cancelled:  # a newer request, or the user, stopped it
             pass
         except Exception as e:  # shown in the panel, never lost in a terminal
             if not self._cancel.is_set():

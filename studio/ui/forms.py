@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from studio.core import config as config_mod
 from studio.core.config import GROUPS, RunConfig, field_specs
+from studio.core.data.types import file_patterns
 
 INT_LIMIT = 2**31 - 1
 PATH_FIELDS = {"model": "dir", "dataset": "file", "output_dir": "dir"}
@@ -262,7 +263,7 @@ class ConfigForm(QWidget):
             path, _ = QFileDialog.getOpenFileName(
                 self, field_label(name), current,
                 QCoreApplication.translate("ConfigForm", "Datasets") +
-                " (*.json *.jsonl *.csv *.parquet *.txt)")
+                f" ({file_patterns()})")
         else:
             path = QFileDialog.getExistingDirectory(self, field_label(name), current)
         if path:

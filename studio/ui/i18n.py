@@ -14,7 +14,8 @@ Adding text (for every helper writing UI):
   3. run `python -m studio.ui.i18n`: pyside6-lupdate extracts every string, the catalogue fills
      them, pyside6-lrelease compiles studio_zh_CN.qm; missing ones are listed (exit 1).
   tests/ui/test_i18n.py fails while a string is missing or the .qm is stale.
-Config field help texts (studio.core.config) are translated too, under context "RunConfig".
+Config field help texts (studio.core.config) are translated too, under context "RunConfig", and
+the method descriptions of the method registry under context "Method".
 """
 
 from __future__ import annotations
@@ -109,8 +110,10 @@ def extract() -> list[tuple[str, str]]:
         name = ctx.findtext("name") or ""
         pairs += [(name, m.findtext("source") or "") for m in ctx.iter("message")]
     from studio.core.config import field_specs
+    from studio.core.methods.registry import all_methods
 
     pairs += [("RunConfig", f.metadata["help"]) for f in field_specs()]
+    pairs += [("Method", m.description) for m in all_methods()]
     return sorted(set(pairs))
 
 

@@ -24,13 +24,14 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
+from studio.core import runs
+from studio.core.data.types import FILE_TYPES, file_patterns, is_dataset_file
 from studio.services.session import Session
 from studio.ui import i18n, prefs
 from studio.ui.errors import show_error
 from studio.ui.status_bar import StatusBar
 
 PAGE_ORDER = ("welcome", "data", "model", "train", "inspect", "chat", "export")
-DATASET_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".txt")
 
 
 class MainWindow(QMainWindow):
@@ -132,7 +133,7 @@ class MainWindow(QMainWindow):
     def open_dataset_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, self.tr("Open a dataset"), "",
-            self.tr("Datasets") + " (*.json *.jsonl *.csv *.parquet *.txt)")
+            self.tr("Datasets") + f" ({file_patterns()})")
         if path:
             self.open_path(path)
 
@@ -200,15 +201,15 @@ class MainWindow(QMainWindow):
         """Route a dropped / opened path: dataset file -> sig_file_dropped, run folder ->
         sig_follow_requested, anything else -> a message saying what Studio opens."""
         p = Path(path)
-        if p.is_dir() and ((p / "metrics.jsonl").is_file() or (p / "config.yaml").is_file()):
+        if runs.holds_run(p):
             self.sig_follow_requested.emit(str(p))
-        elif p.is_file() and p.suffix.lower() in DATASET_SUFFIXES:
+        elif p.is_file() and is_dataset_file(p):
             prefs.add_recent("datasets", str(p))
             self.sig_file_dropped.emit(str(p))
         else:
             self.last_message = show_error(self, self.tr(
-                "Studio opens datasets (.json, .jsonl, .csv, .parquet, .txt) and run folders; "
-                "“{name}” is neither.").format(name=p.name), title=self.tr("Cannot open this"))
+                "Studio opens datasets ({types}) and run folders; “{name}” is neither.").format(
+                    types=", ".join(FILE_TYPES), name=p.name), title=self.tr("Cannot open this"))
 
     # --- run state and closing ---------------------------------------------------------------
     def _on_session_state(self, state: str) -> None:

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from studio.core import config, runs
-from studio.core.errors import ConfigError
+from studio.core.errors import ConfigError, UserError
 from studio.core.events import RunEvent, StepMetrics
 
 
@@ -74,3 +74,25 @@ def test_killed_running_run_reads_as_stopped(tmp_path):
     assert runs.effective_status(run.path) == "stopped"
     [summary] = runs.list_runs(tmp_path)
     assert summary.step == 3 and summary.method == "lora"
+
+
+def test_holds_run_is_the_one_decision_and_an_export_is_not_a_run(tmp_path):
+    run = runs.create(_cfg(tmp_path))
+    assert runs.holds_run(run.path)  # created: its config.yaml, nothing written yet
+    for marker in ("run.json", "metrics.jsonl"):  # a run's output, even without config.yaml
+        other = tmp_path / marker
+        other.mkdir()
+        (other / marker).write_text("")
+        assert runs.holds_run(other)
+    for export_marker in ("config.json", "adapter_config.json"):  # an export: config.yaml copy
+        export = tmp_path / f"export-{export_marker}"
+        export.mkdir()
+        (export / "config.yaml").write_text(run.config_file.read_text())
+        (export / export_marker).write_text("{}")
+        assert not runs.holds_run(export)
+        with pytest.raises(UserError, match="not a run directory"):
+            runs.open_run(export)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "thesis.docx").write_text("x")
+    assert not runs.holds_run(tmp_path / "notes") and not runs.holds_run(tmp_path / "nowhere")
+    assert [s.run_dir for s in runs.list_runs(tmp_path)] == [run.path]

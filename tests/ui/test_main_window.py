@@ -48,6 +48,23 @@ def test_dropping_a_dataset_file_anywhere_emits_its_path(qtbot, tmp_path):
     assert blocker.args == [str(data)]
 
 
+def test_every_dataset_file_type_the_engine_reads_is_accepted(qtbot, tmp_path):
+    from studio.core.data.load import file_type_of
+    from studio.core.data.types import FILE_TYPES
+
+    w = MainWindow(Session())
+    qtbot.addWidget(w)
+    got = []
+    w.sig_file_dropped.connect(got.append)
+    for suffix in FILE_TYPES:
+        data = tmp_path / f"rows{suffix.upper()}"  # the suffix's case does not matter
+        data.write_text("{}\n", encoding="utf-8")
+        file_type_of(data)  # the engine reads it (else DataError)
+        _drop(w, data)
+    assert got == [str(tmp_path / f"rows{s.upper()}") for s in FILE_TYPES]
+    assert {".tsv", ".ndjson"} <= set(FILE_TYPES)
+
+
 def test_dropping_another_file_type_says_what_studio_opens(qtbot, tmp_path):
     w = MainWindow(Session())
     qtbot.addWidget(w)

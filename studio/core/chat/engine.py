@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from studio.core.errors import UserError
+from studio.core.errors import UserError, first_line
 
 ROLES = ("system", "user", "assistant")
 FALLBACK_NOTE = ("this model has no chat template; using a plain 'User: / Assistant:' prompt "
@@ -138,7 +138,7 @@ def build_prompt_ids(tokenizer: Any, messages: Sequence[dict]) -> list[int]:
                                              add_generation_prompt=True)
     except Exception as e:  # jinja raise_exception (e.g. "roles must alternate") or a bad template
         raise UserError(f"the model's chat template refused this conversation: "
-                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+                        f"{first_line(e)}") from None
     # The template writes BOS itself where the model wants one: do not add another.
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 

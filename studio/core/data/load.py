@@ -23,11 +23,8 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from studio.core.data.formats import classify
-from studio.core.data.types import shown_name, type_name
+from studio.core.data.types import FILE_TYPES, shown_name, type_name
 from studio.core.errors import DataError
-
-FILE_TYPES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
-              ".tsv": "tsv", ".parquet": "parquet", ".txt": "txt"}
 
 # Cells of these CSV/TSV columns hold JSON (a list of turns, say); other cells stay text.
 JSON_CELL_KEYS = ("conversations", "messages", "history", "chosen", "rejected")

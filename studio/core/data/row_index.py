@@ -18,6 +18,7 @@ records in memory; they are rare and small.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import re
 import threading
@@ -27,13 +28,9 @@ from typing import Any, Callable, Optional
 
 from studio.core.data import load as data_load
 from studio.core.data.load import RawRow, decode_text
-from studio.core.errors import DataError
+from studio.core.errors import Cancelled, DataError, first_line
 
 Cancel = Optional[Callable[[], bool]]  # returns True when the caller no longer wants the index
-
-
-class Cancelled(Exception):
-    """The index was no longer wanted (a newer file was opened)."""
 
 
 class RowIndex:
@@ -170,7 +167,7 @@ def _parquet_index(path: Path) -> RowIndex:
         pf = pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises several types; all mean "unreadable"
         raise DataError(f"{path.name} is not a readable Parquet file: "
-                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+                        f"{first_line(e)}") from None
     return _ParquetIndex(path, pf)
 
 
@@ -306,14 +303,18 @@ def _line_record_index(path: Path, kind: str, data: bytes, bom: int, cancel: Can
         return _ByteIndex(path, kind, starts, numbers, _parse_paragraph)
     header = data[bom:starts[0]].decode("utf-8") if len(starts) > 1 else ""
     delimiter = "\t" if kind == "tsv" else ","
+    # a partial of a module function, not a closure: the index is built in a child process
+    # and pickled back to the app
+    parse = functools.partial(_parse_csv_record, header, path.name, delimiter)
+    return _ByteIndex(path, kind, starts, numbers, parse)
 
-    def parse_record(text: str, row: int, line: Optional[int]) -> RawRow:
-        got = next(data_load._csv_rows(header + text, path.name, delimiter), None)
-        if got is None:
-            return RawRow(row, line, error="empty record")
-        return RawRow(row, line, got.value, got.error)
 
-    return _ByteIndex(path, kind, starts, numbers, parse_record)
+def _parse_csv_record(header: str, name: str, delimiter: str, text: str, row: int,
+                      line: Optional[int]) -> RawRow:
+    got = next(data_load._csv_rows(header + text, name, delimiter), None)
+    if got is None:
+        return RawRow(row, line, error="empty record")
+    return RawRow(row, line, got.value, got.error)
 
 
 def _parse_paragraph(text: str, row: int, line: Optional[int]) -> RawRow:

@@ -7,10 +7,24 @@ Standard library only, so the UI can read a DatasetReport without importing torc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 ROLES = ("system", "user", "assistant", "tool")
 FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference")
+# The dataset file types the engine reads (suffix -> reader in load.py). The drop handler and
+# every file dialog read this too, so whatever the loader reads can be dropped or picked.
+FILE_TYPES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
+              ".tsv": "tsv", ".parquet": "parquet", ".txt": "txt"}
+
+
+def is_dataset_file(path: Any) -> bool:
+    return Path(path).suffix.lower() in FILE_TYPES
+
+
+def file_patterns() -> str:
+    """'*.json *.jsonl ...': the name filter of a file dialog."""
+    return " ".join(f"*{suffix}" for suffix in FILE_TYPES)
 
 
 @dataclass(frozen=True, slots=True)

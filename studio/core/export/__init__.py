@@ -1,1 +1,4 @@
-"""Take a run's result away: folders, checks, model cards."""
+"""Take a run's result away: folders, GGUF files, checks, model cards."""
+
+# What `export --format` accepts.
+FORMATS = ("adapter", "merged", "gguf")

@@ -28,14 +28,13 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from studio.core import runs
-from studio.core.config import PROMPT_METHODS, RunConfig
+from studio.core.config import RunConfig
 from studio.core.errors import UserError
-from studio.core.export import model_card
+from studio.core.export import FORMATS, model_card
 from studio.core.faults import fault_at
 from studio.core.gc_policy import collect_garbage
 from studio.core.train.checkpoint import why_write_failed, write_errors
 
-FORMATS = ("adapter", "merged", "gguf")
 Progress = Callable[[float, str], None]
 
 
@@ -101,21 +100,22 @@ def check_request(cfg: RunConfig, fmt: str, dequantize: bool, gguf_type: str = "
     """Refuse what cannot be exported, with the reason and the way out."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose adapter, merged or gguf")
-    if fmt == "gguf":
-        from studio.core.export import gguf
-
-        gguf.check_type(gguf_type)
-        if cfg.method in PROMPT_METHODS:
-            raise ExportError(f"{cfg.method} adds virtual tokens in front of the prompt, "
-                              "which a GGUF file cannot hold: export --format adapter")
-        return
     if fmt == "adapter" and not cfg.is_peft:
         raise ExportError(f"a {cfg.method} run trains the weights themselves and has no "
                           "adapter; export --format merged (its full weights)")
-    if fmt == "merged" and cfg.method in PROMPT_METHODS:
-        raise ExportError(f"{cfg.method} adds virtual tokens in front of the prompt; they "
-                          "cannot be merged into the weights: export --format adapter")
-    if fmt == "merged" and cfg.method == "qlora" and not dequantize:
+    spec = cfg.method_spec
+    if fmt in ("merged", "gguf") and not spec.mergeable:
+        what = "adds virtual tokens in front of the prompt; they" if spec.virtual_tokens \
+            else "trains weights that"
+        raise ExportError(f"{cfg.method} {what} cannot be merged into the weights"
+                          f"{' (a GGUF file holds merged weights)' if fmt == 'gguf' else ''}: "
+                          "export --format adapter")
+    if fmt == "gguf":
+        from studio.core.export import gguf
+
+        gguf.check_type(gguf_type)   # a 4-bit base is dequantized for GGUF: no question
+        return
+    if fmt == "merged" and spec.quantized_base and not dequantize:
         raise ExportError("the base of a qlora run is 4-bit: merging the adapter into it would "
                           "round the update away. Dequantize the base to its compute dtype "
                           "first (--dequantize; the merged model is full size), or export "
@@ -197,7 +197,7 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
     # A full fine-tune keeps fp32 master weights: export them exact. A PEFT base loads in its
     # usual dtype (fp32 on the CPU, bf16 on a GPU that has it) and the merge happens there.
     rm = load_run_model(run.path, step, device=device,
-                        dequantize=fmt == "merged" and cfg.method == "qlora",
+                        dequantize=fmt == "merged" and cfg.method_spec.quantized_base,
                         dtype=None if cfg.is_peft else "fp32")
     dev = str(next(rm.model.parameters()).device)
     ids = chk.probe_ids(rm.tokenizer, dev)
@@ -270,7 +270,7 @@ def _write(rm: Any, fmt: str, tmp: Path, max_shard_size: str) -> tuple[list[str]
             note = "the base model's, unchanged (not copied: load it from the base model)"
         return warnings, note
     model = rm.model.merge_and_unload() if rm.is_peft else rm.model
-    if rm.cfg.method == "qlora":
+    if rm.cfg.method_spec.quantized_base:
         warnings.append("merged into the 4-bit base dequantized to "
                         f"{str(_dtype(model)).replace('torch.', '')}: the merged model behaves "
                         "as the tuned model did, at full size")

@@ -36,7 +36,7 @@ def export_gguf(run: runs.RunDir, cfg: RunConfig, dest: Path, tmp: Path, *, step
 
     t0 = time.perf_counter()
     say(0.05, "loading the run's model")
-    rm = load_run_model(run.path, step, device="cpu", dequantize=cfg.method == "qlora",
+    rm = load_run_model(run.path, step, device="cpu", dequantize=cfg.method_spec.quantized_base,
                         dtype="fp32")
     model = rm.model.merge_and_unload() if rm.is_peft else rm.model
     model = model.float()
@@ -44,7 +44,7 @@ def export_gguf(run: runs.RunDir, cfg: RunConfig, dest: Path, tmp: Path, *, step
     stop_ids = tuple(end_of_turn_ids(tokenizer, model.generation_config))
     name = f"model-{gguf_type}.gguf"
     warnings: list[str] = []
-    if cfg.method == "qlora":
+    if cfg.method_spec.quantized_base:
         warnings.append("merged into the 4-bit base dequantized to fp32, then written as "
                         f"{gguf_type}")
     try:

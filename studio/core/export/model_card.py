@@ -14,15 +14,10 @@ from studio.core import runs
 from studio.core.config import RunConfig
 from studio.core.events import EvalMetrics, StepMetrics
 
-# Hyperparameters shown for every run, then the ones each method family adds.
+# Hyperparameters shown for every run; then the keys the method reads (the method registry).
 COMMON_KEYS = ("max_steps", "epochs", "batch_size", "grad_accum", "learning_rate",
                "lr_scheduler", "warmup_ratio", "weight_decay", "max_grad_norm", "max_length",
                "packing", "stage", "train_on_prompt", "precision", "seed", "eval_split")
-METHOD_KEYS = {
-    "lora": ("lora_r", "lora_alpha", "lora_dropout", "target_modules"),
-    "freeze": ("freeze_trainable_layers",),
-    "prompt": ("num_virtual_tokens",),
-}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -86,15 +81,7 @@ def final_metrics(run: runs.RunDir) -> tuple[Optional[EvalMetrics], Optional[Ste
 
 
 def _hyperparameters(cfg: RunConfig) -> list[tuple[str, object]]:
-    keys = list(COMMON_KEYS)
-    if cfg.method in ("lora", "qlora", "dora", "adalora"):
-        keys += METHOD_KEYS["lora"]
-    elif cfg.method == "ia3":
-        keys.append("target_modules")
-    elif cfg.method in ("prompt_tuning", "prefix_tuning", "p_tuning"):
-        keys += METHOD_KEYS["prompt"]
-    elif cfg.method == "freeze":
-        keys += METHOD_KEYS["freeze"]
+    keys = COMMON_KEYS + cfg.method_spec.keys
     return [(k, getattr(cfg, k)) for k in keys]
 
 

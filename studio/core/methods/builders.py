@@ -4,47 +4,25 @@ PEFT methods (lora, qlora, dora, adalora, ia3, prompt_tuning, prefix_tuning, p_t
 model in a peft.PeftModel whose base weights are frozen. `full` trains every weight; `freeze`
 trains only the last `freeze_trainable_layers` decoder layers and the final norm.
 
+Each builder is `(model, cfg, total_steps, meta) -> model to train`; registry.py names the
+builder of each method and `registry.apply_method` dispatches to it.
+
 `meta=True` builds the same structure on a model that lives on the meta device (no weights):
 the parameter map uses it to show what a method trains before anything is loaded. On meta,
 QLoRA skips quantization (it needs real weights); the counts are the same.
 
-peft / torch are imported inside the functions: the UI imports this module for
-`recommended_learning_rate` without wanting torch.
+peft / torch are imported inside the functions: the registry (read by the config and the UI)
+imports this module without wanting torch.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-from studio.core.errors import ConfigError, ModelError
+from studio.core.errors import ConfigError, ModelError, first_line
 
-# Peak learning rates that work for each method on a pretrained model (architecture.md: IA3 and the
-# prompt methods learn slowly at LoRA's rate and want 1e-2 to 3e-2).
-_LEARNING_RATES = {
-    "lora": 2e-4, "qlora": 2e-4, "dora": 2e-4, "adalora": 5e-4,
-    "ia3": 1e-2, "prompt_tuning": 3e-2, "prefix_tuning": 1e-2, "p_tuning": 1e-2,
-    "full": 2e-5, "freeze": 5e-5,
-}
 # Linear layers that IA3 treats as feed-forward (it scales their input, not their output).
 FEEDFORWARD_NAMES = ("down_proj", "fc2", "w2", "dense_4h_to_h", "wo")
-
-
-def recommended_learning_rate(method: str) -> float:
-    if method not in _LEARNING_RATES:
-        raise ConfigError(f"unknown method {method!r}")
-    return _LEARNING_RATES[method]
-
-
-def apply_method(model: Any, cfg: Any, total_steps: int, *, meta: bool = False) -> Any:
-    """Attach cfg.method to `model` and return the model to train (a PeftModel for PEFT)."""
-    builders: dict[str, Callable[..., Any]] = {
-        "lora": _lora, "dora": _lora, "qlora": _qlora, "adalora": _adalora, "ia3": _ia3,
-        "prompt_tuning": _prompt_tuning, "prefix_tuning": _prefix_tuning,
-        "p_tuning": _p_tuning, "full": _full, "freeze": _freeze,
-    }
-    if cfg.method not in builders:
-        raise ConfigError(f"unknown method {cfg.method!r}")
-    return builders[cfg.method](model, cfg, total_steps, meta)
 
 
 def after_optimizer_step(model: Any, step: int) -> None:
@@ -68,19 +46,27 @@ def _peft(model: Any, peft_config: Any) -> Any:
         return get_peft_model(model, peft_config)
     except ValueError as e:  # e.g. target modules that match nothing
         raise ModelError(f"cannot attach {type(peft_config).__name__}: "
-                         f"{str(e).strip().splitlines()[0]}") from None
+                         f"{first_line(e)}") from None
 
 
-def _lora(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
+def _lora(model: Any, cfg: Any, use_dora: bool) -> Any:
     from peft import LoraConfig
 
     return _peft(model, LoraConfig(
         task_type="CAUSAL_LM", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout, target_modules=lora_targets(model, cfg.target_modules),
-        use_dora=cfg.method == "dora"))
+        use_dora=use_dora))
 
 
-def _qlora(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
+def lora(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
+    return _lora(model, cfg, use_dora=False)
+
+
+def dora(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
+    return _lora(model, cfg, use_dora=True)
+
+
+def qlora(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
     if not meta:
         if not getattr(model, "is_loaded_in_4bit", False):
             raise ModelError("qlora needs the base model loaded in 4-bit "
@@ -91,10 +77,10 @@ def _qlora(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
         # Gradient checkpointing is the trainer's choice (gradient_checkpointing key), not
         # forced on here.
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    return _lora(model, cfg, total_steps, meta)
+    return _lora(model, cfg, use_dora=False)
 
 
-def _adalora(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
+def adalora(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
     from peft import AdaLoraConfig
 
     if total_steps < 1:
@@ -111,7 +97,7 @@ def _adalora(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
         total_step=total_steps, tinit=tinit, tfinal=tfinal, deltaT=delta))
 
 
-def _ia3(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
+def ia3(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
     from peft import IA3Config
 
     targets, feedforward = ia3_targets(model, cfg.target_modules)
@@ -119,7 +105,7 @@ def _ia3(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
                                   feedforward_modules=feedforward))
 
 
-def _prompt_tuning(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
+def prompt_tuning(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
     from peft import PromptTuningConfig
 
     # SAMPLE_VOCAB starts the virtual tokens at real token embeddings (right scale); RANDOM
@@ -129,14 +115,14 @@ def _prompt_tuning(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
         prompt_tuning_init="SAMPLE_VOCAB"))
 
 
-def _prefix_tuning(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
+def prefix_tuning(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
     from peft import PrefixTuningConfig
 
     return _peft(model, PrefixTuningConfig(task_type="CAUSAL_LM",
                                            num_virtual_tokens=cfg.num_virtual_tokens))
 
 
-def _p_tuning(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
+def p_tuning(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
     from peft import PromptEncoderConfig
 
     # The MLP that produces the virtual tokens is as wide as the model's hidden size.
@@ -145,13 +131,13 @@ def _p_tuning(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
         encoder_hidden_size=model.config.hidden_size))
 
 
-def _full(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
+def full(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
     for p in model.parameters():
         p.requires_grad_(True)
     return model
 
 
-def _freeze(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
+def freeze(model: Any, cfg: Any, total_steps: int, meta: bool) -> Any:
     layers = decoder_layers(model)
     n = cfg.freeze_trainable_layers
     if n > len(layers):

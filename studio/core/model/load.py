@@ -16,11 +16,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from studio.core.errors import ModelError
+from studio.core.errors import ModelError, first_line
 from studio.core.model.param_map import ModuleBlock, parameter_map, parameter_map_for_config
 
 __all__ = ["resolve_model", "check_remote_code", "check_weights", "read_model_config",
-           "load_tokenizer", "load_model", "resolve_dtype", "apply_method", "count_parameters",
+           "load_tokenizer", "load_model", "resolve_dtype", "attach_adapter", "count_parameters",
            "param_numel", "ModuleBlock", "parameter_map", "parameter_map_for_config"]
 
 # Pickle weight files a model folder may hold instead of safetensors. Trainer extras
@@ -97,7 +97,7 @@ def _download(repo_id: str, trust_remote_code: bool, allow_pickle: bool,
                          "reachable (offline?) to fetch a model of that name, nor is one "
                          "cached; give a local model folder") from None
     except (hub_errors.HfHubHTTPError, hub_errors.HFValidationError, OSError) as e:
-        raise ModelError(f"cannot download {repo_id}: {_first_line(e)}") from None
+        raise ModelError(f"cannot download {repo_id}: {first_line(e)}") from None
 
 
 def check_remote_code(folder: Path, trust_remote_code: bool) -> None:
@@ -184,7 +184,7 @@ def _read_json(path: Path) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelError(f"{path} is not valid JSON: {_first_line(e)}") from None
+        raise ModelError(f"{path} is not valid JSON: {first_line(e)}") from None
     return data if isinstance(data, dict) else None
 
 
@@ -202,11 +202,6 @@ def read_model_config(name_or_path: str | Path, *, trust_remote_code: bool = Fal
     return data
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 # --- loading -----------------------------------------------------------------------------------
 
 def load_tokenizer(path: str | Path, trust_remote_code: bool = False, *,
@@ -221,7 +216,7 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False, *,
     try:
         tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ModelError(f"cannot load the tokenizer of {path}: {_first_line(e)}") from None
+        raise ModelError(f"cannot load the tokenizer of {path}: {first_line(e)}") from None
     if tok.pad_token is None:
         if tok.eos_token is None:
             raise ModelError(f"the tokenizer of {path} has neither a pad nor an EOS token")
@@ -280,16 +275,20 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: Any = None,
     try:
         return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     except ImportError as e:  # e.g. bitsandbytes missing or too old for 4-bit
-        raise ModelError(f"cannot load {Path(path).name}: {_first_line(e)}") from None
+        raise ModelError(f"cannot load {Path(path).name}: {first_line(e)}") from None
     except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"cannot load the model in {path}: {_first_line(e)}") from None
+        raise ModelError(f"cannot load the model in {path}: {first_line(e)}") from None
 
 
-def apply_method(model: Any, cfg: Any, total_steps: int) -> Any:
-    """Attach cfg.method to a loaded model (see methods.py); returns the model to train."""
-    from studio.core.methods import builders as methods
+def attach_adapter(model: Any, adapter_dir: str | Path) -> Any:
+    """The PEFT adapter saved in `adapter_dir` on `model`, for inference (chat, probes,
+    export)."""
+    from peft import PeftModel
 
-    return methods.apply_method(model, cfg, total_steps)
+    try:
+        return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise ModelError(f"cannot load the adapter in {adapter_dir}: {first_line(e)}") from None
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

@@ -19,9 +19,11 @@ The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`)
               kv the key/value width; act_bytes 2 under 16-bit precision, else 4). Measured with
               saved-tensor hooks on Llama blocks here: within ~5% for full fine-tuning.
               Frozen linear layers save less (their inputs are not needed for a weight
-              gradient) but adapters add their own: factor 1.0 for LoRA-style methods
-              (measured), 0.8 IA3, 0.75 prompt methods.
+              gradient) but adapters add their own: the method's activation factor (1.0 for
+              LoRA-style methods (measured), 0.8 IA3, 0.75 prompt methods).
               grad_layers: all layers, or only the trained last N for freeze.
+              Each method's part of this (parameter count, activation factor, added positions,
+              layers that backpropagate) is declared in core/methods/registry.py.
               With gradient checkpointing only each layer's input is kept (tokens x h x
               act_bytes per layer) plus one layer's activations while it is recomputed.
   logits      the trainer's fast loss runs the head on label positions only, in chunks of
@@ -47,11 +49,6 @@ from typing import Any, Optional
 
 MB = 2 ** 20
 NF4_BYTES = 0.53          # 4 bits + double-quantized absmax per 64-value block
-# LoRA-style adapters save what frozen layers no longer need, but add their own (the adapter
-# input and the rank-r product): measured peak RSS of LoRA matched full's (bench/memory_estimate).
-ADAPTER_ACT_FACTOR = {"full": 1.0, "freeze": 1.0, "lora": 1.0, "qlora": 1.0, "dora": 1.0,
-                      "adalora": 1.0, "ia3": 0.8, "prompt_tuning": 0.75,
-                      "prefix_tuning": 0.75, "p_tuning": 0.75}
 CPU_OVERHEAD_MB = 480      # Python, torch, transformers, tokenizer, data, thread pools (measured)
 HEADROOM = 0.95            # plan to use at most 95% of the device: the desktop needs some
 
@@ -240,54 +237,10 @@ def model_dims(config: dict) -> ModelDims:
         o_bias=attention_bias, mlp_bias=bool(c.get("mlp_bias", False)))
 
 
-def _targets(dims: ModelDims, target_modules: str) -> list[str]:
-    names = list(dims.linears())
-    if target_modules.strip() in ("", "all-linear"):
-        return names
-    wanted = {t.strip().split(".")[-1] for t in target_modules.split(",")}
-    return [n for n in names if n in wanted]
-
-
 def method_params(cfg: Any, dims: ModelDims) -> tuple[int, int]:
     """(trainable, total) parameters for cfg.method on this shape, counted the way peft
-    builds the adapters (tests compare it with the real model). Llama-style blocks."""
-    base, lin, L = dims.base_params(), dims.linears(), dims.layers
-    m, r, n_virtual = cfg.method, cfg.lora_r, cfg.num_virtual_tokens
-    if m == "full":
-        return base, base
-    if m == "freeze":
-        return min(cfg.freeze_trainable_layers, L) * dims.layer_params() + dims.hidden, base
-    if m in ("lora", "qlora", "dora", "adalora"):
-        per_layer = sum(r * (lin[t][0] + lin[t][1]) for t in _targets(dims, cfg.target_modules))
-        n_targets = len(_targets(dims, cfg.target_modules))
-        if m == "dora":  # a magnitude per output feature
-            per_layer += sum(lin[t][1] for t in _targets(dims, cfg.target_modules))
-        if m == "adalora":  # singular values E (trainable) + ranknum (frozen) per matrix
-            per_layer += r * n_targets
-            return L * per_layer, base + L * (per_layer + n_targets)
-        return L * per_layer, base + L * per_layer
-    if m == "ia3":
-        targets = _ia3_targets(dims, cfg.target_modules)
-        added = L * sum(lin[t][0] if t == "down_proj" else lin[t][1] for t in targets)
-        return added, base + added
-    if m == "prompt_tuning":
-        added = n_virtual * dims.hidden
-    elif m == "prefix_tuning":  # a key and a value vector per virtual token per layer
-        added = n_virtual * L * 2 * dims.kv_width
-    elif m == "p_tuning":  # embeddings + a 3-layer MLP as wide as the model
-        added = n_virtual * dims.hidden + 3 * (dims.hidden * dims.hidden + dims.hidden)
-    else:
-        raise ValueError(f"unknown method {m!r}")
-    return added, base + added
-
-
-def _ia3_targets(dims: ModelDims, target_modules: str) -> list[str]:
-    # peft's defaults (utils/constants.py): Qwen2 scales q, v, down; Llama-style k, v, down
-    if target_modules.strip() in ("", "all-linear"):
-        if dims.model_type == "qwen2":
-            return ["q_proj", "v_proj", "down_proj"]
-        return ["k_proj", "v_proj", "down_proj"]
-    return _targets(dims, target_modules)
+    builds the adapters (the method registry's counter; tests compare it with the real model)."""
+    return cfg.method_spec.memory.count_params(cfg, dims)
 
 
 # --- the estimate --------------------------------------------------------------------------
@@ -357,9 +310,10 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
     added = max(0, total - base)
     half = precision in ("bf16", "fp16")
     wbytes = 2 if half else 4
-    if cfg.method in ("full", "freeze"):
+    spec = cfg.method_spec
+    if not spec.is_peft:
         weights = total * 4.0
-    elif cfg.method == "qlora":
+    elif spec.quantized_base:
         linear = dims.linear_params()
         weights = linear * NF4_BYTES + (base - linear) * 4.0 + added * 4.0
     else:
@@ -368,26 +322,23 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
     optimizer = trainable * (2.0 if _optimizer(cfg, kind).endswith("8bit") else 8.0)
 
     act_bytes = 2 if half else 4
-    virtual = cfg.num_virtual_tokens if cfg.method in ("prompt_tuning", "p_tuning") else 0
-    tokens = cfg.batch_size * (cfg.max_length + virtual)
+    tokens = cfg.batch_size * (cfg.max_length + spec.memory.extra_positions(cfg))
     per_layer = (tokens * (8.5 * dims.hidden + 4 * dims.intermediate + 2 * dims.kv_width)
-                 * act_bytes * ADAPTER_ACT_FACTOR.get(cfg.method, 1.0))
-    grad_layers = (min(cfg.freeze_trainable_layers, dims.layers) if cfg.method == "freeze"
-                   else dims.layers)
+                 * act_bytes * spec.memory.activation_factor)
+    grad_layers = spec.memory.backprop_layers(cfg, dims.layers)
     if checkpointing:
         activations = grad_layers * tokens * dims.hidden * act_bytes + per_layer
     else:
         activations = grad_layers * per_layer
     from studio.core.train.loss import PLAIN_HEAD_TYPES, chunk_rows  # light: torch is lazy there
 
-    prompt = cfg.method in ("prompt_tuning", "prefix_tuning", "p_tuning")
-    fast = dims.model_type in PLAIN_HEAD_TYPES and not prompt and cfg.method != "adalora"
+    fast = dims.model_type in PLAIN_HEAD_TYPES and not spec.own_forward
     logits = (min(tokens, chunk_rows(dims.vocab)) * dims.vocab * 8.0 if fast
               else tokens * dims.vocab * (act_bytes + 8.0))
     # A packed micro-batch is one row of T = tokens: SDPA then keeps a (T, T) float mask for
     # every layer that saves activations (measured with saved-tensor hooks).
     mask = ((2 if checkpointing else grad_layers) * tokens ** 2 * 4.0
-            if cfg.packing and not prompt else 0.0)
+            if cfg.packing and not spec.virtual_tokens else 0.0)
 
     subtotal = weights + grads + optimizer + activations + logits + mask
     overhead = (500 if kind == "cuda" else CPU_OVERHEAD_MB) * MB + 0.10 * subtotal
@@ -412,9 +363,9 @@ def _suggestions(cfg: Any, dims: ModelDims, kind: str, device_total_mb: float,
     """Concrete changes that lower the estimate, each with its new total; '(fits)' marks the
     ones that are enough alone."""
     changes: list[tuple[str, dict]] = []
-    if cfg.method != "qlora":
+    if not cfg.method_spec.quantized_base:
         changes.append(("method: qlora (4-bit base weights)", {"method": "qlora"}))
-    if cfg.method in ("full", "freeze"):
+    if not cfg.method_spec.is_peft:
         changes.append(("method: lora (train small adapters only)", {"method": "lora"}))
     if not est.checkpointing:
         changes.append(("gradient_checkpointing: on (about 20-30% slower)",

@@ -215,34 +215,24 @@ def _module_name(base: Any, target: Any) -> Optional[str]:
 
 # --- the map before loading anything -------------------------------------------------------
 
-def build_meta_model(cfg: Any, total_steps: int = 1000) -> Any:
-    """cfg.model built on the meta device (config.json only) with cfg.method applied."""
-    from studio.core.model.load import resolve_model
-
-    folder = resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
-                           allow_pickle=cfg.allow_pickle, config_only=True)
-    return _meta_model(folder, cfg, total_steps)
-
-
 def _meta_model(folder: Path, cfg: Any, total_steps: int) -> Any:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from studio.core.errors import ModelError
-    from studio.core.methods import builders as methods
+    from studio.core.errors import ModelError, first_line
+    from studio.core.methods.registry import apply_method
 
     try:
         config = AutoConfig.from_pretrained(str(folder),
                                             trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"cannot read the config of {cfg.model}: "
-                         f"{str(e).strip().splitlines()[0]}") from None
+        raise ModelError(f"cannot read the config of {cfg.model}: {first_line(e)}") from None
     # Meta tensors have shapes but no storage: building a 7B model costs no memory, and
     # ~0.1 s (+ ~0.5 s for LoRA's 224 adapters) on 2 cores.
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config,
                                                  trust_remote_code=cfg.trust_remote_code)
-        return methods.apply_method(model, cfg, total_steps, meta=True)
+        return apply_method(model, cfg, total_steps, meta=True)
 
 
 # The fields that change which weights exist or train (alpha, dropout, lr... do not).
@@ -267,7 +257,7 @@ def parameter_map_for_config(cfg: Any, total_steps: int = 1000) -> list:
         blocks = _CACHE.get(key)
     if blocks is None:
         model = _meta_model(folder, cfg, total_steps)
-        blocks = tuple(parameter_map(model, assume_quantized=cfg.method == "qlora"))
+        blocks = tuple(parameter_map(model, assume_quantized=cfg.method_spec.quantized_base))
         with _CACHE_LOCK:  # the UI builds maps from worker threads
             if len(_CACHE) >= 32:
                 _CACHE.pop(next(iter(_CACHE)))  # oldest first

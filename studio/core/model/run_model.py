@@ -2,7 +2,7 @@
 
 `load_run_model(run_dir, step=None)`: the final adapter (PEFT methods) or model (full / freeze)
 when step is None; otherwise checkpoint step-N rebuilt exactly as the trainer had it: base model
-+ the same method (`model.apply_method`) + `trainable.safetensors` copied in by parameter name.
++ the same method (`registry.apply_method`) + `trainable.safetensors` copied in by parameter name.
 
 `load_chat_models(...)`: a ChatModels holding the engines the chat pane and `main.py chat`
 answer with. Base and tuned share one copy of the base weights when the method allows it
@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from studio.core import runs
 from studio.core.config import RunConfig
-from studio.core.errors import ModelError, UserError
+from studio.core.errors import UserError
 
 
 @dataclass
@@ -54,12 +54,6 @@ def pick_device(device: Optional[str] = None) -> str:
     return device
 
 
-def final_step(run: runs.RunDir) -> Optional[int]:
-    """The step the final adapter / model was saved at (run.json), if known."""
-    st = runs.read_status(run.path)
-    return int(st["step"]) if st.get("status") == "finished" and "step" in st else None
-
-
 def _base(cfg: RunConfig, device: str, dequantize: bool = False,
           dtype: Any = None) -> tuple[Any, Path]:
     from studio.core.model import load as model_mod
@@ -67,7 +61,7 @@ def _base(cfg: RunConfig, device: str, dequantize: bool = False,
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
                                    allow_pickle=cfg.allow_pickle)
     model = model_mod.load_model(path, device=device, dtype=dtype,
-                                 quantize_4bit=cfg.method == "qlora",
+                                 quantize_4bit=cfg.method_spec.quantized_base,
                                  trust_remote_code=cfg.trust_remote_code,
                                  allow_pickle=cfg.allow_pickle)
     if dequantize and getattr(model, "is_loaded_in_4bit", False):
@@ -116,7 +110,7 @@ def load_run_model(run_dir: str | Path, step: Optional[int] = None, *,
         tok_dir = source if (source / "tokenizer_config.json").is_file() else base_path
         tokenizer = model_mod.load_tokenizer(tok_dir, trust_remote_code=cfg.trust_remote_code)
         if step is None:
-            model = _attach_adapter(base, source)
+            model = model_mod.attach_adapter(base, source)
         else:
             model = _from_checkpoint(base, cfg, source)
     model.eval()
@@ -126,28 +120,18 @@ def load_run_model(run_dir: str | Path, step: Optional[int] = None, *,
                     base_path=Path(base_path), source=source)
 
 
-def _attach_adapter(base: Any, adapter_dir: Path) -> Any:
-    from peft import PeftModel
-
-    try:
-        return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False)
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(f"cannot load the adapter in {adapter_dir}: {first}") from None
-
-
 def _from_checkpoint(base: Any, cfg: RunConfig, ckpt: Path) -> Any:
     """Rebuild the model as training had it at this checkpoint."""
     import torch
     from safetensors.torch import load_file
 
-    from studio.core.model import load as model_mod
+    from studio.core.methods.registry import apply_method
     from studio.core.train import checkpoint
 
     state = checkpoint.read_state(ckpt)
     # Same seed as the trainer: parts a method initialises but does not train stay identical.
     torch.manual_seed(cfg.seed)
-    model = model_mod.apply_method(base, cfg, state.total_steps)
+    model = apply_method(base, cfg, state.total_steps)
     weights = load_file(str(ckpt / "trainable.safetensors"))
     params = dict(model.named_parameters())
     unknown = [n for n in weights if n not in params]
@@ -183,7 +167,7 @@ def load_adapter_model(model: str | Path | None, adapter: str | Path, *,
     base = model_mod.load_model(path, device=pick_device(device))
     tok_dir = adapter if (adapter / "tokenizer_config.json").is_file() else path
     tokenizer = model_mod.load_tokenizer(tok_dir)
-    peft_model = _attach_adapter(base, adapter)
+    peft_model = model_mod.attach_adapter(base, adapter)
     peft_model.eval()
     return peft_model, tokenizer, path
 

@@ -21,7 +21,8 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from studio.core.errors import ModelError, UserError
+from studio.core import runs
+from studio.core.errors import ModelError, UserError, first_line
 
 MAX_TOKENS = 512  # attention is (layers, heads, T, T): 512 keeps a big model's maps near 1 GB
 # Architectures whose name says "decoder"; everything else with these model types is an encoder.
@@ -70,7 +71,7 @@ def resolve_target(path: str | Path, adapter: str | Path | None = None) -> Probe
         if not (a / "adapter_config.json").is_file():
             raise ModelError(f"{a} is not a PEFT adapter folder (no adapter_config.json)")
         return ProbeTarget(model=p, adapter=a)
-    if (p / "config.yaml").is_file() and not (p / "config.json").is_file():
+    if runs.holds_run(p):
         return _run_target(p)
     if (p / "adapter_config.json").is_file() and not (p / "config.json").is_file():
         base = _read_json(p / "adapter_config.json").get("base_model_name_or_path")
@@ -192,7 +193,7 @@ def load_probe_model(target: ProbeTarget | str | Path, *, device: str = "cpu",
     else:
         model = _load_encoder(folder, device, dtype)
     if target.adapter is not None:
-        model = _attach_adapter(model, target.adapter)
+        model = model_mod.attach_adapter(model, target.adapter)
     model.eval()
     for p in model.parameters():  # a probe never trains: no grads kept anywhere
         p.requires_grad_(False)
@@ -214,21 +215,7 @@ def _load_encoder(folder: Path, device: str, dtype: Any) -> Any:
                                          dtype=resolve_dtype(dtype, torch.device(device).type),
                                          device_map={"": torch.device(device)})
     except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"cannot load the model in {folder}: {_first_line(e)}") from None
-
-
-def _attach_adapter(model: Any, adapter: Path) -> Any:
-    from peft import PeftModel
-
-    try:
-        return PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise ModelError(f"cannot attach the adapter in {adapter}: {_first_line(e)}") from None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+        raise ModelError(f"cannot load the model in {folder}: {first_line(e)}") from None
 
 
 # --- encoding text ------------------------------------------------------------------------------

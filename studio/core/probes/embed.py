@@ -22,9 +22,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from studio.core.errors import UserError
+from studio.core.errors import Cancelled, UserError
 from studio.core.probes.attention import ProbeModel
-from studio.core.probes.projection import Cancelled
 
 MAX_WORDS = 2000
 Progress = Optional[Callable[[float, str], None]]

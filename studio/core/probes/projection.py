@@ -18,18 +18,11 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from studio.core.errors import UserError
+from studio.core.errors import Cancelled, UserError
 
 Progress = Optional[Callable[[float, str], None]]
 INSTALL_HINT = "pip install 'llm-studio[projection]'"
 METHODS = ("pca", "umap", "tsne")
-
-
-class Cancelled(UserError):
-    """The user cancelled a long computation."""
-
-    def __init__(self, what: str = "cancelled"):
-        super().__init__(what)
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,10 @@ and the groups shuffled again. Or, with packing, a micro-batch is one row with n
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import Sequence
 
 IGNORE = -100
 MEGA = 16  # step groups per length-sorted mega-batch: bigger = less padding, less randomness
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where the data stream stands: the next step group to train."""
-    epoch: int
-    step_in_epoch: int
 
 
 def steps_per_epoch(n_samples: int, effective_batch: int) -> int:

@@ -31,8 +31,10 @@ def unwrap_causal_lm(model: Any) -> Any:
 
 def supports_fast_loss(model: Any, method: str) -> bool:
     # Prompt-learning methods prepend virtual tokens inside PeftModel.forward, and AdaLoRA adds an
-    # orthogonality term there: both need the wrapper's own forward.
-    if method in ("prompt_tuning", "prefix_tuning", "p_tuning", "adalora"):
+    # orthogonality term there: both need the wrapper's own forward (the registry says which).
+    from studio.core.methods.registry import get
+
+    if get(method).own_forward:
         return False
     lm = unwrap_causal_lm(model)
     cfg = getattr(lm, "config", None)
@@ -83,14 +85,16 @@ def standard_loss_sum(model: Any, batch: dict, method: str = "") -> tuple[Any, i
     """Through the model's own forward (PEFT prompt methods, AdaLoRA, unknown architectures)."""
     import torch.nn.functional as F
 
+    from studio.core.methods.registry import get
+
     kwargs = {k: v for k, v in batch.items() if k in ("attention_mask", "position_ids")}
     labels = batch["labels"]
     targets = labels[:, 1:]
     keep = targets != IGNORE
     n = int(keep.sum())
-    if method == "adalora":
-        # AdaLoRA adds its orthogonality regulariser to the loss only when labels are passed;
-        # the model's loss is a token mean, so scale it back to a sum.
+    if method and get(method).model_loss:
+        # e.g. AdaLoRA adds its orthogonality regulariser to the loss only when labels are
+        # passed; the model's loss is a token mean, so scale it back to a sum.
         out = model(input_ids=batch["input_ids"], labels=labels, use_cache=False, **kwargs)
         return out.loss * n, n
     out = model(input_ids=batch["input_ids"], use_cache=False, **kwargs)

@@ -42,7 +42,7 @@ def _param_groups(model: Any, weight_decay: float) -> list[dict]:
 def choose_optimizer(cfg: RunConfig, device_kind: str) -> str:
     if cfg.optimizer != "auto":
         return cfg.optimizer
-    if cfg.method == "qlora" and device_kind == "cuda":
+    if cfg.method_spec.quantized_base and device_kind == "cuda":
         return "paged_adamw_8bit"  # pages optimizer state to CPU RAM under memory pressure
     return "adamw"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core import runs
-from studio.core.config import PROMPT_METHODS, RunConfig
+from studio.core.config import RunConfig
 from studio.core.errors import ConfigError, DataError
 from studio.core.train import batching, optim
 
@@ -78,9 +78,10 @@ def prepare(cfg: RunConfig) -> Setup:
     import torch
 
     from studio.core.data import doctor as data
+    from studio.core.methods.registry import apply_method
     from studio.core.model import load as model_mod
 
-    if cfg.stage == "pretrain" and cfg.method in PROMPT_METHODS:
+    if cfg.stage == "pretrain" and cfg.method_spec.virtual_tokens:
         raise ConfigError(f"{cfg.method} trains virtual tokens for instructions; use stage: sft")
     device = pick_device(cfg)
     precision = pick_precision(cfg, device)
@@ -104,10 +105,10 @@ def prepare(cfg: RunConfig) -> Setup:
     if not cfg.is_peft:
         dtype = torch.float32  # full / freeze keep fp32 master weights; autocast does the rest
     model = model_mod.load_model(path, device=str(device), dtype=dtype,
-                                 quantize_4bit=cfg.method == "qlora",
+                                 quantize_4bit=cfg.method_spec.quantized_base,
                                  trust_remote_code=cfg.trust_remote_code,
                                  allow_pickle=cfg.allow_pickle)
-    model = model_mod.apply_method(model, cfg, total)
+    model = apply_method(model, cfg, total)
     if _want_checkpointing(cfg, path, device):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
@@ -123,7 +124,7 @@ def prepare(cfg: RunConfig) -> Setup:
     setup = Setup(cfg=cfg, device=device, precision=precision, model=model, tokenizer=tokenizer,
                   train=train_set, eval=eval_set, total_steps=total,
                   fast_loss=supports_fast_loss(model, cfg.method),
-                  packing=cfg.packing and cfg.method not in PROMPT_METHODS, data_info=info)
+                  packing=cfg.packing and not cfg.method_spec.virtual_tokens, data_info=info)
     setup.optimizer, setup.optimizer_name = optim.build_optimizer(model, cfg, device.type)
     return setup
 

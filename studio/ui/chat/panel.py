@@ -207,9 +207,6 @@ class ChatPanel(QWidget):
         super().showEvent(event)
         self.picker.refresh()  # runs may have finished since (in a worker; keeps the choice)
 
-    def load_selected(self) -> None:
-        self.picker.request_load()
-
     def load_run(self, run_dir: str | Path, step: Optional[int] = None) -> None:
         """Chat with a run's final weights or checkpoint `step` (used by other pages)."""
         self.picker.add_source(run_dir)

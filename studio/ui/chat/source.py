@@ -58,7 +58,7 @@ def list_sources(root: str) -> list[tuple[str, str, str]]:
 
 def source_kind(folder: str | Path) -> Optional[str]:
     p = Path(folder)
-    if (p / "config.yaml").is_file():
+    if runs.holds_run(p):
         return "run"
     if (p / "adapter_config.json").is_file():
         return "adapter"

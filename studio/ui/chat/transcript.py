@@ -90,12 +90,6 @@ class ChatTranscript(QTextBrowser):
         self._insert(f"\n{note}", f)
         self.in_reply = False
 
-    def add_note(self, text: str) -> None:
-        self._new_block()
-        f = QTextCharFormat()
-        f.setForeground(QColor("#a15c00"))
-        self._insert(text, f)
-
     def _new_block(self) -> None:
         if not self.document().isEmpty():
             self._insert("\n\n", QTextCharFormat())

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.config import FORMATS
+from studio.core.data.types import file_patterns
 from studio.services.data_worker import DataDoctor
 from studio.services.draft import ConfigDraft
 from studio.ui import prefs
@@ -222,7 +223,7 @@ class DataPanel(QWidget):
         start = str(Path(self._path).parent) if self._path else ""
         path, _ = QFileDialog.getOpenFileName(
             self, self.tr("Open a dataset"), start,
-            self.tr("Datasets") + " (*.json *.jsonl *.ndjson *.csv *.tsv *.parquet *.txt)")
+            self.tr("Datasets") + f" ({file_patterns()})")
         if path:
             self.open_file(path)
 

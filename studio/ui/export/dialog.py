@@ -246,7 +246,7 @@ class ExportForm(QWidget):
         from studio.core.export.folder import check_request  # light: torch is imported lazily there
 
         reason = ""
-        qlora_merge = self._cfg is not None and self._cfg.method == "qlora" and \
+        qlora_merge = self._cfg is not None and self._cfg.method_spec.quantized_base and \
             self.fmt() == "merged"
         self.dequantize.setVisible(qlora_merge)
         self.gguf_type.setVisible(self.fmt() == "gguf")

@@ -14,7 +14,7 @@ import html
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import config as config_mod
+from studio.core.methods import registry as methods
 from studio.services.draft import ConfigDraft
 from studio.services.model_worker import MAP_KEYS, ModelInspector, map_key
 from studio.ui import prefs
@@ -40,35 +41,6 @@ from studio.ui.model.param_map_view import ParamMapView
 
 STARTER_ROOT = Path("~/.cache/studio/models")
 MAP_DEBOUNCE_MS = 120  # a spin box held down asks for one map, not one per step
-LORA_KEYS = ("lora_r", "lora_alpha", "lora_dropout", "target_modules")
-FIELDS_FOR = {  # the method form shows only the keys the chosen method reads
-    "lora": LORA_KEYS, "qlora": LORA_KEYS, "dora": LORA_KEYS, "adalora": LORA_KEYS,
-    "ia3": ("target_modules",), "prompt_tuning": ("num_virtual_tokens",),
-    "prefix_tuning": ("num_virtual_tokens",), "p_tuning": ("num_virtual_tokens",),
-    "full": (), "freeze": ("freeze_trainable_layers",),
-}
-DESCRIPTIONS = {
-    "lora": QT_TRANSLATE_NOOP("ModelPanel", "LoRA: every chosen linear layer W stays frozen; "
-                              "a small update B·A (rank r) is learned beside it."),
-    "qlora": QT_TRANSLATE_NOOP("ModelPanel", "QLoRA: LoRA on a base model stored in 4-bit "
-                               "(NF4). Needs the least memory; a little slower."),
-    "dora": QT_TRANSLATE_NOOP("ModelPanel", "DoRA: LoRA that also learns each output's "
-                              "magnitude; often closer to full fine-tuning."),
-    "adalora": QT_TRANSLATE_NOOP("ModelPanel", "AdaLoRA: LoRA whose rank budget moves during "
-                                 "training to the layers that need it most."),
-    "ia3": QT_TRANSLATE_NOOP("ModelPanel", "IA3: learns one scaling vector per chosen layer: "
-                             "the fewest trainable weights of all."),
-    "prompt_tuning": QT_TRANSLATE_NOOP("ModelPanel", "Prompt tuning: the model is untouched; "
-                                       "learned virtual tokens are put before every input."),
-    "prefix_tuning": QT_TRANSLATE_NOOP("ModelPanel", "Prefix tuning: learned keys and values "
-                                       "are put before the sequence in every layer."),
-    "p_tuning": QT_TRANSLATE_NOOP("ModelPanel", "P-tuning: virtual tokens produced by a small "
-                                  "learned network (prompt encoder)."),
-    "full": QT_TRANSLATE_NOOP("ModelPanel", "Full fine-tuning: every weight trains. The most "
-                              "memory by far."),
-    "freeze": QT_TRANSLATE_NOOP("ModelPanel", "Freeze: only the last layers (and the final "
-                                "norm) train; the rest stays as it is."),
-}
 
 
 class ModelPanel(QWidget):
@@ -287,9 +259,11 @@ class ModelPanel(QWidget):
         self._update_memory()
 
     def _method_changed(self, method: str) -> None:
-        self.description.setText(QCoreApplication.translate("ModelPanel",
-                                                            DESCRIPTIONS.get(method, "")))
-        shown = set(FIELDS_FOR.get(method, ())) | {"method"}
+        spec = methods.find(method)
+        # descriptions are translated under "Method" (i18n.extract reads them from the registry)
+        self.description.setText(QCoreApplication.translate("Method", spec.description)
+                                 if spec else "")
+        shown = set(spec.keys if spec else ()) | {"method"}  # the keys the method reads
         layout = self.form.boxes["method"].layout()
         for key in self.form.keys():
             layout.setRowVisible(self.form.editor(key), key in shown)

@@ -463,7 +463,7 @@ class TrainPanel(QWidget):
         run_dir = self.session.run_dir
         # a run refused before its folder was made (a missing file) has nothing to resume
         self._ended = (Path(run_dir), status) if run_dir is not None \
-            and (Path(run_dir) / "config.yaml").is_file() else None
+            and runs.holds_run(run_dir) else None
         self._update_resume_actions()
         self.runs_list.refresh()
         self.suggest_output_dir()  # clears the message: the draft changed

@@ -106,7 +106,7 @@ def test_read_outside_the_file_is_an_index_error(tmp_path):
         index.read(2)
 
 
-@pytest.mark.parametrize("kind", ["jsonl", "parquet", "txt"])
+@pytest.mark.parametrize("kind", ["json", "jsonl", "csv", "tsv", "parquet", "txt"])
 def test_an_index_read_back_from_a_pickle_reads_the_same_rows(tmp_path, kind):
     # The doctor builds the index in a child process and sends it back pickled.
     import pickle

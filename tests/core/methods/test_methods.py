@@ -7,7 +7,8 @@ import torch
 from studio.core.config import METHODS, PEFT_METHODS, RunConfig
 from studio.core.errors import ConfigError, ModelError
 from studio.core.methods import builders as methods
-from studio.core.model.load import apply_method, count_parameters, load_model, load_tokenizer
+from studio.core.methods.registry import apply_method, recommended_learning_rate
+from studio.core.model.load import count_parameters, load_model, load_tokenizer
 
 # Learning rates for a random tiny model (larger than for a pretrained one); IA3 only rescales
 # activations of small random weights, so it needs the largest step to move the loss.
@@ -143,12 +144,12 @@ def test_qwen2_with_tied_head_trains_under_lora(tiny_qwen_dir):
 
 
 def test_recommended_learning_rates():
-    assert methods.recommended_learning_rate("lora") == pytest.approx(2e-4)
+    assert recommended_learning_rate("lora") == pytest.approx(2e-4)
     for m in ("ia3", "prompt_tuning", "prefix_tuning", "p_tuning"):
-        assert 1e-2 <= methods.recommended_learning_rate(m) <= 3e-2  # facts.md
-    assert methods.recommended_learning_rate("full") < methods.recommended_learning_rate("lora")
+        assert 1e-2 <= recommended_learning_rate(m) <= 3e-2  # facts.md
+    assert recommended_learning_rate("full") < recommended_learning_rate("lora")
     with pytest.raises(ConfigError):
-        methods.recommended_learning_rate("magic")
+        recommended_learning_rate("magic")
 
 
 def test_all_linear_plus_the_output_head(tiny_model_dir):
@@ -158,7 +159,7 @@ def test_all_linear_plus_the_output_head(tiny_model_dir):
     m = model_mod.load_model(tiny_model_dir, device="cpu")
     cfg = config_mod.from_dict({"model": str(tiny_model_dir), "dataset": "x", "method": "lora",
                                 "target_modules": "all-linear,lm_head"})
-    m = model_mod.apply_method(m, cfg, 10)
+    m = apply_method(m, cfg, 10)
     names = [n for n, p in m.named_parameters() if p.requires_grad]
     assert any("lm_head.lora_A" in n for n in names)
     assert any("q_proj.lora_A" in n for n in names) and any("down_proj.lora_B" in n for n in names)

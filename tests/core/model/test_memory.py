@@ -28,7 +28,7 @@ def _cfg(**kw):
 def test_device_and_sample_without_importing_torch():
     if GPU_NODE:
         pytest.skip("a GPU device node exists: detect_device imports torch by design")
-    code = ("import sys; from studio.core import memory as m; from studio.core.config import "
+    code = ("import sys; from studio.core.model import memory as m; from studio.core.config import "
             "RunConfig; d = m.detect_device(); s = m.sample_memory(); "
             f"e = m.estimate_memory(RunConfig(model='x'), {LLAMA_7B!r}, 16000); "
             "print(d.kind, d.total_mb > 100, s.rss_mb > 1, e.total_mb > 1000, "
@@ -52,7 +52,8 @@ def test_sample_memory_reports_the_process():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_formula_counts_equal_the_real_models(tiny_model_dir, tiny_qwen_dir, method):
-    from studio.core.model.load import apply_method, count_parameters, load_model
+    from studio.core.methods.registry import apply_method
+    from studio.core.model.load import count_parameters, load_model
 
     for folder in (tiny_model_dir, tiny_qwen_dir):
         cfg = RunConfig(model=str(folder), method=method)
@@ -101,7 +102,8 @@ def _saved_activation_bytes(model, ids):
 def test_activation_estimate_matches_what_autograd_saves(tmp_path, method):
     import torch
 
-    from studio.core.model.load import apply_method, load_model
+    from studio.core.methods.registry import apply_method
+    from studio.core.model.load import load_model
     from studio.core.model.starter import new_model
 
     folder = new_model(tmp_path / "small", size="small")  # 4 layers x 256: activations dominate

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from studio.core.config import METHODS, RunConfig
+from studio.core.methods.registry import apply_method
 from studio.core.model import memory
 from studio.core.model.load import (
-    apply_method,
     count_parameters,
     load_model,
     parameter_map,

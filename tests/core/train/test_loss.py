@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from studio.core import config
+from studio.core.methods.registry import apply_method
 from studio.core.model import load as model_mod
 from studio.core.train import batching, loss
 
@@ -13,7 +14,7 @@ def lora_model(tiny_model_dir):
     torch.manual_seed(0)
     m = model_mod.load_model(tiny_model_dir, device="cpu", dtype=torch.float32)
     cfg = config.from_dict({"model": str(tiny_model_dir), "dataset": "x", "method": "lora"})
-    m = model_mod.apply_method(m, cfg, 10)
+    m = apply_method(m, cfg, 10)
     with torch.no_grad():  # LoRA B starts at zero: give the adapter a real effect
         for n, p in m.named_parameters():
             if "lora_B" in n:

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from data_files import write_rows
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
@@ -84,6 +85,19 @@ def test_a_file_dropped_on_the_window_opens_in_the_data_page(qtbot, studio, tmp_
     assert studio.data.format_value.text().startswith("alpaca (detected)")
     assert studio.data.rows_value.text() == "12"
     assert studio.data.rows.rowCount() == 12
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".ndjson"])
+def test_every_file_type_the_engine_reads_opens_when_dropped(qtbot, studio, tmp_path, suffix):
+    # the window used to accept 5 of the engine's 7 types: a dropped .tsv was refused
+    kind = "tsv" if suffix == ".tsv" else "jsonl"
+    path = write_rows(tmp_path, kind, [_qa(i) for i in range(4)]).rename(
+        tmp_path / f"qa{suffix}")
+    _drop(studio.window, path)
+    r = _wait_report(qtbot, studio.data)
+    assert studio.window.current_page() == "data"
+    assert studio.data.dataset_path() == str(path)
+    assert (r.format, r.total_rows, r.good_rows) == ("alpaca", 4, 4)
 
 
 def test_dropping_the_same_file_again_reads_it_again(qtbot, studio, tmp_path):

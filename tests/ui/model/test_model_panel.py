@@ -7,7 +7,8 @@ from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from studio.core import config as config_mod
-from studio.core.model.load import apply_method, count_parameters, load_model
+from studio.core.methods.registry import apply_method
+from studio.core.model.load import count_parameters, load_model
 from studio.core.model.memory import DeviceInfo
 from studio.ui import prefs
 from studio.ui.model.panel import ModelPanel
@@ -151,6 +152,29 @@ def test_method_values_and_model_signal(qtbot, panel, tiny_model_dir):
     # rank 8: B (out x 8) @ A (8 x in) beside every linear layer of the layers
     linear = [b for b in panel.blocks if b.kind in ("attention", "mlp")]
     assert panel.map_view.counts["added"] == sum(8 * (b.shape[0] + b.shape[1]) for b in linear)
+
+
+def test_a_registered_method_is_in_the_form_with_its_text_and_keys(qtbot, toy_method,
+                                                                    tiny_model_dir):
+    panel = ModelPanel()  # built after the entry was registered, as the app is
+    qtbot.addWidget(panel)
+    panel.show()
+    combo = panel.form.editor("method")
+    assert "lora_qv" in [combo.itemText(i) for i in range(combo.count())]
+    combo.setCurrentText("lora_qv")  # the user picks it
+    assert panel.draft.get("method") == "lora_qv"
+    assert panel.description.text() == toy_method.description
+    layout = panel.form.boxes["method"].layout()
+    shown = {k for k in panel.form.keys() if layout.isRowVisible(panel.form.editor(k))}
+    assert shown == {"method", "lora_r", "lora_alpha"}
+    panel.draft.update(model=str(tiny_model_dir))
+    _ready(qtbot, panel)  # the map and the memory estimate of the new method
+    cfg = config_mod.from_dict(panel.draft.values())
+    trainable, total = count_parameters(apply_method(load_model(tiny_model_dir), cfg, 100))
+    assert (panel.map_view.counts["trainable"], panel.map_view.counts["params"]) == \
+        (trainable, total)
+    assert panel.memory_view.estimate.trainable_params == trainable
+    panel.shutdown()
 
 
 @pytest.mark.parametrize("answer", ["Allow for this model", "Don't allow"])
