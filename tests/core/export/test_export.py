@@ -107,8 +107,10 @@ def test_qlora_merge_refused_then_dequantized(trained_run, tmp_path):
 
 def test_refusals_name_the_reason():
     cfg = RunConfig(model="m", dataset="d", method="prompt_tuning")
-    with pytest.raises(ExportError, match="gguf export is not available yet.*merged"):
+    with pytest.raises(ExportError, match="virtual tokens.*GGUF file holds merged.*adapter"):
         check_request(cfg, "gguf", False)
+    with pytest.raises(ExportError, match="unknown GGUF type"):
+        check_request(RunConfig(model="m", dataset="d", method="lora"), "gguf", False, "q2")
     with pytest.raises(ExportError, match="virtual tokens.*--format adapter"):
         check_request(cfg, "merged", False)
     with pytest.raises(ExportError, match="unknown export format"):
