@@ -29,17 +29,12 @@ from typing import Any, Callable, Optional
 
 from studio.core import runs
 from studio.core.config import RunConfig
-from studio.core.errors import UserError
-from studio.core.export import FORMATS, model_card
+from studio.core.export import FORMATS, ExportError, model_card
 from studio.core.faults import fault_at
 from studio.core.gc_policy import collect_garbage
 from studio.core.train.checkpoint import why_write_failed, write_errors
 
 Progress = Callable[[float, str], None]
-
-
-class ExportError(UserError):
-    """An export that cannot be made as asked, or that failed its checks (nothing written)."""
 
 
 @dataclass(frozen=True)

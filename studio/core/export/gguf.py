@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from studio.core.errors import UserError
+from studio.core.export import ExportError
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ _GENERATION_TAG = re.compile(r"\{%-?\s*(end)?generation\s*-?%\}")
 Progress = Callable[[float, str], None]
 
 
-class GgufError(UserError):
+class GgufError(ExportError):
     """A model or tokenizer that cannot be written as GGUF (nothing written)."""
 
 
