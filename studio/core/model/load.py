@@ -20,8 +20,9 @@ from studio.core.errors import ModelError
 from studio.core.model.param_map import ModuleBlock, parameter_map, parameter_map_for_config
 
 __all__ = ["resolve_model", "check_remote_code", "check_weights", "read_model_config",
-           "load_tokenizer", "load_model", "resolve_dtype", "apply_method", "count_parameters",
-           "param_numel", "ModuleBlock", "parameter_map", "parameter_map_for_config"]
+           "load_tokenizer", "load_model", "use_portable_4bit_kernel", "resolve_dtype",
+           "apply_method", "count_parameters", "param_numel", "ModuleBlock", "parameter_map",
+           "parameter_map_for_config"]
 
 # Pickle weight files a model folder may hold instead of safetensors. Trainer extras
 # (training_args.bin, optimizer.pt, rng_state.pth) are not weights and are not listed here.
@@ -278,11 +279,33 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: Any = None,
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
             bnb_4bit_use_double_quant=True)
     try:
-        return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     except ImportError as e:  # e.g. bitsandbytes missing or too old for 4-bit
         raise ModelError(f"cannot load {Path(path).name}: {_first_line(e)}") from None
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"cannot load the model in {path}: {_first_line(e)}") from None
+    if quantize_4bit:
+        use_portable_4bit_kernel(model)
+    return model
+
+
+def use_portable_4bit_kernel(model: Any) -> int:
+    """Keep every bitsandbytes 4-bit layer on the kernel that runs on every CPU; returns how
+    many layers were switched.
+
+    On a CPU with AVX512-BF16 (bitsandbytes 0.50), a Linear4bit called in eval mode without
+    grad repacks its weight in place into an inference-only layout: it asserts that the output
+    size divides by 32 (the starter's 172 does not), computes in bf16, and stays packed, so the
+    training steps after an evaluation get no gradient through the base layer. The portable
+    path dequantizes to the compute dtype: the same numbers in training, evaluation, chat and
+    export on every CPU (and it is the only path on CUDA, where this switch does nothing).
+    """
+    switched = 0
+    for module in model.modules():
+        if getattr(module, "support_avx512bf16_for_cpu", False):
+            module.support_avx512bf16_for_cpu = False
+            switched += 1
+    return switched
 
 
 def apply_method(model: Any, cfg: Any, total_steps: int) -> Any:
