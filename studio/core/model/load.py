@@ -12,11 +12,11 @@ module early (model picker), and those imports take seconds.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 from studio.core.errors import ModelError
+from studio.core.model import hub
 from studio.core.model.param_map import ModuleBlock, parameter_map, parameter_map_for_config
 
 __all__ = ["resolve_model", "check_remote_code", "check_weights", "read_model_config",
@@ -28,20 +28,21 @@ __all__ = ["resolve_model", "check_remote_code", "check_weights", "read_model_co
 # (training_args.bin, optimizer.pt, rng_state.pth) are not weights and are not listed here.
 PICKLE_WEIGHTS = ("pytorch_model*.bin", "model*.bin", "*.pt", "*.pth", "*.ckpt")
 NOT_WEIGHTS = {"training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth"}
-# Files fetched from the hub for a model; code and pickles only when the user allowed them.
-HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken",
-             "tokenizer*"]
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 # --- resolving a name to a checked local folder ------------------------------------------------
 
 def resolve_model(name_or_path: str | Path, *, trust_remote_code: bool = False,
-                  allow_pickle: bool = False, config_only: bool = False) -> Path:
-    """A local model folder for `name_or_path` (a folder, or a hub id downloaded on demand).
+                  allow_pickle: bool = False, config_only: bool = False,
+                  tokenizer_only: bool = False, progress: Optional[hub.Progress] = None,
+                  cancelled: Optional[Callable[[], bool]] = None) -> Path:
+    """A local model folder for `name_or_path` (a folder, or a hub id fetched into the
+    Hugging Face cache on demand: see hub.py for progress, cancel, resume and offline use).
 
     config_only: only config.json is needed (parameter map, memory estimate): a hub id fetches
     just that, and the weight files are not checked.
+    tokenizer_only: config and tokenizer files (the Data page, token probes); weights are not
+    fetched nor checked.
     Raises ModelError with a one-line reason for anything that cannot be loaded as asked.
     """
     text = str(name_or_path).strip()
@@ -50,12 +51,14 @@ def resolve_model(name_or_path: str | Path, *, trust_remote_code: bool = False,
     path = Path(text).expanduser()
     if path.exists():
         folder = _local_folder(path)
-    elif _HUB_ID.match(text) and ".." not in text:
-        folder = _download(text, trust_remote_code, allow_pickle, config_only)
+    elif hub.is_hub_id(text):
+        files = "config" if config_only else "tokenizer" if tokenizer_only else "all"
+        folder = hub.fetch(text, files=files, trust_remote_code=trust_remote_code,
+                           allow_pickle=allow_pickle, progress=progress, cancelled=cancelled)
     else:
         raise ModelError(f"model folder not found: {path}")
     check_remote_code(folder, trust_remote_code)
-    if not config_only:
+    if not (config_only or tokenizer_only):
         check_weights(folder, allow_pickle)
     return folder
 
@@ -73,32 +76,6 @@ def _local_folder(path: Path) -> Path:
         raise ModelError(f"{path} holds a PEFT adapter, not a model: use {base} as `model` "
                          "(and this folder as the adapter)")
     raise ModelError(f"{path} is not a model folder: it holds no config.json")
-
-
-def _download(repo_id: str, trust_remote_code: bool, allow_pickle: bool,
-              config_only: bool) -> Path:
-    from huggingface_hub import errors as hub_errors
-    from huggingface_hub import snapshot_download  # lazy: network stack, only for hub ids
-
-    if config_only:
-        patterns = ["config.json"]
-    else:
-        patterns = HUB_FILES + (["*.py"] if trust_remote_code else []) + (
-            ["*.bin", "*.pt", "*.pth"] if allow_pickle else [])
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns))
-    except hub_errors.GatedRepoError:
-        raise ModelError(f"hub model {repo_id} is gated: accept its licence on huggingface.co "
-                         "and log in with `hf auth login`") from None
-    except hub_errors.RepositoryNotFoundError:
-        raise ModelError(f"no local folder '{repo_id}' and no hub model of that name "
-                         "(or it is private: log in with `hf auth login`)") from None
-    except hub_errors.LocalEntryNotFoundError:
-        raise ModelError(f"no local folder '{repo_id}', and the Hugging Face hub is not "
-                         "reachable (offline?) to fetch a model of that name, nor is one "
-                         "cached; give a local model folder") from None
-    except (hub_errors.HfHubHTTPError, hub_errors.HFValidationError, OSError) as e:
-        raise ModelError(f"cannot download {repo_id}: {_first_line(e)}") from None
 
 
 def check_remote_code(folder: Path, trust_remote_code: bool) -> None:
