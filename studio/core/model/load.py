@@ -94,6 +94,22 @@ def remote_code_files(folder: str | Path) -> list[str]:
     return [f for _, files in _code_to_run(Path(folder)) for f in files]
 
 
+def code_fingerprint(folder: str | Path) -> str:
+    """sha256 of the code loading `folder` would run: every .py file in it (the auto_map
+    modules and whatever they import beside them) and the auto_map entries that pick them.
+    Trust given to a folder is remembered by this, so code replaced later asks again."""
+    import hashlib
+
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for source, files in _code_to_run(folder):
+        h.update(f"{source}:{','.join(files)}\n".encode())
+    for path in sorted(folder.rglob("*.py")):
+        h.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def _code_to_run(folder: Path) -> list[tuple[str, list[str]]]:
     out = []
     config = _read_json(folder / "config.json") or {}
