@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The suite never contacts the Hugging Face hub (README: `make test` is offline); a hub id
+# resolves from a cache the test builds on disk (fixture hub_cache).
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
@@ -99,3 +102,30 @@ def toy_method():
         registry.MemoryModel(count, activation_factor=0.9), 3e-4, ("lora_r", "lora_alpha")))
     yield spec
     registry.unregister(spec.name)
+
+
+HUB_REPO = "studio-tests/tiny-llama"
+HUB_REVISION = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture()
+def hub_cache(tmp_path, tiny_model_dir, monkeypatch) -> str:
+    """A Hugging Face cache holding tiny_model_dir as the hub model HUB_REPO, in the real
+    layout (hub/models--ORG--NAME/snapshots/REV/<files> + refs/main = REV), with HF_HOME
+    pointing at it and the hub offline; returns the hub id. Child processes inherit it."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    home = tmp_path / "hf-home"
+    repo = home / "hub" / ("models--" + HUB_REPO.replace("/", "--"))
+    shutil.copytree(tiny_model_dir, repo / "snapshots" / HUB_REVISION)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(HUB_REVISION)
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub read both when it was imported: point this process at the cache too
+    monkeypatch.setattr(constants, "HF_HOME", str(home))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return HUB_REPO

@@ -75,9 +75,9 @@ def _inspect(args: argparse.Namespace) -> Any:
     tokenizer, max_length = None, None
     if args.model:
         from studio.core.config import defaults
-        from studio.core.model.load import load_tokenizer  # heavy: transformers
+        from studio.core.model.load import load_tokenizer, resolve_model  # heavy: transformers
 
-        tokenizer = load_tokenizer(args.model)
+        tokenizer = load_tokenizer(resolve_model(args.model, tokenizer_only=True))
         max_length = args.max_length or defaults()["max_length"]
     return data.inspect_dataset(args.file, args.format, tokenizer=tokenizer,
                                 max_length=max_length, max_rows=args.max_rows,

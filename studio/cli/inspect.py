@@ -167,7 +167,7 @@ def run_tokens(args: argparse.Namespace) -> int:
     from studio.core.probes.tokens import piece_label, split_text, template_split
 
     text = _text(args)
-    folder = model_mod.resolve_model(resolve_target(args.model).model, config_only=True)
+    folder = model_mod.resolve_model(resolve_target(args.model).model, tokenizer_only=True)
     tok = model_mod.load_tokenizer(folder)
     split = split_text(tok, text)
     for p in split.pieces:

@@ -40,7 +40,10 @@ def _tokenizer_job(model: str) -> Callable[[Emit, Callable], None]:
 
         # A tokenizer without a chat template still serves text rows (pre-training); chat rows
         # then fail one by one with data_tokenize's reason, which the panel shows.
-        emit("tokenizer", load_tokenizer(resolve_model(model, config_only=True)))
+        # A hub id fetches its config and tokenizer files first (progress in the busy label).
+        folder = resolve_model(model, tokenizer_only=True, cancelled=cancelled,
+                               progress=lambda done, total, message: emit("download", message))
+        emit("tokenizer", load_tokenizer(folder))
     return job
 
 
@@ -221,6 +224,9 @@ class DataDoctor(QObject):
             self.sig_preview.emit(payload)
         elif kind == "preview_error":
             self.sig_preview_error.emit(*payload)
+        elif kind == "download":
+            self.sig_busy.emit(payload)  # "fetching org/name: 12.0 MB of 40.1 MB"
+            return
         self._busy()
 
     @Slot(str, str)

@@ -188,7 +188,7 @@ class _Runner(QObject):
         if target not in self._tokenizers:
             from studio.core.model import load as model_mod
 
-            folder = model_mod.resolve_model(target.model, config_only=True)
+            folder = model_mod.resolve_model(target.model, tokenizer_only=True)
             self._tokenizers[target] = model_mod.load_tokenizer(folder)
         return self._tokenizers[target]
 

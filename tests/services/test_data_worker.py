@@ -117,3 +117,10 @@ def test_a_folder_without_a_tokenizer_is_reported(qtbot, doctor, tmp_path):
         doctor.set_tokenizer_source(str(empty))
     assert sig.args[0]
     assert doctor.tokenizer is None
+
+
+def test_a_hub_id_tokenizer_comes_from_the_cache(qtbot, doctor, hub_cache):
+    with qtbot.waitSignal(doctor.sig_tokenizer, timeout=120000) as sig:
+        doctor.set_tokenizer_source(hub_cache)
+    assert sig.args == [hub_cache]
+    assert doctor.tokenizer is not None and doctor.tokenizer.chat_template

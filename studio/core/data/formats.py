@@ -5,7 +5,8 @@ Shapes (docs/contract.md, "Dataset shapes"):
              (prompt/completion, question/answer and query/response are read the same way)
   sharegpt   conversations [{from, value}] with human / gpt / function_call / observation / system,
              system?, tools?
-  messages   OpenAI style: messages [{role, content}], content a string or a list of text parts
+  messages   OpenAI style: messages [{role, content}], content a string or a list of typed parts
+             (text, reasoning, tool calls and results: parts.py), per-message weights
   text       {"text": ...} rows, bare strings, or the paragraphs of a .txt file
   preference chosen / rejected next to a sharegpt conversation or an alpaca instruction
 
@@ -20,6 +21,15 @@ import json
 from collections import Counter
 from typing import Any, Iterable, Optional
 
+from studio.core.data.parts import (
+    BadRow,
+    MediaRow,
+    Parts,
+    content_text,
+    message_reasoning,
+    message_weight,
+    split_parts,
+)
 from studio.core.data.types import Message, Sample, type_name
 
 INSTRUCTION_KEYS = ("instruction", "prompt", "question", "query")
@@ -28,11 +38,7 @@ OUTPUT_KEYS = ("output", "completion", "response", "answer")
 
 MEDIA_KEYS = {"images": "image", "image": "image", "videos": "video", "video": "video",
               "audios": "audio", "audio": "audio"}
-MEDIA_PART_TYPES = {"image_url": "image", "image": "image", "input_image": "image",
-                    "input_audio": "audio", "audio": "audio", "audio_url": "audio",
-                    "video": "video", "video_url": "video", "input_video": "video"}
 MEDIA_TOKENS = {"<image>": "image", "<video>": "video", "<audio>": "audio"}
-TEXT_PART_TYPES = ("text", "input_text", "output_text")
 
 ROLE_MAP = {"human": "user", "user": "user",
             "gpt": "assistant", "assistant": "assistant", "model": "assistant",
@@ -52,16 +58,6 @@ DETECT_ROWS = 200  # rows whose keys decide the format
 
 # Which turn may follow which. A tool result follows an assistant call (or another result).
 _FOLLOWS = {"user": ("assistant",), "assistant": ("user", "tool"), "tool": ("assistant", "tool")}
-
-
-class BadRow(Exception):
-    """This row cannot be trained on; the message is the reason."""
-
-
-class MediaRow(BadRow):
-    def __init__(self, kind: str):
-        super().__init__(f"has {kind} input; this studio trains text models")
-        self.kind = kind
 
 
 # --- detection ---------------------------------------------------------------------------------
@@ -231,30 +227,6 @@ def _tools(tools: Any) -> Optional[str]:
     return json.dumps(tools, ensure_ascii=False) if tools else None
 
 
-def _content(content: Any, where: str) -> str:
-    """A message's content: a string, or a list of parts of which only text is allowed."""
-    if isinstance(content, str):
-        return content
-    if content is None:
-        raise BadRow(f"{where} has no content (null)")
-    if not isinstance(content, list):
-        raise BadRow(f"{where} content is {type_name(content)}, expected text")
-    texts = []
-    for part in content:
-        if isinstance(part, str):
-            texts.append(part)
-            continue
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind in MEDIA_PART_TYPES:
-            raise MediaRow(MEDIA_PART_TYPES[kind])
-        if kind in TEXT_PART_TYPES and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-            continue
-        what = f"of type {kind!r}" if isinstance(kind, str) else type_name(part)
-        raise BadRow(f"{where} has a content part {what} that is not text")
-    return "\n".join(texts)
-
-
 def _tool_calls_text(calls: Any, where: str) -> str:
     """OpenAI assistant tool_calls -> the call as JSON text, the way sharegpt writes it."""
     if not isinstance(calls, list) or not calls:
@@ -290,12 +262,31 @@ def _turn(m: Any, i: int) -> Message:
         raise BadRow(f"{where} has a role it does not understand: {str(raw)[:40]!r}")
     if m.get(content_key) is None and m.get("content") is not None:
         content_key = "content"  # {"from": ..., "content": ...} also happens
+    train = message_weight(m, where) if role == "assistant" else None  # only replies are learned
     if role == "assistant" and m.get("tool_calls") and not m.get(content_key):
-        return Message(role, _tool_calls_text(m["tool_calls"], where), tool_call=True)
+        return Message(role, _tool_calls_text(m["tool_calls"], where), tool_call=True,
+                       reasoning=message_reasoning(m, Parts()), train=train)
     if content_key not in m:
         raise BadRow(f"{where} has no '{content_key}'")
-    content = _content(m[content_key], where)
-    return Message(role, content, tool_call=raw == "function_call" and _is_call(content))
+    parts = split_parts(m[content_key], where)
+    reasoning = message_reasoning(m, parts)
+    if parts.results:  # Anthropic sends tool results as user turns of tool_result parts
+        if parts.texts or parts.calls:
+            raise BadRow(f"{where} mixes tool results with other content")
+        return Message("tool", "\n".join(parts.results))
+    if parts.calls:
+        if role != "assistant":
+            raise BadRow(f"{where} is a {role} turn with a tool call (only assistants call)")
+        if any(t.strip() for t in parts.texts):
+            raise BadRow(f"{where} has text and a tool call in one turn: put the text in a "
+                         "turn of its own or in a reasoning part")
+        calls = parts.calls
+        return Message(role, json.dumps(calls[0] if len(calls) == 1 else calls,
+                                        ensure_ascii=False), tool_call=True,
+                       reasoning=reasoning, train=train)
+    content = "\n".join(parts.texts)
+    return Message(role, content, tool_call=raw == "function_call" and _is_call(content),
+                   reasoning=reasoning if role == "assistant" else "", train=train)
 
 
 def _is_call(content: str) -> bool:
@@ -374,7 +365,7 @@ def _reply(value: dict, key: str) -> str:
         v = v[-1]
     if isinstance(v, dict):
         v = v.get("value", v.get("content"))
-        v = _content(v, f"the {key} reply") if v is not None else None
+        v = content_text(v, f"the {key} reply") if v is not None else None
     if v is None:
         raise BadRow(f"field '{key}' is null" if key in value else f"missing field '{key}'")
     if not isinstance(v, str):

@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional
 
-from studio.core.data.types import RowProblem, Sample, TokenizedSample
+from studio.core.data.types import Message, RowProblem, Sample, TokenizedSample
 from studio.core.errors import DataError
 
 IGNORE_INDEX = -100  # label value torch's cross-entropy skips
@@ -180,11 +180,14 @@ def _plan(sample: Sample, tokenizer: Any, stage: str, train_on_prompt: bool,
     full = _render(tokenizer, msgs, tools, template, False, sample.row)
     plan = _Plan([], [])
     pos = 0
-    for start, end in _reply_spans(sample.row, tokenizer, msgs, tools, template, full):
+    # a reply with a training weight of 0 stays in the conversation as context only
+    weights = [m.train is not False for m in sample.messages if m.role == "assistant"]
+    spans = _reply_spans(sample.row, tokenizer, msgs, tools, template, full)
+    for (start, end), learn in zip(spans, weights):
         plan.texts += [full[pos:start], full[start:end]]
-        plan.learn += [train_on_prompt, True]
+        plan.learn += [train_on_prompt, learn or train_on_prompt]
         pos = end
-    plan.eos_after = len(plan.texts) - 1
+    plan.eos_after = len(plan.texts) - 1 if plan.learn and plan.learn[-1] else -1
     plan.texts.append(full[pos:])
     plan.learn.append(train_on_prompt)
     return plan
@@ -269,6 +272,10 @@ def _find_reply(full: str, content: str, cursor: int, tokenizer: Any,
 _RENDERS_TOOLS: dict[str, bool] = {}
 _RENDERS_TOOL_CALLS: dict[str, bool] = {}
 _PROBE_NAME = "studio_probe_fn"
+# Message keys a template reads reasoning from, and how its text refers to them.
+REASONING_TEMPLATE_KEYS = {"reasoning_content": ("reasoning_content",),
+                           "thinking": ("message.thinking", "message['thinking']",
+                                        'message["thinking"]')}
 
 
 def _template_inputs(sample: Sample, tokenizer: Any, chat_template: Optional[str],
@@ -285,8 +292,7 @@ def _template_inputs(sample: Sample, tokenizer: Any, chat_template: Optional[str
         _RENDERS_TOOL_CALLS, template, lambda: _PROBE_NAME in _try_render(
             tokenizer, template, [{"role": "user", "content": "x"}, _call_dict(
                 json.dumps({"name": _PROBE_NAME, "arguments": {"a": 1}}))], None))
-    msgs = [_call_dict(m.content) if m.tool_call and native else
-            {"role": m.role, "content": m.content} for m in sample.messages]
+    msgs = [_template_message(m, native, template) for m in sample.messages]
     if tools is None or _probe(_RENDERS_TOOLS, template, lambda: _try_render(
             tokenizer, template, msgs[:1], tools) != _try_render(tokenizer, template, msgs[:1],
                                                                  None)):
@@ -297,6 +303,22 @@ def _template_inputs(sample: Sample, tokenizer: Any, chat_template: Optional[str
     else:
         msgs.insert(0, {"role": "system", "content": text})
     return msgs, None, template
+
+
+def _template_message(m: Message, native_calls: bool, template: str) -> dict:
+    """One message as the template takes it. Reasoning goes where the template reads it
+    (Qwen3 / DeepSeek: reasoning_content; gpt-oss: thinking), else before the reply in
+    <think> tags, the convention of open reasoning models."""
+    d = _call_dict(m.content) if m.tool_call and native_calls else \
+        {"role": m.role, "content": m.content}
+    if m.reasoning:
+        key = next((k for k, marks in REASONING_TEMPLATE_KEYS.items()
+                    if any(mark in template for mark in marks)), None)
+        if key:
+            d[key] = m.reasoning
+        else:
+            d["content"] = f"<think>\n{m.reasoning}\n</think>\n\n{d['content']}"
+    return d
 
 
 def _call_dict(content: str) -> dict:

@@ -34,6 +34,12 @@ class Message:
     # An assistant turn that calls tools: `content` is the call as JSON text, an object
     # {"name", "arguments"} or a list of them (sharegpt function_call, OpenAI tool_calls).
     tool_call: bool = False
+    # The model's reasoning before this (assistant) reply: thinking / reasoning parts or a
+    # reasoning_content field. Rendered the way the chat template supports (tokenize.py).
+    reasoning: str = ""
+    # A per-message training weight (axolotl weight 0/1, ms-swift loss, train / training):
+    # False = an assistant reply kept as context, not learned. None = the default (learned).
+    train: Optional[bool] = None
 
 
 @dataclass(frozen=True, slots=True)

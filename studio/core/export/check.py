@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from studio.core.chat.engine import _as_list, build_prompt_ids, template_end_token
+from studio.core.model.load import use_portable_4bit_kernel
 
 LOGIT_TOLERANCE = 1e-3
 EOS_CHECK_TOKENS = 64
@@ -75,6 +76,9 @@ def reload_plain(folder: Path, fmt: str, base_path: Path, quantization: Any, dev
     if quantization is not None:  # the adapter was trained on a 4-bit base: load it the same way
         kwargs["quantization_config"] = quantization
     base = AutoModelForCausalLM.from_pretrained(str(base_path), **kwargs)
+    if quantization is not None:
+        # The in-studio model ran on the portable 4-bit kernel; compare like with like.
+        use_portable_4bit_kernel(base)
     return PeftModel.from_pretrained(base, str(folder)).eval()
 
 

@@ -12,35 +12,37 @@ module early (model picker), and those imports take seconds.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 from studio.core.errors import ModelError, first_line
+from studio.core.model import hub
 from studio.core.model.param_map import ModuleBlock, parameter_map, parameter_map_for_config
 
 __all__ = ["resolve_model", "check_remote_code", "check_weights", "read_model_config",
-           "load_tokenizer", "load_model", "resolve_dtype", "attach_adapter", "count_parameters",
-           "param_numel", "ModuleBlock", "parameter_map", "parameter_map_for_config"]
+           "load_tokenizer", "load_model", "use_portable_4bit_kernel", "resolve_dtype",
+           "attach_adapter", "count_parameters", "param_numel", "ModuleBlock", "parameter_map",
+           "parameter_map_for_config"]
 
 # Pickle weight files a model folder may hold instead of safetensors. Trainer extras
 # (training_args.bin, optimizer.pt, rng_state.pth) are not weights and are not listed here.
 PICKLE_WEIGHTS = ("pytorch_model*.bin", "model*.bin", "*.pt", "*.pth", "*.ckpt")
 NOT_WEIGHTS = {"training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth"}
-# Files fetched from the hub for a model; code and pickles only when the user allowed them.
-HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken",
-             "tokenizer*"]
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 # --- resolving a name to a checked local folder ------------------------------------------------
 
 def resolve_model(name_or_path: str | Path, *, trust_remote_code: bool = False,
-                  allow_pickle: bool = False, config_only: bool = False) -> Path:
-    """A local model folder for `name_or_path` (a folder, or a hub id downloaded on demand).
+                  allow_pickle: bool = False, config_only: bool = False,
+                  tokenizer_only: bool = False, progress: Optional[hub.Progress] = None,
+                  cancelled: Optional[Callable[[], bool]] = None) -> Path:
+    """A local model folder for `name_or_path` (a folder, or a hub id fetched into the
+    Hugging Face cache on demand: see hub.py for progress, cancel, resume and offline use).
 
     config_only: only config.json is needed (parameter map, memory estimate): a hub id fetches
     just that, and the weight files are not checked.
+    tokenizer_only: config and tokenizer files (the Data page, token probes); weights are not
+    fetched nor checked.
     Raises ModelError with a one-line reason for anything that cannot be loaded as asked.
     """
     text = str(name_or_path).strip()
@@ -49,12 +51,14 @@ def resolve_model(name_or_path: str | Path, *, trust_remote_code: bool = False,
     path = Path(text).expanduser()
     if path.exists():
         folder = _local_folder(path)
-    elif _HUB_ID.match(text) and ".." not in text:
-        folder = _download(text, trust_remote_code, allow_pickle, config_only)
+    elif hub.is_hub_id(text):
+        files = "config" if config_only else "tokenizer" if tokenizer_only else "all"
+        folder = hub.fetch(text, files=files, trust_remote_code=trust_remote_code,
+                           allow_pickle=allow_pickle, progress=progress, cancelled=cancelled)
     else:
         raise ModelError(f"model folder not found: {path}")
     check_remote_code(folder, trust_remote_code)
-    if not config_only:
+    if not (config_only or tokenizer_only):
         check_weights(folder, allow_pickle)
     return folder
 
@@ -74,32 +78,6 @@ def _local_folder(path: Path) -> Path:
     raise ModelError(f"{path} is not a model folder: it holds no config.json")
 
 
-def _download(repo_id: str, trust_remote_code: bool, allow_pickle: bool,
-              config_only: bool) -> Path:
-    from huggingface_hub import errors as hub_errors
-    from huggingface_hub import snapshot_download  # lazy: network stack, only for hub ids
-
-    if config_only:
-        patterns = ["config.json"]
-    else:
-        patterns = HUB_FILES + (["*.py"] if trust_remote_code else []) + (
-            ["*.bin", "*.pt", "*.pth"] if allow_pickle else [])
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns))
-    except hub_errors.GatedRepoError:
-        raise ModelError(f"hub model {repo_id} is gated: accept its licence on huggingface.co "
-                         "and log in with `hf auth login`") from None
-    except hub_errors.RepositoryNotFoundError:
-        raise ModelError(f"no local folder '{repo_id}' and no hub model of that name "
-                         "(or it is private: log in with `hf auth login`)") from None
-    except hub_errors.LocalEntryNotFoundError:
-        raise ModelError(f"no local folder '{repo_id}', and the Hugging Face hub is not "
-                         "reachable (offline?) to fetch a model of that name, nor is one "
-                         "cached; give a local model folder") from None
-    except (hub_errors.HfHubHTTPError, hub_errors.HFValidationError, OSError) as e:
-        raise ModelError(f"cannot download {repo_id}: {first_line(e)}") from None
-
-
 def check_remote_code(folder: Path, trust_remote_code: bool) -> None:
     """Refuse a model whose config / tokenizer needs Python code shipped with it, unless the
     user trusts it. A model type this transformers knows loads with the built-in code instead
@@ -114,6 +92,22 @@ def remote_code_files(folder: str | Path) -> list[str]:
     """The Python files in `folder` that loading it would run (empty for normal models).
     Reads two small JSON files: cheap enough to ask before the user picks a model."""
     return [f for _, files in _code_to_run(Path(folder)) for f in files]
+
+
+def code_fingerprint(folder: str | Path) -> str:
+    """sha256 of the code loading `folder` would run: every .py file in it (the auto_map
+    modules and whatever they import beside them) and the auto_map entries that pick them.
+    Trust given to a folder is remembered by this, so code replaced later asks again."""
+    import hashlib
+
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for source, files in _code_to_run(folder):
+        h.update(f"{source}:{','.join(files)}\n".encode())
+    for path in sorted(folder.rglob("*.py")):
+        h.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def _code_to_run(folder: Path) -> list[tuple[str, list[str]]]:
@@ -273,11 +267,33 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: Any = None,
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
             bnb_4bit_use_double_quant=True)
     try:
-        return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     except ImportError as e:  # e.g. bitsandbytes missing or too old for 4-bit
         raise ModelError(f"cannot load {Path(path).name}: {first_line(e)}") from None
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"cannot load the model in {path}: {first_line(e)}") from None
+    if quantize_4bit:
+        use_portable_4bit_kernel(model)
+    return model
+
+
+def use_portable_4bit_kernel(model: Any) -> int:
+    """Keep every bitsandbytes 4-bit layer on the kernel that runs on every CPU; returns how
+    many layers were switched.
+
+    On a CPU with AVX512-BF16 (bitsandbytes 0.50), a Linear4bit called in eval mode without
+    grad repacks its weight in place into an inference-only layout: it asserts that the output
+    size divides by 32 (the starter's 172 does not), computes in bf16, and stays packed, so the
+    training steps after an evaluation get no gradient through the base layer. The portable
+    path dequantizes to the compute dtype: the same numbers in training, evaluation, chat and
+    export on every CPU (and it is the only path on CUDA, where this switch does nothing).
+    """
+    switched = 0
+    for module in model.modules():
+        if getattr(module, "support_avx512bf16_for_cpu", False):
+            module.support_avx512bf16_for_cpu = False
+            switched += 1
+    return switched
 
 
 def attach_adapter(model: Any, adapter_dir: str | Path) -> Any:

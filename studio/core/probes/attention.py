@@ -23,6 +23,7 @@ import numpy as np
 
 from studio.core import runs
 from studio.core.errors import ModelError, UserError, first_line
+from studio.core.model.hub import is_hub_id
 
 MAX_TOKENS = 512  # attention is (layers, heads, T, T): 512 keeps a big model's maps near 1 GB
 # Architectures whose name says "decoder"; everything else with these model types is an encoder.
@@ -65,6 +66,8 @@ def resolve_target(path: str | Path, adapter: str | Path | None = None) -> Probe
     if not str(path).strip():
         raise UserError("no model given: choose a model folder or a run directory")
     if not p.exists():
+        if is_hub_id(str(path)):
+            return ProbeTarget(model=Path(str(path).strip()))  # fetched when loaded
         raise ModelError(f"model folder not found: {p}")
     if adapter is not None and str(adapter).strip():
         a = Path(str(adapter)).expanduser()

@@ -393,7 +393,7 @@ class DataPanel(QWidget):
         texts = {"reading": self.tr("Reading the file…"), "checking": self.tr("Checking rows…"),
                  "tokenizer": self.tr("Loading the tokenizer…"),
                  "measuring": self.tr("Measuring token lengths…")}
-        self.busy_label.setText(texts.get(what, ""))
+        self.busy_label.setText(texts.get(what, what))  # else a message as it is (download)
 
     def _clear_summary(self) -> None:
         for w in (self.format_value, self.rows_value, self.good_value, self.fields_value,

@@ -178,18 +178,20 @@ class ModelPanel(QWidget):
 
     def set_model(self, source: str) -> None:
         """Use `source` (a model folder or hub id) as the run's base model. A folder that
-        carries Python code is only trusted when the user says so, for that folder."""
+        carries Python code is only trusted when the user says so, for that code."""
         source = str(source).strip()
         self.draft.update(model=source, trust_remote_code=self._allow_code(source))
 
     def _allow_code(self, source: str) -> bool:
-        from studio.core.model.load import remote_code_files  # stdlib + two small JSON reads
+        # two small JSON reads and a hash of the folder's few .py files
+        from studio.core.model.load import code_fingerprint, remote_code_files
 
         folder = Path(source).expanduser()
         files = remote_code_files(folder) if folder.is_dir() else []
         if not files:
             return False
-        key = str(folder.resolve())
+        # Remembered by what would run, not where: code replaced later asks again.
+        key = "sha256:" + code_fingerprint(folder)
         if key in prefs.recent("trusted_code"):
             return True
         box = QMessageBox(QMessageBox.Icon.Warning, self.tr("This model runs its own code"),

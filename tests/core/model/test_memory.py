@@ -170,3 +170,18 @@ def test_exact_counts_can_be_passed_in():
                                    param_counts=(1_000_000, 6_739_000_000))
     assert exact.trainable_params == 1_000_000
     assert exact.optimizer_mb == pytest.approx(1_000_000 * 8 / MB)
+
+
+def test_the_readme_16gb_figures():
+    """README: on 16 GB (bf16, batch 4 x 512, checkpointing on) QLoRA 7B ~7 GB, LoRA 3B ~8 GB,
+    LoRA 7B does not fit (~16 GB)."""
+    qwen_3b = {"model_type": "qwen2", "hidden_size": 2048, "intermediate_size": 11008,
+               "num_attention_heads": 16, "num_hidden_layers": 36, "num_key_value_heads": 2,
+               "vocab_size": 151936, "tie_word_embeddings": True}
+    gb = {}
+    for name, method, model in (("qlora7", "qlora", LLAMA_7B), ("lora7", "lora", LLAMA_7B),
+                                ("lora3", "lora", qwen_3b)):
+        cfg = _cfg(method=method, precision="bf16", gradient_checkpointing="on")
+        est = memory.estimate_memory(cfg, model, 16 * 1024, device_kind="cuda")
+        gb[name] = (round(est.total_mb / 1024), est.fits)
+    assert gb == {"qlora7": (7, True), "lora3": (8, True), "lora7": (16, False)}

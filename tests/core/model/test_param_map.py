@@ -107,11 +107,12 @@ def test_7b_meta_map_is_fast_and_matches_the_formula(tmp_path, config):
     start = time.perf_counter()
     blocks = parameter_map_for_config(cfg)
     # ~0.6 s on a 2-core machine (no weights exist; shapes only), most of it peft's injection
-    assert time.perf_counter() - start < 3.0
+    built = time.perf_counter() - start
+    assert built < 30.0  # generous: only a hang fails here
     assert len([b for b in blocks if b.kind == "adapter"]) == 2 * 7 * config["num_hidden_layers"]
     start = time.perf_counter()
     assert parameter_map_for_config(cfg.replace(lora_alpha=8.0)) == blocks  # same structure
-    assert time.perf_counter() - start < 0.1  # cached
+    assert time.perf_counter() - start < built / 5  # cached: a ratio in one run
     r4 = parameter_map_for_config(cfg.replace(lora_r=4))
     assert sum(b.trainable for b in r4) * 2 == sum(b.trainable for b in blocks)
 

@@ -206,3 +206,36 @@ def test_a_folder_with_code_asks_first_naming_the_files(qtbot, panel, tmp_path, 
     panel.set_model(str(tmp_path))
     assert panel.draft.values()["trust_remote_code"] is False
     prefs.put("recent/trusted_code", [])
+
+
+def test_trust_is_remembered_for_the_code_not_the_folder(qtbot, panel, tmp_path):
+    import json
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    folder = tmp_path / "odd-model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"model_type": "my_odd_arch", "auto_map": {"AutoModelForCausalLM": "modeling_odd.OddLM"}}))
+    (folder / "modeling_odd.py").write_text("from .helpers import x\n")
+    (folder / "helpers.py").write_text("x = 1\n")
+    asked = []
+
+    def allow():
+        box = QApplication.activeModalWidget()
+        asked.append(box.text())
+        next(b for b in box.buttons() if b.text() == "Allow for this model").click()
+
+    prefs.put("recent/trusted_code", [])
+    QTimer.singleShot(0, allow)
+    panel.set_model(str(folder))
+    assert len(asked) == 1 and panel.draft.values()["trust_remote_code"] is True
+    panel.set_model(str(folder))  # the same code: trusted without a question
+    assert len(asked) == 1 and panel.draft.values()["trust_remote_code"] is True
+    for name in ("helpers.py", "modeling_odd.py"):  # code it imports, or the module itself
+        (folder / name).write_text((folder / name).read_text() + "import os\n")
+        QTimer.singleShot(0, allow)
+        panel.set_model(str(folder))
+        assert len(asked) == 2 + (name == "modeling_odd.py")
+    prefs.put("recent/trusted_code", [])

@@ -7,7 +7,7 @@ import pytest
 
 from studio.core.events import EvalMetrics, StepMetrics
 from studio.ui.train.decimate import peak_decimate
-from studio.ui.train.plots import OVERLAY_COLOURS, REDRAW_MS, PlotsView, Series, ema
+from studio.ui.train.plots import OVERLAY_COLOURS, PlotsView, Series, ema
 
 
 def step(i, loss=1.0, mem=100.0):
@@ -30,6 +30,12 @@ def test_ema_is_debiased_and_skips_nan():
     assert ema(np.array([1.0, 3.0]), 0.0) == pytest.approx([1.0, 3.0])
 
 
+def drawn(curve) -> int:
+    """Points a curve item holds (its data is None before the first draw)."""
+    x = curve.getData()[0]
+    return 0 if x is None else len(x)
+
+
 def test_records_fill_the_buffers_and_curves_update_on_the_timer(qtbot):
     view = PlotsView()
     qtbot.addWidget(view)
@@ -39,7 +45,7 @@ def test_records_fill_the_buffers_and_curves_update_on_the_timer(qtbot):
     assert view.points("loss") == 20 and view.points("eval_loss") == 1
     assert view.points("mem_peak") == 20
     assert len(view.curves["loss"].getData()[0] or []) == 0  # not drawn per record
-    qtbot.wait(REDRAW_MS * 3)
+    qtbot.waitUntil(lambda: drawn(view.curves["loss"]) == 20, timeout=10_000)
     x, y = view.curves["loss"].getData()
     assert list(x) == list(range(1, 21))
     assert view.curves["loss_smooth"].getData()[1][-1] > y[-1]  # smoothing lags a falling loss
@@ -65,8 +71,8 @@ def test_overlays_add_and_remove(qtbot):
     qtbot.addWidget(view)
     view.add_overlay("old-run", [step(i, loss=3.0 - i * 0.1) for i in range(1, 11)])
     assert view.overlays() == ["old-run"]
-    qtbot.wait(REDRAW_MS * 3)
-    assert len(view._overlays["old-run"][1]["loss_smooth"].getData()[0]) == 10
+    smooth = view._overlays["old-run"][1]["loss_smooth"]
+    qtbot.waitUntil(lambda: drawn(smooth) == 10, timeout=10_000)
     assert "old-run" in view.plots["loss"].titleLabel.text
     view.remove_overlay("old-run")
     assert view.overlays() == []
@@ -119,7 +125,8 @@ def test_memory_curves_follow_the_device(qtbot):
     qtbot.addWidget(view2)
     view2.add_step(step(1, mem=650.0), cpu)
     assert view2.points("mem_allocated") == 0 and view2.points("mem_rss") == 1
-    qtbot.wait(REDRAW_MS * 3)
+    qtbot.waitUntil(lambda: "process RSS" in view2.plots["memory"].titleLabel.text,
+                    timeout=10_000)
     title = view2.plots["memory"].titleLabel.text
     assert "process RSS" in title and "allocated" not in title
 

@@ -47,8 +47,10 @@ def test_stop_leaves_a_checkpoint_and_resume_continues_the_curve(qtbot, tiny_mod
     assert list(loss.x) == [1, 2, 3, 4, 5, 6]  # the curve went on; it did not restart
     assert panel.plots.points("eval_loss") >= 1
     assert panel.progress_bar.value() == 6
-    qtbot.wait(250)
-    assert len(panel.plots.curves["loss"].getData()[0]) == 6  # drawn by the redraw timer
+    # drawn by the redraw timer
+    qtbot.waitUntil(lambda: (panel.plots.curves["loss"].getData()[0] is not None
+                             and len(panel.plots.curves["loss"].getData()[0]) == 6),
+                    timeout=10_000)
     log = panel.log.toPlainText()
     assert "checkpoint saved" in log and "resumed" in log and "finished" in log
 
