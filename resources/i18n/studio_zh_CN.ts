@@ -1424,6 +1424,10 @@ To train with the window closed, start the run with “Start in background”.</
       <translation>（最近使用的模型）</translation>
     </message>
     <message>
+      <source>A learning rate that usually works: {lr}</source>
+      <translation>通常合适的学习率：{lr}</translation>
+    </message>
+    <message>
       <source>A small model with random weights and its own tokenizer, made here in seconds: for trying the studio out without downloading anything.</source>
       <translation>一个随机权重的小模型，带有自己的分词器，几秒钟即可生成：无需下载任何东西就能试用 Studio。</translation>
     </message>

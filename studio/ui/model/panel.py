@@ -263,8 +263,10 @@ class ModelPanel(QWidget):
     def _method_changed(self, method: str) -> None:
         spec = methods.find(method)
         # descriptions are translated under "Method" (i18n.extract reads them from the registry)
-        self.description.setText(QCoreApplication.translate("Method", spec.description)
-                                 if spec else "")
+        self.description.setText("" if spec is None else "\n".join((
+            QCoreApplication.translate("Method", spec.description),
+            self.tr("A learning rate that usually works: {lr}").format(
+                lr=f"{spec.learning_rate:g}"))))
         shown = set(spec.keys if spec else ()) | {"method"}  # the keys the method reads
         layout = self.form.boxes["method"].layout()
         for key in self.form.keys():

@@ -163,7 +163,8 @@ def test_a_registered_method_is_in_the_form_with_its_text_and_keys(qtbot, toy_me
     assert "lora_qv" in [combo.itemText(i) for i in range(combo.count())]
     combo.setCurrentText("lora_qv")  # the user picks it
     assert panel.draft.get("method") == "lora_qv"
-    assert panel.description.text() == toy_method.description
+    assert panel.description.text().splitlines() == [
+        toy_method.description, "A learning rate that usually works: 0.0003"]
     layout = panel.form.boxes["method"].layout()
     shown = {k for k in panel.form.keys() if layout.isRowVisible(panel.form.editor(k))}
     assert shown == {"method", "lora_r", "lora_alpha"}
