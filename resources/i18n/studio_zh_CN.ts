@@ -452,6 +452,10 @@
       <translation>评估集比例</translation>
     </message>
     <message>
+      <source>Field mapping</source>
+      <translation>字段映射</translation>
+    </message>
+    <message>
       <source>Format</source>
       <translation>格式</translation>
     </message>
@@ -1940,6 +1944,10 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>Where to train: auto picks the GPU when there is one.</source>
       <translation>训练设备：auto 会在有 GPU 时使用 GPU。</translation>
+    </message>
+    <message>
+      <source>Which field plays which role, for files whose fields have other names: prompt=q_text,response=a_text (in YAML also a mapping). Roles: prompt, query, response, system, history, messages (+ role_tag, content_tag, user_tag, assistant_tag, system_tag), chosen, rejected, label, text, tools; a.b.c reaches nested fields.</source>
+      <translation>字段名不同于标准格式时，指定哪个字段扮演哪个角色：prompt=q_text,response=a_text（YAML 中也可写成映射）。角色：prompt、query、response、system、history、messages（以及 role_tag、content_tag、user_tag、assistant_tag、system_tag）、chosen、rejected、label、text、tools；a.b.c 可指向嵌套字段。</translation>
     </message>
     <message>
       <source>Write a metrics line every N steps.</source>
