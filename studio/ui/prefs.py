@@ -53,3 +53,19 @@ def recent(key: str) -> list[str]:
 def add_recent(key: str, item: str, keep: int = 10) -> None:
     items = [item] + [v for v in recent(key) if v != item]
     put(f"recent/{key}", items[:keep])
+
+
+def _file_key(path: str) -> str:
+    # a hash: a path's slashes would nest QSettings groups, and its length is unbounded
+    import hashlib
+
+    return hashlib.sha1(str(Path(path).expanduser().resolve()).encode("utf-8")).hexdigest()[:20]
+
+
+def remembered_columns(path: str) -> str:
+    """The field mapping last chosen for this dataset file ("" when none)."""
+    return str(get(f"columns/{_file_key(path)}", "") or "")
+
+
+def remember_columns(path: str, columns: str) -> None:
+    put(f"columns/{_file_key(path)}", columns)
