@@ -236,8 +236,9 @@ class DataPanel(QWidget):
         if path:
             self.open_file(path)
 
-    def open_file(self, path: str) -> None:
-        """Show `path` and make it the run's dataset; the doctor starts in its worker."""
+    def open_file(self, path: str, columns: Optional[str] = None) -> None:
+        """Show `path` and make it the run's dataset, read through `columns` (None: the
+        mapping last chosen for this file, if any); the doctor starts in its worker."""
         path = str(Path(path).expanduser())
         self._path = path
         self._report = None
@@ -245,7 +246,7 @@ class DataPanel(QWidget):
         self._clear_summary()
         self.path_label.setText(path)
         self.path_label.setToolTip(path)
-        columns = prefs.remembered_columns(path)
+        columns = prefs.remembered_columns(path) if columns is None else str(columns)
         self.mapping.set_mapping(columns)
         self.map_button.setChecked(bool(columns))
         self.doctor.open(path, self.format_combo.currentData(), columns)
@@ -292,7 +293,8 @@ class DataPanel(QWidget):
             self.histogram.set_max_length(int(changed["max_length"]))
             self._refresh_preview()
         columns = str(changed.get("columns") or "")
-        if "columns" in changed and self._path and columns != self.doctor.columns:
+        same_file = str(changed.get("dataset") or self._path) == self._path
+        if "columns" in changed and self._path and same_file and columns != self.doctor.columns:
             self.mapping.set_mapping(columns)
             self._recheck(lambda: self.doctor.set_columns(columns))
         if "format" in changed:
@@ -311,7 +313,7 @@ class DataPanel(QWidget):
             self.set_tokenizer_source(str(changed["model"] or ""))
         dataset = str(changed.get("dataset") or "")
         if dataset and dataset != self._path and Path(dataset).is_file():
-            self.open_file(dataset)
+            self.open_file(dataset, changed.get("columns"))  # a config's own mapping wins
 
     def _format_chosen(self) -> None:
         fmt = self.format_combo.currentData()

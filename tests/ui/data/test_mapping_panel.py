@@ -130,3 +130,11 @@ def test_known_shapes_keep_the_panel_closed_until_asked(qtbot, panel, tmp_path):
     panel.map_button.click()
     assert panel.mapping.isVisible()
     assert _combo(panel, "conversation").currentData() == "messages"
+
+
+def test_a_config_with_its_own_mapping_wins_over_the_remembered_one(qtbot, panel, tmp_path):
+    path = _write_jsonl(tmp_path / "tickets.jsonl", _rows())
+    prefs.remember_columns(str(path), "prompt=title,response=body")
+    panel.draft.update(dataset=str(path), columns="prompt=title,response=answer_v2")
+    assert _wait(qtbot, panel).columns == "prompt=title,response=answer_v2"
+    assert panel.mapping.text.text() == "prompt=title,response=answer_v2"
