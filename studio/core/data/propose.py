@@ -136,11 +136,8 @@ def propose(rows: list[Any]) -> Proposal:
     pairs, reason, sure = _turn_mapping(rows, common)
     if not pairs:
         pairs, reason = _field_mapping(common)
-    top = [f for f in common if "." not in f.path]
-    named = {name_role(f.path): f.path for f in reversed(top) if f.kind == "text"}
-    if pairs and "system" in named and all(p != named["system"] for _, p in pairs) \
-            and not any(r in ("text", "system") for r, _ in pairs):
-        pairs.append(("system", named["system"]))
+    if pairs and pairs[0][0] == "messages":
+        pairs += _beside_turns(common, pairs)
     try:
         columns = Columns(tuple(pairs))
         from studio.core.data.columns import parse_columns
@@ -216,6 +213,24 @@ def _pair_turns(objs: list[dict], path: str,
             "answer", sure)
 
 
+def _beside_turns(fields: list[FieldInfo], pairs: list) -> list:
+    """Top-level fields next to a list of turns: a system prompt, tools, and chosen /
+    rejected replies (which make the rows preference data)."""
+    used = {p for _, p in pairs}
+    named: dict[str, str] = {}
+    for f in fields:
+        role = name_role(f.path)
+        if "." not in f.path and f.path not in used and role not in named and \
+                role in ("system", "tools", "chosen", "rejected") and \
+                (f.kind == "text" or role != "system"):
+            named[role] = f.path
+    if not {"chosen", "rejected"} <= named.keys():
+        named.pop("chosen", None)
+        named.pop("rejected", None)
+    return [(role, named[role]) for role in ("system", "tools", "chosen", "rejected")
+            if role in named]
+
+
 def _field_mapping(fields: list[FieldInfo]) -> tuple[list, str]:
     """prompt / response (or text, or chosen / rejected) from top-level and nested fields."""
     by_role: dict[str, str] = {}
@@ -230,14 +245,14 @@ def _field_mapping(fields: list[FieldInfo]) -> tuple[list, str]:
     if "label" in by_role and not {"prompt", "response"} <= by_role.keys():
         by_role.pop("label")
     if {"chosen", "rejected"} <= by_role.keys() and "prompt" in by_role:
-        keep = ("prompt", "query", "chosen", "rejected")
+        keep = ("prompt", "query", "system", "chosen", "rejected")
         return [(r, by_role[r]) for r in keep if r in by_role], "fields named like a prompt " \
             "and chosen / rejected replies"
     by_role.pop("chosen", None)
     by_role.pop("rejected", None)
     if {"prompt", "response"} <= by_role.keys():
         by_role.pop("text", None)
-        keep = ("prompt", "query", "response", "history", "tools", "label")
+        keep = ("prompt", "query", "response", "system", "history", "tools", "label")
         return [(r, by_role[r]) for r in keep if r in by_role], "fields named like a prompt " \
             "and a response"
     texts = [f for f in fields if f.kind == "text" and f.path.split(".")[-1].lower()

@@ -139,6 +139,10 @@ def test_known_formats_are_not_remapped(tmp_path):
      "messages=dialog,role_tag=speaker,content_tag=text", True),
     ([{"post": "A paragraph of plain text to learn from."}] * 3, "text=post", False),
     ([{"n": 1, "m": 2}] * 3, "", False),
+    ([{"sys_prompt": "Be kind.", "question": "Q?", "answer": "A."}] * 3,
+     "prompt=question,response=answer,system=sys_prompt", False),
+    ([{"turns": [{"role": "user", "content": "Q"}], "better": "A", "worse": "B",
+       "tools": "[]"}] * 3, "messages=turns,tools=tools,chosen=better,rejected=worse", True),
 ])
 def test_the_proposal(tmp_path, rows, expected, sure):
     proposal = propose_for_file(write_rows(tmp_path, "jsonl", rows))
