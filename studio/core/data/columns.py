@@ -365,6 +365,9 @@ def _check(pairs: list[tuple[str, str]]) -> None:
                         "messages or history; map one of them too")
     if "query" in roles and "prompt" not in roles:
         raise DataError("columns: query is extra input under the prompt; map prompt too")
+    if "label" in roles and roles & {"chosen", "rejected"}:
+        raise DataError("columns: label marks one reply good or bad; chosen / rejected pair "
+                        "two replies: map one or the other")
     chat = roles & {"messages", "prompt"}
     if roles & {"chosen", "rejected"}:
         if not {"chosen", "rejected"} <= roles or not chat:

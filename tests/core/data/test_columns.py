@@ -103,6 +103,15 @@ def test_text_and_preference_roles(tmp_path):
         load_samples(path, columns="prompt=q,chosen=good,rejected=bad")
 
 
+def test_a_label_makes_kto_style_preference_rows(tmp_path):
+    rows = [{"q": "Q?", "a": "A", "ok": v} for v in (True, "false", "maybe")]
+    report = inspect_dataset(write_rows(tmp_path, "jsonl", rows),
+                             columns="prompt=q,response=a,label=ok")
+    assert report.is_preference and report.good_rows == 2
+    assert [str(p) for p in report.problems] == [
+        "row 3: field 'ok' (label) is 'maybe', expected true or false"]
+
+
 # --- detection and proposals ---------------------------------------------------------------------
 
 def test_conversation_pairs_are_detected_without_a_mapping(tmp_path):
@@ -178,6 +187,8 @@ def test_a_file_it_cannot_place_names_the_proposal(tmp_path):
     ("prompt=q_text", "columns: prompt needs response (the reply to learn)"),
     ("prompt q_text", "columns: 'prompt q_text' is not role=field;"),
     ("text=q_text,response=a_text", "columns: text is plain text for pre-training;"),
+    ("prompt=q_text,label=id,chosen=a_text,rejected=lang",
+     "columns: label marks one reply good or bad;"),
 ])
 def test_bad_mappings_are_one_line(tmp_path, spec, message):
     path = write_rows(tmp_path, "jsonl", qa_rows())
