@@ -46,7 +46,7 @@ ROLE_VALUES = {**formats.ROLE_MAP, "bot": "assistant", "ai": "assistant", "chatb
                "助手": "assistant", "用户": "user", "系统": "system"}
 
 _ITEM = re.compile(r'\s*([A-Za-z_]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,]*)\s*(?:,|$)')
-_MISSING = object()
+MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Columns:
         return bool(self.pairs)
 
     def __str__(self) -> str:
-        return ",".join(f"{role}={_quoted(path)}" for role, path in self.pairs)
+        return ",".join(f"{role}={quote_path(path)}" for role, path in self.pairs)
 
     def get(self, role: str) -> Optional[str]:
         return next((p for r, p in self.pairs if r == role), None)
@@ -103,7 +103,7 @@ class Columns:
             broken = ""
             for n, v in rows:
                 try:
-                    if _find(v, path) is not _MISSING:
+                    if find_path(v, path) is not MISSING:
                         break
                 except formats.BadRow as e:
                     broken = broken or f"row {n}: {e}"
@@ -139,8 +139,8 @@ class Columns:
 
     def _read(self, value: dict, role: str) -> Any:
         path = self.get(role)
-        found = _find(value, path)
-        if found is _MISSING:
+        found = find_path(value, path)
+        if found is MISSING:
             return None
         if role in ("messages", "history", "chosen", "rejected", "tools") and \
                 isinstance(found, str) and found.lstrip()[:1] in ("[", "{"):
@@ -243,9 +243,9 @@ class Columns:
 
     def _pair_keys(self, t: dict, where: str) -> tuple[str, str]:
         """The user and assistant fields of a turn object that holds one of each."""
-        user = self.get("user_tag") if self.get("user_tag") in t else _named(t, USER_KEYS)
+        user = self.get("user_tag") if self.get("user_tag") in t else named_key(t, USER_KEYS)
         assistant = self.get("assistant_tag") if self.get("assistant_tag") in t else \
-            _named(t, ASSISTANT_KEYS, not_=user)
+            named_key(t, ASSISTANT_KEYS, not_=user)
         if user is None or assistant is None:
             have = ", ".join(map(shown_name, list(t)[:6])) or "none"
             raise formats.BadRow(f"{where} has no role field and no user / assistant pair "
@@ -254,7 +254,8 @@ class Columns:
         return user, assistant
 
 
-def _named(t: dict, names: tuple[str, ...], not_: Optional[str] = None) -> Optional[str]:
+def named_key(t: dict, names: tuple[str, ...], not_: Optional[str] = None) -> Optional[str]:
+    """The key of `t` that is one of `names` (any case), in the order of `names`."""
     by_lower = {str(k).lower(): k for k in t if k != not_}
     return next((by_lower[n] for n in names if n in by_lower), None)
 
@@ -267,8 +268,8 @@ def _check_label(v: Any, path: str) -> None:
                          f"{str(v)[:20]!r}, expected true or false")
 
 
-def _find(value: Any, path: str) -> Any:
-    """The value at `path` in a row, _MISSING when a step is absent. A step into a value that
+def find_path(value: Any, path: str) -> Any:
+    """The value at `path` in a row, MISSING when a step is absent. A step into a value that
     is neither an object nor a list is a BadRow naming where the path broke."""
     if not isinstance(value, dict):
         raise formats.BadRow(f"the row is {type_name(value)}, expected an object with fields")
@@ -279,11 +280,11 @@ def _find(value: Any, path: str) -> Any:
     for step in path.split("."):
         if isinstance(cur, dict):
             if step not in cur:
-                return _MISSING
+                return MISSING
             cur = cur[step]
         elif isinstance(cur, list) and step.isdigit():
             if int(step) >= len(cur):
-                return _MISSING
+                return MISSING
             cur = cur[int(step)]
         else:
             raise formats.BadRow(f"field {shown_name(path, quoted=True)}: "
@@ -381,5 +382,6 @@ def _check(pairs: list[tuple[str, str]]) -> None:
         raise DataError("columns: map the conversation: prompt and response, messages, or text")
 
 
-def _quoted(path: str) -> str:
+def quote_path(path: str) -> str:
+    """A field path as the written form needs it: quoted when it holds , " or =."""
     return json.dumps(path, ensure_ascii=False) if re.search(r'[,"=]|^\s|\s$', path) else path

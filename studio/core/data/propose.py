@@ -20,11 +20,14 @@ from studio.core.data import formats
 from studio.core.data.columns import (
     ASSISTANT_KEYS,
     CONTENT_KEYS,
+    MISSING,
     ROLE_KEYS,
     ROLE_VALUES,
     USER_KEYS,
     Columns,
-    _named,
+    find_path,
+    named_key,
+    parse_columns,
 )
 from studio.core.errors import DataError
 
@@ -140,8 +143,6 @@ def propose(rows: list[Any]) -> Proposal:
         pairs += _beside_turns(common, pairs)
     try:
         columns = Columns(tuple(pairs))
-        from studio.core.data.columns import parse_columns
-
         parse_columns(columns.as_dict())  # the same checks a user's mapping gets
     except DataError:
         return Proposal(Columns(), fields=tuple(fields))
@@ -198,8 +199,8 @@ def _role_turns(objs: list[dict], path: str,
 def _pair_turns(objs: list[dict], path: str,
                 by_name: bool = False) -> Optional[tuple[list, str, bool]]:
     keys = _common_keys(objs)
-    user = _named({k: 1 for k in keys}, USER_KEYS)
-    assistant = _named({k: 1 for k in keys}, ASSISTANT_KEYS, not_=user)
+    user = named_key({k: 1 for k in keys}, USER_KEYS)
+    assistant = named_key({k: 1 for k in keys}, ASSISTANT_KEYS, not_=user)
     sure = user is not None and assistant is not None
     if by_name and not sure:
         return None
@@ -279,15 +280,13 @@ def _role_like(values: list[str]) -> bool:
 
 
 def _values(rows: list[Any], path: str) -> list[Any]:
-    from studio.core.data.columns import _MISSING, _find
-
     out = []
     for r in rows:
         try:
-            v = _find(r, path)
+            v = find_path(r, path)
         except formats.BadRow:
             continue
-        if v is not _MISSING and isinstance(v, (list, dict)):
+        if v is not MISSING and isinstance(v, (list, dict)):
             out.append(v)
     return out
 

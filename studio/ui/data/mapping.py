@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.data.columns import TAGS, Columns, parse_columns
+from studio.core.data.columns import TAGS, Columns, parse_columns, quote_path
 from studio.core.errors import DataError
 
 # Roles offered for a field, by the kind of value it holds (propose.FieldInfo.kind). An object
@@ -192,7 +192,7 @@ class MappingPanel(QGroupBox):
                  if c.currentData()]
         if {r for r, _ in pairs} & {"messages", "history"}:
             pairs += [(r, p) for r, p in self._columns.pairs if r in TAGS]  # still the turns'
-        self._apply(",".join(f"{r}={_written(p)}" for r, p in pairs))
+        self._apply(",".join(f"{r}={quote_path(p)}" for r, p in pairs))
 
     def _apply(self, spec: str) -> None:
         try:
@@ -208,6 +208,3 @@ class MappingPanel(QGroupBox):
         self.error.setText(text)
         self.error.setVisible(bool(text))
 
-
-def _written(path: str) -> str:
-    return str(Columns((("prompt", path),))).split("=", 1)[1]  # quoted when it must be
