@@ -1370,6 +1370,10 @@ To train with the window closed, start the run with “Start in background”.</
       <translation>映射（配置项 columns）</translation>
     </message>
     <message>
+      <source>No field has a role yet: give the prompt and the response, the messages, or the text.</source>
+      <translation>还没有字段被指定角色：请指定提示和回复、对话列表（messages）或纯文本（text）。</translation>
+    </message>
+    <message>
       <source>Role</source>
       <translation>角色</translation>
     </message>

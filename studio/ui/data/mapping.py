@@ -67,6 +67,7 @@ class MappingPanel(QGroupBox):
         self._fields: list[Any] = []       # propose.FieldInfo, one per table row
         self._combos: list[QComboBox] = []
         self._columns = Columns()
+        self._proposed = Columns()        # the doctor's proposal: its turn tags are reused
         self._loading = False
         self.intro = QLabel()
         self.intro.setObjectName("mapping_intro")
@@ -125,6 +126,7 @@ class MappingPanel(QGroupBox):
         """The file's fields (a propose.Proposal); `applied`: the rows are read through the
         proposal because no known shape fits."""
         self._fields = [f for f in proposal.fields if f.kind in ROLE_CHOICES]
+        self._proposed = proposal.columns
         self._combos = []
         self.table.setRowCount(len(self._fields))
         for i, f in enumerate(self._fields):
@@ -190,9 +192,21 @@ class MappingPanel(QGroupBox):
             return
         pairs = [(c.currentData(), f.path) for f, c in zip(self._fields, self._combos)
                  if c.currentData()]
-        if {r for r, _ in pairs} & {"messages", "history"}:
-            pairs += [(r, p) for r, p in self._columns.pairs if r in TAGS]  # still the turns'
+        if not pairs:  # "" would mean "detect again": that is the button's job
+            self._error(self.tr("No field has a role yet: give the prompt and the response, the "
+                                "messages, or the text."))
+            return
+        pairs += self._turn_tags(pairs)
         self._apply(",".join(f"{r}={quote_path(p)}" for r, p in pairs))
+
+    def _turn_tags(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """How to read the turns of the field now mapped to messages / history: the tags
+        of the mapping in use or of the proposal, whichever reads that same field."""
+        turns = {(r, p) for r, p in pairs if r in ("messages", "history")}
+        for cols in (self._columns, self._proposed):
+            if turns and turns <= set(cols.pairs):
+                return [(r, p) for r, p in cols.pairs if r in TAGS]
+        return []
 
     def _apply(self, spec: str) -> None:
         try:

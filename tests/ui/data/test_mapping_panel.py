@@ -138,3 +138,36 @@ def test_a_config_with_its_own_mapping_wins_over_the_remembered_one(qtbot, panel
     panel.draft.update(dataset=str(path), columns="prompt=title,response=answer_v2")
     assert _wait(qtbot, panel).columns == "prompt=title,response=answer_v2"
     assert panel.mapping.text.text() == "prompt=title,response=answer_v2"
+
+
+def test_a_role_changed_beside_a_turn_list_keeps_its_tags(qtbot, panel, tmp_path):
+    rows = [{"intro": f"You are agent {i}.",
+             "data": {"dialog": [{"ask_text": f"Order {i}?", "reply_text": "Shipped."}]}}
+            for i in range(4)]
+    panel.open_file(str(_write_jsonl(tmp_path / "nested.jsonl", rows)))
+    tags = "user_tag=ask_text,assistant_tag=reply_text"
+    assert _wait(qtbot, panel).columns == f"messages=data.dialog,{tags}"
+    combo = _combo(panel, "intro")
+    combo.setCurrentIndex(combo.findData("system"))
+    r = _wait(qtbot, panel)
+    assert r.columns == f"system=intro,messages=data.dialog,{tags}" and r.good_rows == 4
+    assert panel.rows.summary(0).sample.messages[0].content == "You are agent 0."
+
+
+def test_a_turn_list_chosen_again_gets_the_proposed_tags(qtbot, panel, tmp_path):
+    rows = [{"q": f"Question {i}?", "a": "Answer.",
+             "data": {"dialog": [{"ask_text": f"Order {i}?", "reply_text": "Shipped."}]}}
+            for i in range(4)]
+    panel.open_file(str(_write_jsonl(tmp_path / "both.jsonl", rows)))
+    proposed = "messages=data.dialog,user_tag=ask_text,assistant_tag=reply_text"
+    assert _wait(qtbot, panel).columns == proposed
+    for field, role in (("q", "prompt"), ("a", "response"), ("data.dialog", "")):
+        combo = _combo(panel, field)
+        combo.setCurrentIndex(combo.findData(role))
+    assert _wait(qtbot, panel).columns == "prompt=q,response=a"
+    for field in ("q", "a"):
+        _combo(panel, field).setCurrentIndex(0)
+    assert panel.mapping.error.text().startswith("No field has a role yet")
+    combo = _combo(panel, "data.dialog")
+    combo.setCurrentIndex(combo.findData("messages"))
+    assert _wait(qtbot, panel).columns == proposed and panel.draft.get("columns") == proposed
