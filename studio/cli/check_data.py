@@ -16,9 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 from studio.core.errors import UserError
+
+
+class Proposed(NamedTuple):
+    """A mapping the doctor proposed for a file it cannot place; `error` is its reason."""
+
+    columns: Any     # data.columns.Columns
+    reason: str      # what was recognised
+    error: str       # the doctor's one line: training refuses the file with it
+
 
 SHOWN_PROBLEMS = 20
 PROPOSAL_PREVIEW_ROWS = 3  # rows shown with a proposed mapping, for the user to judge it
@@ -96,13 +105,14 @@ def _inspect(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     columns = data.parse_columns(args.columns)  # a bad mapping: one line before any reading
     try:
         return inspect(columns), None, tokenizer
-    except data.DataError:
+    except data.DataError as e:
         if columns or args.format != "auto":
             raise
         proposal = data.propose_for_file(args.file)
         if not proposal.columns:
             raise
-        return inspect(proposal.columns), proposal, tokenizer
+        found = Proposed(proposal.columns, proposal.reason, e.one_line())
+        return inspect(proposal.columns), found, tokenizer
 
 
 def _verdict(report: Any, proposal: Any = None) -> str:
@@ -113,9 +123,7 @@ def _verdict(report: Any, proposal: Any = None) -> str:
 
     name = Path(report.path).name
     if proposal is not None:
-        return (f"the shape of {name} is not known; if the proposed mapping reads it right, "
-                f"pass --columns {proposal.columns} (in a run config: columns: "
-                f"{proposal.columns})")
+        return proposal.error  # as training says it (it names the proposed columns)
     if report.is_preference:
         return PREFERENCE_REFUSAL.format(name=name)
     if report.good_rows == 0:

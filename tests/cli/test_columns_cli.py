@@ -40,9 +40,10 @@ def test_check_data_proposes_and_previews_through_the_chat_template(tmp_path, ca
     assert "columns   prompt=q_text,response=a_text" in out
     assert out.count("as the model's chat template renders it:") == 3
     assert "    | 问题 0: 今天学了什么？<|im_end|>" in out  # the starter's ChatML template
-    assert err == ("error: the shape of qa.jsonl is not known; if the proposed mapping reads "
-                   "it right, pass --columns prompt=q_text,response=a_text (in a run config: "
-                   "columns: prompt=q_text,response=a_text)\n")
+    assert err == ("error: cannot tell the shape of qa.jsonl (found fields: id, q_text, "
+                   "a_text); the fields look like columns prompt=q_text,response=a_text: check "
+                   "it with `check-data qa.jsonl --columns prompt=q_text,response=a_text`, then "
+                   "set columns to it\n")  # the line training refuses the file with
     code, out, err = _run(capsys, "check-data", path, "--columns", "prompt=q_text,response=a_text")
     assert code == 0 and err == ""
     assert "columns   prompt=q_text,response=a_text\n" in out and "usable: 12 good rows" in out

@@ -210,8 +210,8 @@ def _pair_turns(objs: list[dict], path: str,
             return None
         user, assistant = texts
     return ([("messages", path), ("user_tag", user), ("assistant_tag", assistant)],
-            f"{path} holds turns that each pair a '{user}' question with an '{assistant}' "
-            "answer", sure)
+            f"{path} holds turns that each pair a question ('{user}') with its answer "
+            f"('{assistant}')", sure)
 
 
 def _beside_turns(fields: list[FieldInfo], pairs: list) -> list:
