@@ -463,6 +463,10 @@
       <translation>评估集比例</translation>
     </message>
     <message>
+      <source>Field mapping</source>
+      <translation>字段映射</translation>
+    </message>
+    <message>
       <source>Format</source>
       <translation>格式</translation>
     </message>
@@ -760,6 +764,10 @@
     <message>
       <source>{fmt} (detected), {kind} file</source>
       <translation>{fmt}（自动检测），{kind} 文件</translation>
+    </message>
+    <message>
+      <source>{fmt} through the field mapping, {kind} file</source>
+      <translation>{fmt}（通过字段映射），{kind} 文件</translation>
     </message>
     <message>
       <source>{good} ({bad} with problems)</source>
@@ -1297,6 +1305,112 @@ To train with the window closed, start the run with “Start in background”.</
     <message>
       <source>Training is running</source>
       <translation>训练正在进行</translation>
+    </message>
+  </context>
+  <context>
+    <name>Mapping</name>
+    <message>
+      <source>chosen: the preferred reply</source>
+      <translation>chosen：更好的回复</translation>
+    </message>
+    <message>
+      <source>history: earlier question / answer pairs</source>
+      <translation>history：之前的问答对</translation>
+    </message>
+    <message>
+      <source>label: good / bad (true / false)</source>
+      <translation>label：好 / 坏（true / false）</translation>
+    </message>
+    <message>
+      <source>messages: the list of turns</source>
+      <translation>messages：对话轮次列表</translation>
+    </message>
+    <message>
+      <source>prompt: the question / instruction</source>
+      <translation>prompt：问题 / 指令</translation>
+    </message>
+    <message>
+      <source>query: extra input under the prompt</source>
+      <translation>query：提示下方的附加输入</translation>
+    </message>
+    <message>
+      <source>rejected: the worse reply</source>
+      <translation>rejected：较差的回复</translation>
+    </message>
+    <message>
+      <source>response: the reply to learn</source>
+      <translation>response：要学习的回复</translation>
+    </message>
+    <message>
+      <source>system: the system prompt</source>
+      <translation>system：系统提示词</translation>
+    </message>
+    <message>
+      <source>text: plain text (pre-training)</source>
+      <translation>text：纯文本（预训练）</translation>
+    </message>
+    <message>
+      <source>tools: tool descriptions</source>
+      <translation>tools：工具描述</translation>
+    </message>
+  </context>
+  <context>
+    <name>MappingPanel</name>
+    <message>
+      <source>Detect again</source>
+      <translation>重新识别</translation>
+    </message>
+    <message>
+      <source>Field</source>
+      <translation>字段</translation>
+    </message>
+    <message>
+      <source>Field mapping: which field is which</source>
+      <translation>字段映射：哪个字段是什么</translation>
+    </message>
+    <message>
+      <source>Forget the mapping; read the file by its shape.</source>
+      <translation>忘掉映射，按文件格式自动读取。</translation>
+    </message>
+    <message>
+      <source>Give fields a role to read this file your own way; the preview, the problems and the token lengths follow each change.</source>
+      <translation>给字段指定角色，按你的方式读取这个文件；预览、问题列表和 token 长度会随每次修改更新。</translation>
+    </message>
+    <message>
+      <source>Map fields…</source>
+      <translation>映射字段…</translation>
+    </message>
+    <message>
+      <source>Mapping (config key columns)</source>
+      <translation>映射（配置项 columns）</translation>
+    </message>
+    <message>
+      <source>No field has a role yet: give the prompt and the response, the messages, or the text.</source>
+      <translation>还没有字段被指定角色：请指定提示和回复、对话列表（messages）或纯文本（text）。</translation>
+    </message>
+    <message>
+      <source>Role</source>
+      <translation>角色</translation>
+    </message>
+    <message>
+      <source>Sample value</source>
+      <translation>示例值</translation>
+    </message>
+    <message>
+      <source>Say which field is the prompt, which the reply, ... (config key columns)</source>
+      <translation>指定哪个字段是提示、哪个是回复……（配置项 columns）</translation>
+    </message>
+    <message>
+      <source>Studio could not tell the shape of this file, so it guessed which field is which ({reason}). Check the preview, and change a role below if it is wrong.</source>
+      <translation>Studio 认不出这个文件的格式，于是猜测了各字段的角色（{reason}）。请检查预览；如果不对，在下面修改角色。</translation>
+    </message>
+    <message>
+      <source>The mapping as the config key columns writes it; edit it by hand for nested paths (a.b.c) and the turn tags (role_tag, content_tag, user_tag, assistant_tag).</source>
+      <translation>配置项 columns 的写法；嵌套路径（a.b.c）和对话标签（role_tag、content_tag、user_tag、assistant_tag）可在这里手动编辑。</translation>
+    </message>
+    <message>
+      <source>{kind}, in {share:.0%} of the first rows</source>
+      <translation>{kind}，出现在前几行的 {share:.0%} 中</translation>
     </message>
   </context>
   <context>
@@ -1962,6 +2076,10 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>Where to train: auto picks the GPU when there is one.</source>
       <translation>训练设备：auto 会在有 GPU 时使用 GPU。</translation>
+    </message>
+    <message>
+      <source>Which field plays which role, for files whose fields have other names: prompt=q_text,response=a_text (in YAML also a mapping). Roles: prompt, query, response, system, history, messages (+ role_tag, content_tag, user_tag, assistant_tag, system_tag), chosen, rejected, label, text, tools; a.b.c reaches nested fields.</source>
+      <translation>字段名不同于标准格式时，指定哪个字段扮演哪个角色：prompt=q_text,response=a_text（YAML 中也可写成映射）。角色：prompt、query、response、system、history、messages（以及 role_tag、content_tag、user_tag、assistant_tag、system_tag）、chosen、rejected、label、text、tools；a.b.c 可指向嵌套字段。</translation>
     </message>
     <message>
       <source>Write a metrics line every N steps.</source>

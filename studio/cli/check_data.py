@@ -1,11 +1,14 @@
-"""`python main.py check-data FILE [--model DIR] [--format F] [--max-length N] [--json]`:
-the dataset doctor.
+"""`python main.py check-data FILE [--model DIR] [--format F] [--columns MAP] [--max-length N]
+[--json]`: the dataset doctor.
 
 Prints what the file is (type, shape), how many rows are good, every problem by row number
 (the first 20 on screen), fields it does not understand, rows with image/audio/video input, and
 with --model the token lengths as that model's chat template renders the rows, against
-max_length. Exit 0 when the file can be trained on (bad rows are reported, and skipped only
-with skip_bad_rows); 2 when it cannot be read, has no good rows, or holds only preference pairs.
+max_length. A file of unknown shape is read through a proposed column mapping, shown with its
+first rows (rendered by the chat template with --model) for the user to confirm with --columns.
+Exit 0 when the file can be trained on (bad rows are reported, and skipped only with
+skip_bad_rows); 2 when it cannot be read, has no good rows, holds only preference pairs, or
+needs a column mapping that is not set yet.
 """
 
 from __future__ import annotations
@@ -13,11 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 from studio.core.errors import UserError
 
+
+class Proposed(NamedTuple):
+    """A mapping the doctor proposed for a file it cannot place; `error` is its reason."""
+
+    columns: Any     # data.columns.Columns
+    reason: str      # what was recognised
+    error: str       # the doctor's one line: training refuses the file with it
+
+
 SHOWN_PROBLEMS = 20
+PROPOSAL_PREVIEW_ROWS = 3  # rows shown with a proposed mapping, for the user to judge it
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "template count the tokens")
     p.add_argument("--format", choices=list(FORMATS), default="auto",
                    help="the shape of the rows (default: detect it)")
+    p.add_argument("--columns", metavar="MAP", default="",
+                   help="which field plays which role: prompt=q_text,response=a_text (config "
+                        "key columns; see `train --help`)")
     p.add_argument("--stage", choices=["sft", "pretrain"], default="sft",
                    help="how tokens are counted: sft renders conversations, pretrain learns all")
     p.add_argument("--max-length", type=int, metavar="N",
@@ -44,25 +60,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        report = _inspect(args)
+        report, proposal, tokenizer = _inspect(args)
     except UserError as e:
         if not args.json:
             raise  # the dispatcher prints "error: <reason>" and exits 2
         _write(json.dumps({"ok": False, "error": e.one_line()}))
         print(f"error: {e.one_line()}", file=sys.stderr)  # as without --json (contract.md)
         return 2
-    verdict = _verdict(report)
+    verdict = _verdict(report, proposal)
     if args.json:
-        _write(json.dumps(_as_dict(report, verdict)))
+        _write(json.dumps({**_as_dict(report, verdict),
+                           "proposed_columns": str(proposal.columns) if proposal else None}))
     else:
-        _write(_text(report, verdict))
+        _write(_text(report, verdict, proposal, tokenizer))
     if verdict:
         print(f"error: {verdict}", file=sys.stderr)
         return 2
     return 0
 
 
-def _inspect(args: argparse.Namespace) -> Any:
+def _inspect(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(report, the proposed mapping the rows were read with or None, tokenizer or None)."""
     from studio.core.data import doctor as data
 
     if args.max_length is not None and args.max_length < 1:
@@ -79,18 +97,33 @@ def _inspect(args: argparse.Namespace) -> Any:
 
         tokenizer = load_tokenizer(resolve_model(args.model, tokenizer_only=True))
         max_length = args.max_length or defaults()["max_length"]
-    return data.inspect_dataset(args.file, args.format, tokenizer=tokenizer,
-                                max_length=max_length, max_rows=args.max_rows,
-                                stage=args.stage)
+    def inspect(columns: Any) -> Any:
+        return data.inspect_dataset(args.file, args.format, columns=columns,
+                                    tokenizer=tokenizer, max_length=max_length,
+                                    max_rows=args.max_rows, stage=args.stage)
+
+    columns = data.parse_columns(args.columns)  # a bad mapping: one line before any reading
+    try:
+        return inspect(columns), None, tokenizer
+    except data.DataError as e:
+        if columns or args.format != "auto":
+            raise
+        proposal = data.propose_for_file(args.file)
+        if not proposal.columns:
+            raise
+        found = Proposed(proposal.columns, proposal.reason, e.one_line())
+        return inspect(proposal.columns), found, tokenizer
 
 
-def _verdict(report: Any) -> str:
+def _verdict(report: Any, proposal: Any = None) -> str:
     """Why this file cannot be trained on ("" when it can)."""
     from pathlib import Path
 
     from studio.core.data.doctor import PREFERENCE_REFUSAL
 
     name = Path(report.path).name
+    if proposal is not None:
+        return proposal.error  # as training says it (it names the proposed columns)
     if report.is_preference:
         return PREFERENCE_REFUSAL.format(name=name)
     if report.good_rows == 0:
@@ -103,12 +136,15 @@ def _verdict(report: Any) -> str:
 
 # --- the readable report -------------------------------------------------------------------------
 
-def _text(r: Any, verdict: str) -> str:
+def _text(r: Any, verdict: str, proposal: Any = None, tokenizer: Any = None) -> str:
     fmt = r.format if r.format == r.detected_format else \
         f"{r.format} (set; the rows look like {r.detected_format or 'nothing known'})"
     if r.format == r.detected_format:
         fmt += " (detected)"
+    if proposal is not None:
+        fmt = f"{r.format}, read through the proposed columns (not set)"
     lines = [f"dataset   {r.path}", f"file      {r.file_type}", f"format    {fmt}",
+             *_columns_lines(r, proposal),
              f"rows      {r.total_rows}" + (f" (stopped at --max-rows {r.rows_scanned_limit})"
                                             if r.rows_scanned_limit else ""),
              f"good rows {r.good_rows}", f"bad rows  {r.bad_rows}"]
@@ -122,12 +158,38 @@ def _text(r: Any, verdict: str) -> str:
     if r.media_rows:
         lines += ["", f"rows with image/audio/video input (refused, this studio trains text "
                       f"models): {_row_list(r.media_rows)}"]
-    if r.preview:
-        lines += ["", f"first good row (row {r.preview[0].row}):"] + _preview(r.preview[0])
+    shown = r.preview[:PROPOSAL_PREVIEW_ROWS if proposal is not None else 1]
+    for sample in shown:
+        lines += ["", f"{'first good row' if len(shown) == 1 else 'good row'} "
+                      f"(row {sample.row}):"] + _preview(sample)
+        if proposal is not None and tokenizer is not None:
+            lines += ["  as the model's chat template renders it:",
+                      *_rendered(sample, tokenizer)]
     if r.length_stats:
         lines += ["", *_lengths(r)]
     lines += ["", _summary(r, verdict)]
     return "\n".join(lines)
+
+
+def _columns_lines(r: Any, proposal: Any) -> list[str]:
+    if proposal is not None:
+        return [f"columns   {proposal.columns}", f"          proposed: {proposal.reason}; "
+                "check the rows below, then pass it with --columns"]
+    return [f"columns   {r.columns}"] if r.columns else []
+
+
+def _rendered(sample: Any, tokenizer: Any, max_lines: int = 12) -> list[str]:
+    """The sample as training feeds it to the model: the chat template's text."""
+    from studio.core.data.tokenize import tokenize_sample
+    from studio.core.errors import DataError
+
+    try:
+        ids = tokenize_sample(sample, tokenizer, None).input_ids
+    except DataError as e:
+        return [f"    (the chat template refuses it: {e.one_line()})"]
+    text = tokenizer.decode(ids, skip_special_tokens=False).splitlines()
+    more = [f"    ... {len(text) - max_lines} more lines"] if len(text) > max_lines else []
+    return [f"    | {line}" for line in text[:max_lines]] + more
 
 
 def _row_list(rows: list[int], shown: int = 20) -> str:
@@ -212,6 +274,7 @@ def _as_dict(r: Any, verdict: str) -> dict:
         "problems": [{"row": p.row, "line": p.line, "reason": p.reason} for p in r.problems],
         "unknown_fields": r.unknown_fields, "media_rows": r.media_rows,
         "is_preference": r.is_preference, "rows_scanned_limit": r.rows_scanned_limit,
+        "columns": r.columns or None,
     }
     if r.length_stats:
         s = r.length_stats

@@ -53,6 +53,11 @@ class RunConfig:
     dataset: str = _f("", "Dataset file: .json, .jsonl, .csv, .parquet or .txt.", "data",
                       required=True)
     format: str = _f("auto", "Dataset shape; auto detects it from the rows.", "data", FORMATS)
+    columns: str = _f("", "Which field plays which role, for files whose fields have other "
+                      "names: prompt=q_text,response=a_text (in YAML also a mapping). Roles: "
+                      "prompt, query, response, system, history, messages (+ role_tag, "
+                      "content_tag, user_tag, assistant_tag, system_tag), chosen, rejected, "
+                      "label, text, tools; a.b.c reaches nested fields.", "data")
     stage: str = _f("sft", "sft: learn answers (loss on assistant tokens); pretrain: learn "
                     "all tokens of plain text.", "data", ("sft", "pretrain"))
     max_length: int = _f(512, "Longest sample in tokens; longer ones are truncated.", "data",
@@ -201,6 +206,8 @@ def _coerce(name: str, value: Any) -> Any:
                 raise ValueError
             return float(value)
         if t is str:
+            if name == "columns":
+                return _columns_text(value)
             if name == "target_modules" and isinstance(value, (list, tuple)):
                 return ",".join(str(v).strip() for v in value)
             if isinstance(value, (dict, list)):
@@ -210,6 +217,17 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"config key '{name}' needs a {t.__name__} value, "
                           f"got {value!r}") from None
     return value
+
+
+def _columns_text(value: Any) -> str:
+    """A mapping or its written form -> the canonical "role=field,..." text."""
+    from studio.core.data.columns import parse_columns  # standard library only
+    from studio.core.errors import DataError
+
+    try:
+        return str(parse_columns(value))
+    except DataError as e:
+        raise ConfigError(f"config key {e.one_line()}") from None
 
 
 def _validate(cfg: RunConfig) -> None:

@@ -23,11 +23,13 @@ from studio.services.stream_job import Emit, StreamJob
 
 # --- the jobs (plain functions of core calls, run in the worker thread) ------------------------
 
-def _file_job(path: str, fmt: str, index: Any = None) -> Callable[[Emit, Callable], None]:
+def _file_job(path: str, fmt: str, index: Any = None,
+              columns: str = "") -> Callable[[Emit, Callable], None]:
     def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
         # In a child process: parsing every row in a thread here would starve the GUI thread
         # of the GIL (child_process.py says how badly).
-        run_in_child(check_file, (path, fmt, index), emit, cancelled, name="studio-data-check")
+        run_in_child(check_file, (path, fmt, index, columns), emit, cancelled,
+                     name="studio-data-check")
     return job
 
 
@@ -74,11 +76,21 @@ def _preview_job(sample: Any, tokenizer: Any, max_length: Optional[int], stage: 
     return job
 
 
+def shape_of(report: Any) -> Any:
+    """How the report's rows were read: a format name, or the column mapping."""
+    from studio.core.data.columns import parse_columns  # standard library only
+
+    return parse_columns(report.columns) if report.columns else report.format
+
+
 # --- the service ---------------------------------------------------------------------------------
 
 class DataDoctor(QObject):
     """One dataset at a time. Signals (GUI thread):
-    sig_index(RowIndex, fmt)  the rows can be read (fmt: the shape detected from the first rows)
+    sig_index(RowIndex, shape) the rows can be read (shape: detected from the first rows, a
+                              format name or a column mapping)
+    sig_fields(Proposal, applied) the fields with sample values and a proposed column mapping;
+                              `applied`: no known shape fits, so the rows are read through it
     sig_report(DatasetReport) every row checked (format, counts, problems by row)
     sig_lengths(LengthSample) token lengths, partial while measuring, then `done`
     sig_tokenizer(str model)  the tokenizer of `model` is loaded (tokenizer attribute)
@@ -88,7 +100,8 @@ class DataDoctor(QObject):
     sig_busy(str)             what runs now: reading | checking | tokenizer | measuring | ""
     """
 
-    sig_index = Signal(object, str)
+    sig_index = Signal(object, object)
+    sig_fields = Signal(object, bool)
     sig_report = Signal(object)
     sig_lengths = Signal(object)
     sig_tokenizer = Signal(str)
@@ -102,6 +115,7 @@ class DataDoctor(QObject):
         super().__init__(parent)
         self.path = ""
         self.format = "auto"
+        self.columns = ""       # the column mapping asked for ("": detect the shape)
         self.index: Any = None
         self.report: Any = None
         self.lengths: Any = None
@@ -114,12 +128,12 @@ class DataDoctor(QObject):
         self._latest = Latest()
 
     # --- requests ------------------------------------------------------------------------------
-    def open(self, path: str, fmt: str = "auto") -> None:
-        """Read `path` (a new file: index, then the full check)."""
-        self.path, self.format = str(path), fmt
+    def open(self, path: str, fmt: str = "auto", columns: str = "") -> None:
+        """Read `path` (a new file: index, then the full check), through `columns` if given."""
+        self.path, self.format, self.columns = str(path), fmt, columns
         self.index = self.report = self.lengths = None
         self._cancel("lengths")
-        self._run("file", _file_job(self.path, fmt))
+        self._run("file", _file_job(self.path, fmt, None, columns))
         self._busy()
 
     def set_format(self, fmt: str) -> None:
@@ -128,9 +142,20 @@ class DataDoctor(QObject):
             self.format = fmt
             return
         self.format = fmt
+        self._recheck()
+
+    def set_columns(self, columns: str) -> None:
+        """Check the open file again, reading its rows through `columns` ("": detect)."""
+        if columns == self.columns or not self.path:
+            self.columns = columns
+            return
+        self.columns = columns
+        self._recheck()
+
+    def _recheck(self) -> None:
         self.report = self.lengths = None
         self._cancel("lengths")
-        self._run("file", _file_job(self.path, fmt, self.index))
+        self._run("file", _file_job(self.path, self.format, self.index, self.columns))
         self._busy()
 
     def set_tokenizer_source(self, model: str) -> None:
@@ -207,8 +232,13 @@ class DataDoctor(QObject):
         if job is None or not self._current(job.gen, job.kind):
             return
         if kind == "index":
-            self.index, fmt = payload
-            self.sig_index.emit(self.index, fmt)
+            self.index, shape = payload
+            self.sig_index.emit(self.index, shape)
+        elif kind == "fields":
+            proposal, applied = payload
+            if applied:  # the rows are read through it: it is the mapping in use
+                self.columns = str(proposal.columns)
+            self.sig_fields.emit(proposal, applied)
         elif kind == "report":
             self.report = payload
             self.sig_report.emit(payload)
@@ -247,7 +277,7 @@ class DataDoctor(QObject):
         if self.tokenizer is None or r is None or self.index is None or not r.good_rows \
                 or r.is_preference:
             return
-        self._run("lengths", _lengths_job(self.index, r.format, self.tokenizer, self.stage,
+        self._run("lengths", _lengths_job(self.index, shape_of(r), self.tokenizer, self.stage,
                                           self.train_on_prompt, self.tokenizer_lock))
         self._busy()
 

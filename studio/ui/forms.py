@@ -54,6 +54,7 @@ LABELS = {
     "allow_pickle": QT_TRANSLATE_NOOP("ConfigForm", "Allow pickle weights"),
     "dataset": QT_TRANSLATE_NOOP("ConfigForm", "Dataset file"),
     "format": QT_TRANSLATE_NOOP("ConfigForm", "Format"),
+    "columns": QT_TRANSLATE_NOOP("ConfigForm", "Field mapping"),
     "stage": QT_TRANSLATE_NOOP("ConfigForm", "Stage"),
     "max_length": QT_TRANSLATE_NOOP("ConfigForm", "Max length (tokens)"),
     "eval_split": QT_TRANSLATE_NOOP("ConfigForm", "Eval share"),

@@ -76,3 +76,19 @@ def set_chat_sampling(**values: Any) -> None:
     for key in SAMPLING_KEYS:
         if key in values:
             put(f"chat/{key}", values[key])
+
+
+def _file_key(path: str) -> str:
+    # a hash: a path's slashes would nest QSettings groups, and its length is unbounded
+    import hashlib
+
+    return hashlib.sha1(str(Path(path).expanduser().resolve()).encode("utf-8")).hexdigest()[:20]
+
+
+def remembered_columns(path: str) -> str:
+    """The field mapping last chosen for this dataset file ("" when none)."""
+    return str(get(f"columns/{_file_key(path)}", "") or "")
+
+
+def remember_columns(path: str, columns: str) -> None:
+    put(f"columns/{_file_key(path)}", columns)

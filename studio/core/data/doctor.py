@@ -3,8 +3,9 @@
 The public face of the dataset pipeline (the trainer, the CLI doctor and the data panel import
 from here):
 
-    inspect_dataset(path, format="auto", *, tokenizer=None, max_length=None, ...) -> DatasetReport
-    load_samples(path, format="auto", *, stage="sft", skip_bad_rows=False) -> (samples, report)
+    inspect_dataset(path, format="auto", *, columns="", tokenizer=None, ...) -> DatasetReport
+    load_samples(path, format="auto", *, columns="", stage="sft", ...) -> (samples, report)
+    propose_for_file(path) -> Proposal   a column mapping for a file of unknown shape
     tokenize_sample(sample, tokenizer, max_length, *, stage="sft", train_on_prompt=False)
     tokenize_dataset(samples, tokenizer, max_length, ...) -> (tokenized, problems)
     split_train_eval(items, eval_split, seed) -> (train, eval)
@@ -21,15 +22,16 @@ import random
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
 
+from studio.core.data.columns import Columns, parse_columns
 from studio.core.data.formats import (
     DETECT_ROWS,
     BadRow,
     MediaRow,
-    detect_format,
     normalise,
     unknown_fields,
 )
 from studio.core.data.load import FILE_TYPES, RawRow, file_type_of, read_rows
+from studio.core.data.propose import Proposal, detect_shape, propose
 from studio.core.data.tokenize import (
     IGNORE_INDEX,
     nothing_to_learn,
@@ -54,7 +56,8 @@ __all__ = [
     "FORMATS", "FILE_TYPES", "IGNORE_INDEX", "DataError",
     "inspect_dataset", "load_samples", "tokenize_sample", "tokenize_dataset", "tokenize_stream",
     "split_train_eval",
-    "file_type_of", "broken_rows_message", "PREFERENCE_REFUSAL",
+    "file_type_of", "broken_rows_message", "PREFERENCE_REFUSAL", "Columns", "parse_columns",
+    "Proposal", "propose_for_file",
 ]
 
 STAGES = ("sft", "pretrain")
@@ -69,11 +72,12 @@ T = TypeVar("T")
 
 
 class _Scan:
-    """One pass over a file: detects the shape, then yields good Samples while it counts the
-    rows, collects the problems and the unknown field names."""
+    """One pass over a file: detects the shape (or reads it through a column mapping), then
+    yields good Samples while it counts the rows, collects the problems and the unknown field
+    names."""
 
     def __init__(self, path: str | Path, format: str, max_rows: Optional[int],
-                 progress: Optional[Callable[[int], None]] = None):
+                 progress: Optional[Callable[[int], None]] = None, columns: Any = ""):
         if format not in ("auto", *FORMATS):
             raise DataError(f"unknown dataset format '{format}'; use auto or one of "
                             f"{', '.join(FORMATS)}")
@@ -83,11 +87,19 @@ class _Scan:
         if not head:
             raise DataError(f"{self.path.name} holds no rows")
         readable = [r.value for r in head if not r.error]
-        self.detected = "text" if self.file_type == "txt" else detect_format(readable)
+        self.detected, detected_shape = ("text", "text") if self.file_type == "txt" else \
+            detect_shape(readable)
         if self.file_type == "txt" and format not in ("auto", "text"):
             raise DataError(f"{self.path.name} is a plain text file: its format is text, not "
                             f"{format}")
-        self.format = self.detected if format == "auto" else format
+        # the shape rows are read with: a format name, or a Columns mapping
+        self.shape: Any = detected_shape if format == "auto" else format
+        mapping = parse_columns(columns)
+        if mapping:
+            self._check_mapping(mapping, format, head)
+            self.shape = mapping
+        self.format = self.shape if isinstance(self.shape, str) else self.shape.format
+        self.columns = "" if isinstance(self.shape, str) else str(self.shape)
         if not self.format:
             raise DataError(self._undetected(head))
         self.rows: Iterator[RawRow] = itertools.chain(head, rows)
@@ -100,6 +112,17 @@ class _Scan:
         self.unknown: dict[str, None] = {}  # an ordered set
         self.preview: list[Sample] = []
 
+    def _check_mapping(self, mapping: Columns, format: str, head: list[RawRow]) -> None:
+        if self.file_type == "txt":
+            raise DataError(f"{self.path.name} is a plain text file: it has no fields for "
+                            "columns to map")
+        if format not in ("auto", mapping.format):
+            raise DataError(f"columns {mapping} reads rows as {mapping.format}, but format is "
+                            f"set to {format}; set format to auto")
+        missing = mapping.missing_everywhere((r.row, r.value) for r in head if not r.error)
+        if missing:
+            raise DataError(missing)
+
     def _undetected(self, head: list[RawRow]) -> str:
         bad = next((r for r in head if r.error), None)
         if all(r.error for r in head):
@@ -107,9 +130,15 @@ class _Scan:
         keys = list(dict.fromkeys(k for r in head if isinstance(r.value, dict) for k in r.value))
         found = f"found fields: {', '.join(map(shown_name, keys[:8]))}" if keys else \
             "rows are not objects"
+        guess = propose([r.value for r in head if not r.error]).columns
+        if guess:
+            return (f"cannot tell the shape of {self.path.name} ({found}); the fields look like "
+                    f"columns {guess}: check it with `check-data {self.path.name} --columns "
+                    f"{guess}`, then set columns to it")
         return (f"cannot tell the shape of {self.path.name} ({found}); expected alpaca "
                 "(instruction/input/output), sharegpt (conversations), messages, text, or "
-                "preference (chosen/rejected); set format to say which")
+                "preference (chosen/rejected); set format to say which, or columns to map the "
+                "fields (prompt=...,response=...)")
 
     def samples(self) -> Iterator[Sample]:
         for raw in self.rows:
@@ -123,10 +152,11 @@ class _Scan:
                 self.problems.append(RowProblem(raw.row, raw.error, raw.line))
                 continue
             if len(self.unknown) < MAX_UNKNOWN_FIELDS:
-                for key in unknown_fields(raw.value, self.format):
+                for key in (self.shape.unknown_fields(raw.value) if self.columns
+                            else unknown_fields(raw.value, self.format)):
                     self.unknown.setdefault(str(key))
             try:
-                sample = normalise(raw.value, raw.row, self.format)
+                sample = normalise(raw.value, raw.row, self.shape)
             except BadRow as e:
                 if isinstance(e, MediaRow):
                     self.media.append(raw.row)
@@ -150,10 +180,12 @@ class _Scan:
             problems=sorted(self.problems, key=lambda p: p.row),
             unknown_fields=list(self.unknown), media_rows=self.media,
             is_preference=self.format == "preference", preview=tuple(self.preview),
+            columns=self.columns,
             rows_scanned_limit=self.max_rows if self.limited else None, **extra)
 
 
-def inspect_dataset(path: str | Path, format: str = "auto", *, tokenizer: Any = None,
+def inspect_dataset(path: str | Path, format: str = "auto", *, columns: Any = "",
+                    tokenizer: Any = None,
                     max_length: Optional[int] = None, max_rows: Optional[int] = None,
                     stage: str = "sft", chat_template: Optional[str] = None,
                     progress: Optional[Callable[[int], None]] = None) -> DatasetReport:
@@ -162,9 +194,10 @@ def inspect_dataset(path: str | Path, format: str = "auto", *, tokenizer: Any = 
 
     progress(rows_read) is called every PROGRESS_ROWS rows; to cancel, let it raise. Speed on
     2 CPU cores: ~50,000 rows/s without a tokenizer; with one, the chat template and the
-    tokenizer cost ~1-3 ms a row."""
+    tokenizer cost ~1-3 ms a row. `columns` maps the file's fields to roles (data.columns:
+    "prompt=q,response=a" or a mapping)."""
     _check_stage(stage)
-    scan = _Scan(path, format, max_rows, progress)
+    scan = _Scan(path, format, max_rows, progress, columns)
     if tokenizer is None:
         for _ in scan.samples():
             pass
@@ -198,14 +231,14 @@ def _length_stats(arr: Any) -> Optional[LengthStats]:
                        max=int(arr.max()))
 
 
-def load_samples(path: str | Path, format: str = "auto", *, stage: str = "sft",
-                 skip_bad_rows: bool = False,
+def load_samples(path: str | Path, format: str = "auto", *, columns: Any = "",
+                 stage: str = "sft", skip_bad_rows: bool = False,
                  max_rows: Optional[int] = None) -> tuple[list[Sample], DatasetReport]:
     """The good rows as Samples, and the report. Bad rows refuse the file (naming them) unless
     skip_bad_rows. sft needs conversations; pretrain takes text rows and chat rows (rendered
     by the chat template when tokenized)."""
     _check_stage(stage)
-    scan = _Scan(path, format, max_rows)
+    scan = _Scan(path, format, max_rows, columns=columns)
     name = Path(path).name
     if scan.format == "preference":
         raise DataError(PREFERENCE_REFUSAL.format(name=name))
@@ -219,6 +252,12 @@ def load_samples(path: str | Path, format: str = "auto", *, stage: str = "sft",
     if report.problems and not skip_bad_rows:
         raise DataError(broken_rows_message(report))
     return samples, report
+
+
+def propose_for_file(path: str | Path) -> Proposal:
+    """A column mapping for the file's fields (empty when nothing fits), from its first rows."""
+    _, rows = read_rows(path)
+    return propose([r.value for r in itertools.islice(rows, DETECT_ROWS) if not r.error])
 
 
 def broken_rows_message(report: DatasetReport, shown: int = 3) -> str:

@@ -103,8 +103,9 @@ def unknown_fields(value: Any, fmt: str) -> list[str]:
 
 # --- rows -> samples -----------------------------------------------------------------------------
 
-def normalise(value: Any, row: int, fmt: str) -> Sample:
-    """One row of the given shape -> Sample; raises BadRow (or MediaRow) with the reason."""
+def normalise(value: Any, row: int, fmt: Any) -> Sample:
+    """One row of the given shape -> Sample; raises BadRow (or MediaRow) with the reason.
+    `fmt` is a format name, or a column mapping (data.columns.Columns) that reads the row."""
     if fmt == "text" and isinstance(value, str):
         return _text_sample({"text": value}, row)
     if not isinstance(value, dict):
@@ -112,7 +113,7 @@ def normalise(value: Any, row: int, fmt: str) -> Sample:
     for key, kind in MEDIA_KEYS.items():
         if value.get(key) not in (None, "", [], {}):
             raise MediaRow(kind)
-    sample = _NORMALISERS[fmt](value, row)
+    sample = _NORMALISERS[fmt](value, row) if isinstance(fmt, str) else fmt.sample(value, row)
     _check_media_tokens(sample)
     _check_encodable(sample)
     return sample

@@ -117,6 +117,7 @@ class DatasetReport:
     lengths: Any = field(default=None, compare=False, repr=False)  # numpy int array, one per row
     all_masked_rows: list[int] = field(default_factory=list)  # rows with nothing left to learn
     rows_scanned_limit: Optional[int] = None  # max_rows, when the scan stopped early
+    columns: str = ""                      # the column mapping rows were read with ("": none)
 
     @property
     def bad_rows(self) -> int:

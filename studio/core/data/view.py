@@ -36,10 +36,13 @@ class RowSummary:
     sample: Optional[Sample] = None
 
 
-def summarize_row(raw: Any, fmt: str) -> RowSummary:
-    """A RawRow read in `fmt` -> what the table shows (the doctor's reason for a bad row)."""
+def summarize_row(raw: Any, fmt: Any) -> RowSummary:
+    """A RawRow read in `fmt` (a format name or a column mapping) -> what the table shows
+    (the doctor's reason for a bad row)."""
     if raw.error:
         return RowSummary(raw.row, raw.error)
+    if not fmt:
+        return RowSummary(raw.row, "the shape of the rows is not known: map the fields")
     try:
         sample = normalise(raw.value, raw.row, fmt)
     except BadRow as e:
@@ -157,7 +160,7 @@ class LengthSample:
         return int(round(count * self.total_rows / self.measured))
 
 
-def measure_lengths(index: Any, fmt: str, tokenizer: Any, *, stage: str = "sft",
+def measure_lengths(index: Any, fmt: Any, tokenizer: Any, *, stage: str = "sft",
                     train_on_prompt: bool = False, limit: int = LENGTH_SAMPLE_ROWS,
                     seed: int = 0, lock: Optional[threading.Lock] = None,
                     cancel: Optional[Callable[[], bool]] = None,
@@ -169,7 +172,7 @@ def measure_lengths(index: Any, fmt: str, tokenizer: Any, *, stage: str = "sft",
     import numpy as np  # only the arrays need it
 
     n = len(index)
-    stage = "pretrain" if fmt == "text" else stage
+    stage = "pretrain" if getattr(fmt, "format", fmt) == "text" else stage  # name or Columns
     order = random.Random(seed).sample(range(n), min(n, limit))
     out = LengthSample(total_rows=n, stage=stage, planned=len(order))
     rows: list[int] = []

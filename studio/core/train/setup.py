@@ -88,8 +88,8 @@ def prepare(cfg: RunConfig) -> Setup:
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
                                    allow_pickle=cfg.allow_pickle)
     tokenizer = model_mod.load_tokenizer(path, trust_remote_code=cfg.trust_remote_code)
-    samples, report = data.load_samples(cfg.dataset, cfg.format, stage=cfg.stage,
-                                        skip_bad_rows=cfg.skip_bad_rows)
+    samples, report = data.load_samples(cfg.dataset, cfg.format, columns=cfg.columns,
+                                        stage=cfg.stage, skip_bad_rows=cfg.skip_bad_rows)
     tokenized, dropped = data.tokenize_dataset(samples, tokenizer, cfg.max_length, stage=cfg.stage,
                                                train_on_prompt=cfg.train_on_prompt)
     if not tokenized:

@@ -4,12 +4,14 @@ trained on.
 It shows the detected format (with an override), row counts, every problem by row number (a
 click jumps to the row), unknown fields, media rows, a token-length histogram against
 max_length, the rows in a table read lazily from the file, and a preview of the selected row
-rendered through the model's chat template with the trained tokens highlighted.
+rendered through the model's chat template with the trained tokens highlighted. A file of
+unknown shape opens the field mapping panel (mapping.py), read through the doctor's proposal;
+the mapping chosen there is the draft's `columns` and is remembered per file.
 
 All reading, checking and tokenizing runs in DataDoctor's worker threads. The page shares the
 run's draft config with the other pages: opening a file sets `dataset` (nothing is registered
 anywhere by hand), the model chosen on the Model page brings its tokenizer, and `max_length`,
-`format`, `stage`, `train_on_prompt` and `skip_bad_rows` are the draft's own keys.
+`format`, `columns`, `stage`, `train_on_prompt` and `skip_bad_rows` are the draft's own keys.
 """
 
 from __future__ import annotations
@@ -40,10 +42,11 @@ from PySide6.QtWidgets import (
 
 from studio.core.config import FORMATS
 from studio.core.data.types import file_patterns
-from studio.services.data_worker import DataDoctor
+from studio.services.data_worker import DataDoctor, shape_of
 from studio.services.draft import ConfigDraft
 from studio.ui import prefs
 from studio.ui.data.length_histogram import LengthHistogram
+from studio.ui.data.mapping import MappingPanel
 from studio.ui.data.table_model import RowTableModel
 from studio.ui.data.token_preview import message_html, messages_html, problem_html, tokens_html
 
@@ -92,11 +95,14 @@ class DataPanel(QWidget):
                                            "truncated (config key max_length)."))
         self.busy_label = QLabel()
         self.busy_label.setObjectName("busy_label")
+        self.mapping = MappingPanel()  # hidden until asked for, or needed
+        self.map_button = self.mapping.toggle
         top = QHBoxLayout()
         top.addWidget(self.open_button)
         top.addWidget(self.path_label, 1)
         top.addWidget(QLabel(self.tr("Format")))
         top.addWidget(self.format_combo)
+        top.addWidget(self.map_button)
         top.addWidget(QLabel(self.tr("Max length")))
         top.addWidget(self.max_length)
         top.addWidget(self.busy_label)
@@ -141,10 +147,12 @@ class DataPanel(QWidget):
         lower.setStretchFactor(1, 2)
 
         split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.mapping)
         split.addWidget(upper)
         split.addWidget(lower)
         split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
+        split.setStretchFactor(1, 2)
+        split.setStretchFactor(2, 3)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(split, 1)
@@ -196,6 +204,8 @@ class DataPanel(QWidget):
     def _connect(self) -> None:
         d = self.doctor
         d.sig_index.connect(self._on_index)
+        d.sig_fields.connect(self._on_fields)
+        self.mapping.sig_columns.connect(self._columns_chosen)
         d.sig_report.connect(self._on_report)
         d.sig_lengths.connect(self._on_lengths)
         d.sig_tokenizer.connect(self._on_tokenizer)
@@ -227,8 +237,9 @@ class DataPanel(QWidget):
         if path:
             self.open_file(path)
 
-    def open_file(self, path: str) -> None:
-        """Show `path` and make it the run's dataset; the doctor starts in its worker."""
+    def open_file(self, path: str, columns: Optional[str] = None) -> None:
+        """Show `path` and make it the run's dataset, read through `columns` (None: the
+        mapping last chosen for this file, if any); the doctor starts in its worker."""
         path = str(Path(path).expanduser())
         self._path = path
         self._report = None
@@ -236,9 +247,12 @@ class DataPanel(QWidget):
         self._clear_summary()
         self.path_label.setText(path)
         self.path_label.setToolTip(path)
-        self.doctor.open(path, self.format_combo.currentData())
+        columns = prefs.remembered_columns(path) if columns is None else str(columns)
+        self.mapping.set_mapping(columns)
+        self.map_button.setChecked(bool(columns))
+        self.doctor.open(path, self.format_combo.currentData(), columns)
         prefs.add_recent("datasets", path)
-        self.draft.update(dataset=path)
+        self.draft.update(dataset=path, columns=columns)
         self.sig_dataset_changed.emit(path)
 
     def set_tokenizer_source(self, model: str) -> None:
@@ -279,6 +293,11 @@ class DataPanel(QWidget):
             self.max_length.blockSignals(False)
             self.histogram.set_max_length(int(changed["max_length"]))
             self._refresh_preview()
+        columns = str(changed.get("columns") or "")
+        same_file = str(changed.get("dataset") or self._path) == self._path
+        if "columns" in changed and self._path and same_file and columns != self.doctor.columns:
+            self.mapping.set_mapping(columns)
+            self._recheck(lambda: self.doctor.set_columns(columns))
         if "format" in changed:
             i = self.format_combo.findData(changed["format"])
             if i >= 0 and i != self.format_combo.currentIndex():
@@ -295,31 +314,55 @@ class DataPanel(QWidget):
             self.set_tokenizer_source(str(changed["model"] or ""))
         dataset = str(changed.get("dataset") or "")
         if dataset and dataset != self._path and Path(dataset).is_file():
-            self.open_file(dataset)
+            self.open_file(dataset, changed.get("columns"))  # a config's own mapping wins
 
     def _format_chosen(self) -> None:
         fmt = self.format_combo.currentData()
+        if fmt != "auto":
+            self.draft.update(columns="")  # a format chosen by name reads the fields by name
         self.draft.update(format=fmt)
         if self._path:
-            self._report = None
-            self._clear_summary()
-            self.doctor.set_format(fmt)
+            self._recheck(lambda: self.doctor.set_format(fmt))
+
+    def _columns_chosen(self, columns: str) -> None:
+        """A mapping from the panel: the run's config gets it, the file remembers it."""
+        if self._path:
+            prefs.remember_columns(self._path, columns)
+        if columns and self.format_combo.currentData() != "auto":
+            self.draft.update(format="auto")
+        self.draft.update(columns=columns)
+
+    def _recheck(self, start: Any) -> None:
+        self._report = None
+        self._clear_summary()
+        start()
 
     # --- doctor results ----------------------------------------------------------------------
-    def _on_index(self, index: Any, fmt: str) -> None:
+    def _on_index(self, index: Any, shape: Any) -> None:
         chosen = self.format_combo.currentData()
-        self.rows.set_source(index, fmt if chosen == "auto" else chosen)
+        self.rows.set_source(index, shape if chosen == "auto" else chosen)
         self.rows_value.setText(_n(len(index)))
         if self.rows.rowCount():
             self.jump_to_row(1)
 
+    def _on_fields(self, proposal: Any, applied: bool) -> None:
+        self.mapping.set_fields(proposal, applied)
+        if applied:  # no known shape fits: the rows are read through the proposal
+            self.mapping.set_mapping(str(proposal.columns))
+            self.map_button.setChecked(True)
+            self.draft.update(columns=str(proposal.columns))
+
     def _on_report(self, r: Any) -> None:
         self._report = r
-        if r.format != self.rows.format():
-            self.rows.set_format(r.format)
+        if shape_of(r) != self.rows.format():
+            self.rows.set_format(shape_of(r))
             self.jump_to_row(1)
+        if r.columns and not self.mapping.columns():
+            self.mapping.set_mapping(r.columns)  # a layout detected without a mapping
         detected = r.detected_format or self.tr("nothing fits")
         self.format_value.setText(
+            self.tr("{fmt} through the field mapping, {kind} file").format(
+                fmt=r.format, kind=r.file_type) if r.columns else
             self.tr("{fmt} (detected), {kind} file").format(fmt=r.format, kind=r.file_type)
             if r.format == r.detected_format else
             self.tr("{fmt} (chosen; detected: {detected}), {kind} file").format(

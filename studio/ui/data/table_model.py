@@ -39,14 +39,14 @@ class RowTableModel(QAbstractTableModel):
         self.reads = 0  # rows read from the file so far (tests check the laziness)
 
     # --- source --------------------------------------------------------------------------------
-    def set_source(self, index: Any, fmt: str) -> None:
+    def set_source(self, index: Any, fmt: Any) -> None:
         self.beginResetModel()
         self._index, self._fmt = index, fmt
         self._problems = {}
         self._cache.clear()
         self.endResetModel()
 
-    def set_format(self, fmt: str) -> None:
+    def set_format(self, fmt: Any) -> None:
         if fmt and fmt != self._fmt:
             self.beginResetModel()
             self._fmt = fmt
@@ -60,7 +60,8 @@ class RowTableModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(0, 0),
                                   self.index(self.rowCount() - 1, self.columnCount() - 1))
 
-    def format(self) -> str:
+    def format(self) -> Any:
+        """How rows are read: a format name, or a column mapping (data.columns)."""
         return self._fmt
 
     def summary(self, i: int) -> RowSummary:
