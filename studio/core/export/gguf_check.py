@@ -37,10 +37,12 @@ class Reference:
     continuation: tuple[int, ...]           # greedy tokens after the chat probe (EOS barred)
     precision: str
     stop_ids: tuple[int, ...]
+    end_of_turn: Optional[int]              # the token the template writes after a reply
     template_text: Optional[str]            # PROBE_CHAT through the studio's template
 
 
-def reference(model: Any, tokenizer: Any, gguf_type: str, stop_ids: tuple[int, ...]) -> Reference:
+def reference(model: Any, tokenizer: Any, gguf_type: str, stop_ids: tuple[int, ...],
+              end_of_turn: Optional[int]) -> Reference:
     """Run the probes through `model` at the file's precision. f16 / bf16 round the weights
     in place: call this after the GGUF is written, when the fp32 weights are no longer needed."""
     import torch
@@ -69,7 +71,7 @@ def reference(model: Any, tokenizer: Any, gguf_type: str, stop_ids: tuple[int, .
             logits[list(stop_ids)] = float("-inf")
             ids = torch.cat([ids, logits.argmax().view(1, 1)], dim=1)
     return Reference(prompts, top1, tuple(ids[0, len(prompts[1]):].tolist()), precision,
-                     tuple(stop_ids), template_text)
+                     tuple(stop_ids), end_of_turn, template_text)
 
 
 def verify(path: Path, gguf_type: str, ref: Reference, tokenizer: Any) -> list[Check]:
@@ -127,11 +129,11 @@ def _stop_check(llm: Any, ref: Reference, tokenizer: Any) -> Check:
     meta = llm.metadata
     ids = {int(meta[k]) for k in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id")
            if k in meta}
-    want = [i for i in ref.stop_ids if i != tokenizer.eos_token_id] or list(ref.stop_ids)
-    ok = bool(want) and want[0] in ids
-    name = tokenizer.convert_ids_to_tokens(want[0]) if want else "?"
+    eot = ref.end_of_turn
+    ok = eot is not None and eot in ids
+    name = tokenizer.convert_ids_to_tokens(eot) if eot is not None else "?"
     return Check("generation stops at the end of the turn", ok,
-                 f"end of turn {name} (id {want[0] if want else '?'}) is the file's "
+                 f"end of turn {name} (id {eot}) is the file's "
                  f"{'EOS / EOT' if ok else 'not EOS or EOT'}",
                  "other tools would run past the end of the turn: report it")
 

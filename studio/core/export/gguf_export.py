@@ -29,7 +29,7 @@ def export_gguf(run: runs.RunDir, cfg: RunConfig, dest: Path, tmp: Path, *, step
                 say: Progress) -> tuple[list[str], list[Any]]:
     """Fill `tmp` with the GGUF export; returns (warnings, checks). Raises ExportError when
     the file cannot be written or fails a check it must pass."""
-    from studio.core.chat.engine import end_of_turn_ids
+    from studio.core.chat.engine import end_of_turn_ids, template_end_token
     from studio.core.export import gguf_check
     from studio.core.export.folder import ExportError
     from studio.core.model.run_model import load_run_model
@@ -42,6 +42,10 @@ def export_gguf(run: runs.RunDir, cfg: RunConfig, dest: Path, tmp: Path, *, step
     model = model.float()
     tokenizer = rm.tokenizer
     stop_ids = tuple(end_of_turn_ids(tokenizer, model.generation_config))
+    # The file's end of turn is the token the template writes after a reply (<|im_end|>,
+    # <|eot_id|>); other stop ids (EOS, padding) stay stops in the Modelfile.
+    eot = template_end_token(tokenizer)
+    eot = eot if eot is not None else tokenizer.eos_token_id
     name = f"model-{gguf_type}.gguf"
     warnings: list[str] = []
     if cfg.method_spec.quantized_base:
@@ -49,14 +53,14 @@ def export_gguf(run: runs.RunDir, cfg: RunConfig, dest: Path, tmp: Path, *, step
                         f"{gguf_type}")
     try:
         written = gguf_mod.write_gguf(model, tokenizer, tmp / name, gguf_type,
-                                      eot_ids=_eot(stop_ids, tokenizer), name=run.path.name,
+                                      eot_ids=(eot,) if eot is not None else (), name=run.path.name,
                                       progress=lambda f, m: say(0.1 + 0.5 * f, m))
     except write_errors() as e:
         raise ExportError(f"could not write the gguf next to {dest}: "
                           f"{why_write_failed(e, tmp.parent)}; nothing was written") from None
     warnings += list(written.notes)
     say(0.62, "computing the studio model's answers on the probes")
-    ref = gguf_check.reference(model, tokenizer, gguf_type, stop_ids) if verify else None
+    ref = gguf_check.reference(model, tokenizer, gguf_type, stop_ids, eot) if verify else None
     render = jinja_renderer(tokenizer)
     stops = [tokenizer.convert_ids_to_tokens(i) for i in stop_ids]
     text, note = modelfile(name, render, stops, sampling)
@@ -78,12 +82,6 @@ def export_gguf(run: runs.RunDir, cfg: RunConfig, dest: Path, tmp: Path, *, step
     _card(tmp, cfg, run, step, name, checks, warnings)
     warnings.append(f"GGUF written in {time.perf_counter() - t0:.1f} s")
     return warnings, checks
-
-
-def _eot(stop_ids: tuple[int, ...], tokenizer: Any) -> tuple[int, ...]:
-    """The template's end-of-turn token first (EOS only when the template has no other)."""
-    others = tuple(i for i in stop_ids if i != tokenizer.eos_token_id)
-    return others or stop_ids
 
 
 def _card(tmp: Path, cfg: RunConfig, run: runs.RunDir, step: Optional[int], name: str,
