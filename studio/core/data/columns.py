@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
 from studio.core.data import formats
+from studio.core.data.parts import content_text
 from studio.core.data.types import Message, Sample, shown_name, type_name
 from studio.core.errors import DataError
 
@@ -217,8 +218,8 @@ class Columns:
                 out.append(self._role_turn(t, role_key, where))
                 continue
             user, assistant = self._pair_keys(t, where)
-            out += [Message("user", formats._content(t.get(user), f"{where} ({user})")),
-                    Message("assistant", formats._content(t.get(assistant),
+            out += [Message("user", content_text(t.get(user), f"{where} ({user})")),
+                    Message("assistant", content_text(t.get(assistant),
                                                           f"{where} ({assistant})"))]
         return out
 
@@ -237,7 +238,7 @@ class Columns:
         if content_key is None or content_key not in t:
             raise formats.BadRow(f"{where} has no content field "
                                  f"({shown_name(content_key or 'value')}); set content_tag")
-        content = formats._content(t[content_key], where)
+        content = content_text(t[content_key], where)
         return Message(role, content,
                        tool_call=raw == "function_call" and formats._is_call(content))
 
