@@ -400,6 +400,10 @@
   <context>
     <name>ChecklistView</name>
     <message>
+      <source>A figure, not a verdict: a quantized file answers a little differently by design.</source>
+      <translation>这是一个数值，不是判定：量化后的文件本来就会给出略有不同的回答。</translation>
+    </message>
+    <message>
       <source>Check</source>
       <translation>检查项</translation>
     </message>

@@ -72,7 +72,9 @@ class ExportResult:
                              "a barely trained model often runs on; train longer"))
         return tuple(out)
 
-    def summary(self) -> str:
+    def summary(self, checks: bool = True) -> str:
+        """What was written and what the checks found (`checks=False`: without the check lines,
+        for a window that shows them as a checklist)."""
         lines = [f"exported {self.fmt} to {self.path} ({len(self.files)} files, "
                  f"{self.size_mb:.1f} MB) in {self.seconds:.1f} s"]
         if self.max_abs_diff is not None:
@@ -82,7 +84,7 @@ class ExportResult:
             how = "stopped at EOS" if self.stopped_at_eos else "did not stop at EOS"
             lines.append(f"canned prompt: {how} after {self.generated_tokens} tokens "
                          f"(stop tokens {', '.join(self.stop_tokens)})")
-        for c in self.checks:
+        for c in self.checks if checks else ():
             mark = {True: "ok", False: "FAILED", None: "--"}[c.passed]
             lines.append(f"[{mark:>6}] {c.name}: {c.figure}")
         lines += [f"note: {w}" for w in self.warnings]

@@ -33,7 +33,9 @@ class ChecklistView(QTreeWidget):
                 f"{c.figure}\n{self.tr('What to do:')} {c.fix}"
             item = QTreeWidgetItem([mark, c.name, text])
             item.setForeground(0, QBrush(QColor(colour)))
-            item.setToolTip(2, text)
+            item.setToolTip(2, text if c.passed is not None else
+                            self.tr("A figure, not a verdict: a quantized file answers a "
+                                    "little differently by design."))
             self.addTopLevelItem(item)
 
     def verdicts(self) -> list[tuple[str, str]]:

@@ -135,7 +135,7 @@ class ExportForm(QWidget):
         col.addWidget(self.message)
         self.checklist = ChecklistView()
         self.checklist.setObjectName("export_checklist")
-        col.addWidget(self.checklist, 2)
+        col.addWidget(self.checklist, 1)
         self.report = QPlainTextEdit()
         self.report.setObjectName("export_report")
         self.report.setReadOnly(True)
@@ -305,8 +305,8 @@ class ExportForm(QWidget):
         self.result = result
         self.progress.setValue(100)
         self.message.setText(self.tr("Exported to {path}").format(path=result.path))
-        self.report.setPlainText(result.summary())
         checks = result.checklist()
+        self.report.setPlainText(result.summary(checks=not checks))
         self.checklist.show_checks(checks)
         self.checklist.setVisible(bool(checks))
         self.open_button.setEnabled(True)
