@@ -979,8 +979,8 @@
       <translation>导出运行</translation>
     </message>
     <message>
-      <source>Wait for the export to finish (it cannot be interrupted halfway).</source>
-      <translation>请等待导出完成（导出不能中途打断）。</translation>
+      <source>Wait for the export to finish, or cancel it first.</source>
+      <translation>请等待导出完成，或先取消导出。</translation>
     </message>
   </context>
   <context>
@@ -992,6 +992,18 @@
     <message>
       <source>Browse…</source>
       <translation>浏览…</translation>
+    </message>
+    <message>
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <source>Cancelled: nothing was written.</source>
+      <translation>已取消：没有写入任何文件。</translation>
+    </message>
+    <message>
+      <source>Cancelling at the next step…</source>
+      <translation>将在下一步取消…</translation>
     </message>
     <message>
       <source>Choose a run folder</source>

@@ -2,6 +2,8 @@
 
 `ExportJob(request).start()`; signals (emitted in the GUI thread): sig_progress(fraction,
 message), sig_result(core.export.ExportResult), sig_error(reason, details), sig_done().
+`cancel()` stops it at the engine's next progress report (the export's temporary folder is
+removed, so nothing is written); the error is then core.errors.Cancelled's one word.
 The engine's progress callback runs in the worker thread; it emits a private signal whose
 receiver (this object's slot) lives in the GUI thread, so Qt queues it there (architecture.md:
 a signal connected to a plain function would run in the worker).
@@ -9,6 +11,7 @@ a signal connected to a plain function would run in the worker).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -30,15 +33,21 @@ class ExportRequest:
     sampling: Optional[Any] = None      # modelfile.Sampling: the Chat page's settings
 
 
-def _export(request: ExportRequest, progress: Any) -> Any:
+def _export(request: ExportRequest, progress: Any, stop: threading.Event) -> Any:
     # Lazy: torch + transformers + peft; imported in the worker thread only.
+    from studio.core.errors import Cancelled
     from studio.core.export.folder import export
 
     import_engine()
 
+    def report(fraction: float, message: str) -> None:
+        if stop.is_set():  # every progress report is a place to stop
+            raise Cancelled("export cancelled; nothing was written")
+        progress(fraction, message)
+
     return export(request.run_dir, request.to, fmt=request.fmt, step=request.step,
                   overwrite=request.overwrite, dequantize=request.dequantize,
-                  progress=progress, gguf_type=request.gguf_type, sampling=request.sampling)
+                  progress=report, gguf_type=request.gguf_type, sampling=request.sampling)
 
 
 class ExportJob(QObject):
@@ -55,14 +64,19 @@ class ExportJob(QObject):
         self.error: Optional[str] = None
         self._sig_progress_raw.connect(self._on_progress)
         self._task: Optional[Task] = None
+        self._stop = threading.Event()
 
     def start(self) -> "ExportJob":
-        self._task = Task(_export, self.request, self._sig_progress_raw.emit, parent=self)
+        self._task = Task(_export, self.request, self._sig_progress_raw.emit, self._stop,
+                          parent=self)
         self._task.sig_result.connect(self._on_result)
         self._task.sig_error.connect(self._on_error)
         self._task.sig_done.connect(self.sig_done.emit)
         self._task.start()
         return self
+
+    def cancel(self) -> None:
+        self._stop.set()
 
     @property
     def running(self) -> bool:

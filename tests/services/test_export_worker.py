@@ -21,7 +21,7 @@ def test_progress_and_result_arrive_in_the_gui_thread(qtbot, trained_run, tmp_pa
 
 def test_errors_arrive_as_a_reason(qtbot, trained_run, tmp_path):
     job = ExportJob(ExportRequest(run_dir=str(trained_run("lora")), to=str(tmp_path / "g"),
-                                  fmt="gguf"))
+                                  fmt="gguf", gguf_type="q9"))
     with qtbot.waitSignal(job.sig_done, timeout=60_000):
         job.start()
-    assert job.result is None and "gguf export is not available yet" in job.error
+    assert job.result is None and "unknown GGUF type 'q9'" in job.error

@@ -118,10 +118,15 @@ class ExportForm(QWidget):
         self.export_button = QPushButton(self.tr("Export"))
         self.export_button.setObjectName("export_start")
         self.export_button.clicked.connect(lambda: self.start())
+        self.cancel_button = QPushButton(self.tr("Cancel"))
+        self.cancel_button.setObjectName("export_cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
         self.open_button = QPushButton(self.tr("Open folder"))
         self.open_button.setEnabled(False)
         self.open_button.clicked.connect(self._open_folder)
         row.addWidget(self.export_button)
+        row.addWidget(self.cancel_button)
         row.addWidget(self.open_button)
         row.addStretch(1)
         col.addLayout(row)
@@ -294,7 +299,14 @@ class ExportForm(QWidget):
         self._waiting = True
         self.job.start()
         self.export_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
         return True
+
+    def cancel(self) -> None:
+        if self.job is not None and self.job.running:
+            self.job.cancel()
+            self.cancel_button.setEnabled(False)
+            self.message.setText(self.tr("Cancelling at the next step…"))
 
     def _on_progress(self, fraction: float, message: str) -> None:
         self.progress.setValue(int(round(fraction * 100)))
@@ -302,6 +314,7 @@ class ExportForm(QWidget):
 
     def _on_result(self, result: Any) -> None:
         self._waiting = False
+        self.cancel_button.setEnabled(False)
         self.result = result
         self.progress.setValue(100)
         self.message.setText(self.tr("Exported to {path}").format(path=result.path))
@@ -314,8 +327,11 @@ class ExportForm(QWidget):
 
     def _on_error(self, reason: str, details: str) -> None:
         self._waiting = False
+        self.cancel_button.setEnabled(False)
         self.progress.setValue(0)
-        self.message.setText(self.tr("The export failed; nothing was written."))
+        self.message.setText(self.tr("Cancelled: nothing was written.") if
+                             reason.startswith("export cancelled") else
+                             self.tr("The export failed; nothing was written."))
         self.report.setPlainText(reason + (f"\n\n{details}" if details else ""))
         self.sig_finished.emit(None)
 
@@ -358,7 +374,7 @@ class ExportDialog(QDialog):
 
     def reject(self) -> None:
         if self.form.job is not None and self.form.job.running:
-            self.form.message.setText(self.tr("Wait for the export to finish (it cannot be "
-                                              "interrupted halfway)."))
+            self.form.message.setText(self.tr("Wait for the export to finish, or cancel it "
+                                              "first."))
             return
         super().reject()

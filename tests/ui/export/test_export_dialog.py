@@ -124,3 +124,20 @@ def test_a_gguf_export_shows_its_checks_as_a_checklist(qtbot, trained_run, tmp_p
     modelfile = (tmp_path / "gguf" / "Modelfile").read_text()
     assert "PARAMETER temperature 0.3" in modelfile and "PARAMETER top_k 20" in modelfile
     dialog.grab().save(str(tmp_path / "export_gguf.png"))
+
+
+def test_an_export_can_be_cancelled_and_leaves_nothing(qtbot, trained_run, tmp_path):
+    form = ExportForm(trained_run("lora"))
+    qtbot.addWidget(form)
+    form.show()
+    _choose(form, "gguf")
+    form.dest.setText(str(tmp_path / "out"))
+    assert not form.cancel_button.isEnabled()
+    with qtbot.waitSignal(form.sig_finished, timeout=300_000) as sig:
+        assert form.start()
+        assert form.cancel_button.isEnabled()
+        form.cancel()   # honoured at the engine's next progress report
+    assert sig.args[0] is None and "Cancelled" in form.message.text()
+    assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []
+    qtbot.waitUntil(form.export_button.isEnabled, timeout=10_000)   # after the job's sig_done
+    assert not form.cancel_button.isEnabled()
