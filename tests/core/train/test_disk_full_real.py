@@ -106,7 +106,8 @@ def test_a_read_only_output_folder_is_refused_in_one_line(tmp_path, tiny_fs, tin
     assert not (tiny_fs / "run").exists()
 
 
-def test_an_export_onto_a_full_disk_says_so_and_leaves_nothing(tmp_path, tiny_fs,
+@pytest.mark.parametrize("fmt", ["adapter", "gguf"])
+def test_an_export_onto_a_full_disk_says_so_and_leaves_nothing(tmp_path, tiny_fs, fmt,
                                                                tiny_model_dir,
                                                                small_data):  # noqa: F811
     from studio.core.export.folder import ExportError, export
@@ -116,6 +117,6 @@ def test_an_export_onto_a_full_disk_says_so_and_leaves_nothing(tmp_path, tiny_fs
     st = os.statvfs(tiny_fs)
     _remount(tiny_fs, f"nr_inodes={st.f_files - st.f_ffree + 1}")  # one folder, no file
     with pytest.raises(ExportError) as e:
-        export(done.run_dir, tiny_fs / "out", fmt="adapter")
+        export(done.run_dir, tiny_fs / "out", fmt=fmt)
     assert "No space left on device" in e.value.one_line()
     assert list(tiny_fs.iterdir()) == []
