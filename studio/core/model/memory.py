@@ -12,6 +12,8 @@ The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`)
               full / freeze keep every weight in fp32 (the trainer's choice, autocast computes).
               qlora: base linear layers at ~0.53 bytes (NF4 4-bit + double-quantized scales);
               the other base params are cast to fp32 by prepare_model_for_kbit_training.
+  autocast    trainable x 2 under bf16 / fp16: autocast caches a 16-bit copy of each fp32
+              weight that trains for the whole step (full: the whole model again at 2 bytes)
   gradients   trainable x 4
   optimizer   trainable x 8 for AdamW (two fp32 moments), x 2 for the 8-bit AdamW variants
   activations tokens x (8.5 h + 4 i + 2 kv) x act_bytes x grad_layers x method factor
@@ -29,6 +31,9 @@ The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`)
               logits + their softmax gradient);
               the model's own forward (prompt methods, AdaLoRA): tokens x vocab x (act_bytes + 8).
   mask        packing only: a (T, T) fp32 attention mask per layer, T = batch x max_length.
+  attention   GPUs without flash attention (pre-Ampere: T4, V100, RTX 20xx; or fp32): the
+              (rows, heads, T, T) attention probabilities per layer at act_bytes (device.py,
+              attention_kernel; an upper bound where the memory-efficient kernel runs).
   overhead    500 MiB on a GPU (CUDA context, kernels) or 480 MiB on a CPU (Python, torch,
               transformers, tokenizer, data), plus 10% of everything above (fragmentation).
 
@@ -58,10 +63,11 @@ HEADROOM = 0.95            # plan to use at most 95% of the device: the desktop 
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    kind: str          # "cuda" | "cpu"
+    kind: str          # "cuda" | "mps" | "cpu"
     name: str
     total_mb: float
-    bf16: bool         # can train in bfloat16 (CPU: trained in fp32 here, so False)
+    bf16: bool         # native bfloat16 (Ampere+; CPU / MPS: trained in fp32 here, so False)
+    capability: Optional[tuple] = None  # CUDA compute capability, e.g. (7, 5) on a T4
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,10 @@ class MemorySample:
     reserved_mb: float    # held by the CUDA caching allocator (GPU) / RSS (CPU)
     peak_mb: float        # peak allocated since the last reset (GPU) / peak RSS (CPU)
     rss_mb: float         # this process's resident memory
-    device_used_mb: Optional[float] = None  # whole GPU, all processes (NVML when installed)
+    # The training GPU as a whole, every process included (a background run, the desktop):
+    # NVML (nvidia-ml-py) when installed, matched by UUID, a MIG slice's own memory on MIG.
+    device_used_mb: Optional[float] = None
+    device_total_mb: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class MemoryEstimate:
     fits: Optional[bool]            # None: device size unknown
     suggestions: list = field(default_factory=list)
     logits_mb: float = 0.0
+    autocast_mb: float = 0.0        # 16-bit copies of the trained fp32 weights under autocast
     trainable_params: int = 0
     total_params: int = 0
     checkpointing: bool = False     # gradient checkpointing assumed in this estimate
@@ -109,10 +119,16 @@ def _detect() -> DeviceInfo:
     if _gpu_possible():
         import torch  # lazy: ~1 s; only where a GPU device node exists
 
+        from studio.core import device as policy
+
         if torch.cuda.is_available():
-            props = torch.cuda.get_device_properties(0)
-            return DeviceInfo("cuda", props.name, props.total_memory / MB,
-                              bool(torch.cuda.is_bf16_supported()))
+            gpu = policy.gpu_props(0)
+            _nvml_handle(init=True)  # here, in a worker: NVML's start-up is not the GUI's
+            return DeviceInfo("cuda", gpu.name, gpu.total_mb, gpu.native_bf16, gpu.capability)
+        if policy.available()[1]:
+            import psutil  # Apple silicon: the GPU shares the machine's memory
+
+            return DeviceInfo("mps", "Apple MPS", psutil.virtual_memory().total / MB, False)
     import psutil
 
     return DeviceInfo("cpu", f"{_cpu_name()} ({os.cpu_count()} cores)",
@@ -136,17 +152,20 @@ def _cpu_name() -> str:
     return platform.processor() or "CPU"
 
 
-def sample_memory() -> MemorySample:
-    """Memory now. GPU numbers when torch is loaded and has used CUDA; else process RSS."""
+def sample_memory(init_nvml: bool = False) -> MemorySample:
+    """Memory now. GPU allocator numbers when torch is loaded and has used CUDA; else process
+    RSS. The whole training GPU from NVML when it is available (found by detect_device, or
+    here with init_nvml: NVML starts once per process, never in the GUI thread's sampling)."""
     import psutil
 
     rss = psutil.Process().memory_info().rss / MB
+    used, total = _nvml_memory_mb(init_nvml)
     torch = sys.modules.get("torch")  # never import torch just to sample
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         return MemorySample(torch.cuda.memory_allocated() / MB,
                             torch.cuda.memory_reserved() / MB,
-                            torch.cuda.max_memory_allocated() / MB, rss, _nvml_used_mb())
-    return MemorySample(rss, rss, max(rss, _peak_rss_mb()), rss)
+                            torch.cuda.max_memory_allocated() / MB, rss, used, total)
+    return MemorySample(rss, rss, max(rss, _peak_rss_mb()), rss, used, total)
 
 
 def _peak_rss_mb() -> float:
@@ -158,15 +177,77 @@ def _peak_rss_mb() -> float:
     return peak / MB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB else
 
 
-def _nvml_used_mb() -> Optional[float]:
+_NVML: dict = {}  # "handle": the training GPU's NVML handle, None when there is none
+
+
+def _nvml_handle(init: bool) -> Any:
+    """The NVML handle of the GPU training runs on, looked up once per process."""
+    if "handle" not in _NVML and init:
+        _NVML["handle"] = _find_nvml_handle()
+    return _NVML.get("handle")
+
+
+def _nvml_memory_mb(init: bool) -> tuple[Optional[float], Optional[float]]:
+    handle = _nvml_handle(init)
+    if handle is None:
+        return None, None
+    try:
+        import pynvml
+
+        info = pynvml.nvmlDeviceGetMemoryInfo(handle)
+        return info.used / MB, info.total / MB
+    except Exception:  # a driver hiccup: this sample simply lacks the numbers
+        return None, None
+
+
+def _find_nvml_handle() -> Any:
     try:
         import pynvml  # optional (nvidia-ml-py)
 
         pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
-        return pynvml.nvmlDeviceGetMemoryInfo(handle).used / MB
-    except Exception:  # not installed, no driver: the sample simply lacks this number
+        handles = [pynvml.nvmlDeviceGetHandleByIndex(i)
+                   for i in range(pynvml.nvmlDeviceGetCount())]
+        whole = len(handles)
+        handles += [m for h in handles[:whole] for m in _mig_handles(pynvml, h)]
+        uuids = [_text(pynvml.nvmlDeviceGetUUID(h)) for h in handles]
+    except Exception:  # not installed, no driver, no permission: no device-wide numbers
         return None
+    from studio.core import device as policy
+
+    index = policy.nvml_match(_torch_uuid(), uuids)
+    if index is None:
+        index = policy.visible_first(os.environ.get("CUDA_VISIBLE_DEVICES"), uuids, whole)
+    return None if index is None else handles[index]
+
+
+def _mig_handles(pynvml: Any, gpu: Any) -> list:
+    try:
+        if not pynvml.nvmlDeviceGetMigMode(gpu)[0]:
+            return []
+        count = pynvml.nvmlDeviceGetMaxMigDeviceCount(gpu)
+    except Exception:  # no MIG on this GPU / driver
+        return []
+    out = []
+    for i in range(count):
+        try:
+            out.append(pynvml.nvmlDeviceGetMigDeviceHandleByIndex(gpu, i))
+        except Exception:  # an empty slot
+            continue
+    return out
+
+
+def _torch_uuid() -> str:
+    """The UUID of cuda:0 when this process has started CUDA (reading it would start it)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return ""
+    from studio.core import device as policy
+
+    return policy.gpu_props(0).uuid
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # --- model shape ---------------------------------------------------------------------------
@@ -300,58 +381,63 @@ def _load_config(model_config: Any) -> dict:
     return read_model_config(model_config)
 
 
-def _precision(cfg: Any, kind: str, bf16: bool) -> str:
-    if cfg.precision != "auto":
-        return cfg.precision
-    if kind == "cuda":
-        return "bf16" if bf16 else "fp16"
-    return "fp32"
+CURRENT_GPU = (8, 0)  # planning for a GPU this machine does not have: assume an Ampere one
 
 
-def _device(cfg: Any, device_kind: Optional[str]) -> tuple[str, bool]:
-    """(kind, bf16) of the device the run is planned for."""
+def _device(cfg: Any, device_kind: Optional[str]) -> tuple[str, Optional[tuple]]:
+    """(kind, compute capability) of the device the run is planned for."""
     if device_kind is None:
         device_kind = cfg.device if cfg.device != "auto" else detect_device().kind
     if device_kind != "cuda":
-        return device_kind, False
+        return device_kind, None
     here = detect_device()
-    # Planning for a GPU this machine does not have: assume a current one (bf16).
-    return device_kind, here.bf16 if here.kind == "cuda" else True
+    if here.kind == "cuda":
+        return device_kind, here.capability or (CURRENT_GPU if here.bf16 else (7, 0))
+    return device_kind, CURRENT_GPU
 
 
 def estimate_memory(cfg: Any, model_config: Any, device_total_mb: Optional[float] = None, *,
                     device_kind: Optional[str] = None,
                     param_counts: Optional[tuple[int, int]] = None,
-                    suggest: bool = True) -> MemoryEstimate:
+                    suggest: bool = True,
+                    capability: Optional[tuple] = None) -> MemoryEstimate:
     """Peak training memory for `cfg` on the model described by `model_config` (a config.json
     dict, a folder, a config.json path or a hub id). See the module docstring for the formula.
 
     device_kind: "cuda" | "cpu"; default: cfg.device, or the detected device for auto.
     param_counts: exact (trainable, total) from the parameter map, when the caller has them.
+    capability: the CUDA compute capability planned for (default: this machine's GPU, or an
+    Ampere one when it has none).
     """
+    from studio.core import device as policy
+
     dims = model_dims(_load_config(model_config))
-    kind, bf16 = _device(cfg, device_kind)
-    precision = _precision(cfg, kind, bf16)
+    kind, here = _device(cfg, device_kind)
+    capability = (capability or here) if kind == "cuda" else None
+    precision = policy.training_precision(cfg.precision, kind, capability)
+    attention = policy.attention_kernel(capability, precision)
     est = _estimate(cfg, dims, kind, precision, device_total_mb, param_counts,
-                    _checkpointing(cfg, dims, kind, precision, device_total_mb, param_counts))
+                    _checkpointing(cfg, dims, kind, precision, device_total_mb, param_counts,
+                                   attention), attention)
     if suggest and est.fits is False:
-        est = replace(est, suggestions=_suggestions(cfg, dims, kind, device_total_mb, est))
+        est = replace(est, suggestions=_suggestions(cfg, dims, kind, device_total_mb, est,
+                                                    capability))
     return est
 
 
 def _checkpointing(cfg: Any, dims: ModelDims, kind: str, precision: str,
-                   device_total_mb: Optional[float], counts: Any) -> bool:
-    if cfg.gradient_checkpointing != "auto":
-        return cfg.gradient_checkpointing == "on"
-    if device_total_mb is None:
-        return False
-    plain = _estimate(cfg, dims, kind, precision, device_total_mb, counts, False)
-    return plain.fits is False
+                   device_total_mb: Optional[float], counts: Any, attention: str) -> bool:
+    from studio.core.train.checkpointing import want_checkpointing  # light: no torch
+
+    if cfg.gradient_checkpointing != "auto" or device_total_mb is None:
+        return want_checkpointing(cfg.gradient_checkpointing, cfg.method, fits=True)
+    plain = _estimate(cfg, dims, kind, precision, device_total_mb, counts, False, attention)
+    return want_checkpointing("auto", cfg.method, fits=plain.fits is not False)
 
 
 def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
               device_total_mb: Optional[float], counts: Optional[tuple[int, int]],
-              checkpointing: bool) -> MemoryEstimate:
+              checkpointing: bool, attention: str = "cpu") -> MemoryEstimate:
     trainable, total = counts or method_params(cfg, dims)
     base = dims.base_params()
     added = max(0, total - base)
@@ -364,6 +450,8 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
         weights = linear * NF4_BYTES + (base - linear) * 4.0 + added * 4.0
     else:
         weights = base * wbytes + added * 4.0
+    # autocast keeps a 16-bit copy of every fp32 weight that trains, for the whole step
+    autocast = trainable * 2.0 if half else 0.0
     grads = trainable * 4.0
     optimizer = trainable * (2.0 if _optimizer(cfg, kind).endswith("8bit") else 8.0)
 
@@ -388,17 +476,22 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
     # every layer that saves activations (measured with saved-tensor hooks).
     mask = ((2 if checkpointing else grad_layers) * tokens ** 2 * 4.0
             if cfg.packing and not prompt else 0.0)
+    if attention == "math":  # no flash kernel (pre-Ampere): (rows, heads, T, T) probabilities
+        rows, t = (1, tokens) if cfg.packing and not prompt else (cfg.batch_size,
+                                                                  tokens // cfg.batch_size)
+        activations += ((1 if checkpointing else grad_layers) * rows * dims.heads * t * t
+                        * act_bytes)
 
-    subtotal = weights + grads + optimizer + activations + logits + mask
+    subtotal = weights + autocast + grads + optimizer + activations + logits + mask
     overhead = (500 if kind == "cuda" else CPU_OVERHEAD_MB) * MB + 0.10 * subtotal
     total_b = subtotal + overhead
     fits = None if device_total_mb is None else total_b / MB <= device_total_mb * HEADROOM
     return MemoryEstimate(
         weights_mb=weights / MB, gradients_mb=grads / MB, optimizer_mb=optimizer / MB,
         activations_mb=activations / MB, overhead_mb=overhead / MB, total_mb=total_b / MB,
-        fits=fits, logits_mb=logits / MB, trainable_params=int(trainable),
-        total_params=int(total), checkpointing=checkpointing, precision=precision,
-        device_kind=kind, device_total_mb=device_total_mb)
+        fits=fits, logits_mb=logits / MB, autocast_mb=autocast / MB,
+        trainable_params=int(trainable), total_params=int(total), checkpointing=checkpointing,
+        precision=precision, device_kind=kind, device_total_mb=device_total_mb)
 
 
 def _optimizer(cfg: Any, kind: str) -> str:
@@ -408,7 +501,7 @@ def _optimizer(cfg: Any, kind: str) -> str:
 
 
 def _suggestions(cfg: Any, dims: ModelDims, kind: str, device_total_mb: float,
-                 est: MemoryEstimate) -> list[str]:
+                 est: MemoryEstimate, capability: Optional[tuple]) -> list[str]:
     """Concrete changes that lower the estimate, each with its new total; '(fits)' marks the
     ones that are enough alone."""
     changes: list[tuple[str, dict]] = []
@@ -430,14 +523,14 @@ def _suggestions(cfg: Any, dims: ModelDims, kind: str, device_total_mb: float,
     combined: dict = {}
     for text, change in changes:
         alt = estimate_memory(cfg.replace(**change), dims_config(dims), device_total_mb,
-                              device_kind=kind, suggest=False)
+                              device_kind=kind, suggest=False, capability=capability)
         for key, value in change.items():
             combined.setdefault(key, value)  # the first (strongest) method change wins
         if alt.total_mb < est.total_mb:
             out.append(f"{text}: ~{alt.total_mb:,.0f} MB" + (" (fits)" if alt.fits else ""))
     if out and not any(s.endswith("(fits)") for s in out):
         alt = estimate_memory(cfg.replace(**combined), dims_config(dims), device_total_mb,
-                              device_kind=kind, suggest=False)
+                              device_kind=kind, suggest=False, capability=capability)
         out.append(f"all of these together: ~{alt.total_mb:,.0f} MB"
                    + (" (fits)" if alt.fits else "; still too big: choose a smaller model"))
     return out
@@ -454,9 +547,13 @@ def dims_config(dims: ModelDims) -> dict:
 
 
 def should_checkpoint(cfg: Any, model_config: Any, device_total_mb: Optional[float],
-                      *, device_kind: Optional[str] = None) -> bool:
-    """gradient_checkpointing: on/off as set; auto -> on only when the run would not fit."""
+                      *, device_kind: Optional[str] = None,
+                      capability: Optional[tuple] = None) -> bool:
+    """gradient_checkpointing: on/off as set; auto -> on only when the run would not fit in
+    `device_total_mb` (pass the memory budget: free plus what the run already holds)."""
     if cfg.gradient_checkpointing != "auto":
-        return cfg.gradient_checkpointing == "on"
+        from studio.core.train.checkpointing import want_checkpointing
+
+        return want_checkpointing(cfg.gradient_checkpointing, cfg.method, fits=True)
     return estimate_memory(cfg, model_config, device_total_mb, device_kind=device_kind,
-                           suggest=False).checkpointing
+                           suggest=False, capability=capability).checkpointing

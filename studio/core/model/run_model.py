@@ -45,13 +45,10 @@ class RunModel:
 
 
 def pick_device(device: Optional[str] = None) -> str:
-    import torch
+    """"cuda" | "mps" | "cpu": the one device policy (studio.core.device)."""
+    from studio.core import device as policy
 
-    if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("device cuda was asked for, but no CUDA GPU is available here")
-    return device
+    return policy.resolve(device)
 
 
 def final_step(run: runs.RunDir) -> Optional[int]:
@@ -84,8 +81,8 @@ def load_run_model(run_dir: str | Path, step: Optional[int] = None, *,
 
     dequantize: for a qlora run, put the adapter on the 4-bit base dequantized to float (what
     a merged export needs); otherwise the base stays 4-bit as in training.
-    dtype: None = fp32 on the CPU, bf16 on a GPU that has it (model.resolve_dtype); "fp32"
-    keeps a full fine-tune's fp32 weights exact (export).
+    dtype: None = what the device computes best in (load.resolve_dtype: fp32 on the CPU, bf16
+    or fp16 on a GPU); "fp32" keeps weights exact (export).
     """
     from studio.core.model import load as model_mod
 

@@ -15,6 +15,7 @@ from studio.core import runs
 from studio.core.config import PROMPT_METHODS, RunConfig
 from studio.core.errors import ConfigError, DataError
 from studio.core.train import batching, optim
+from studio.core.train.checkpointing import check_checkpointing
 
 
 @dataclass
@@ -50,23 +51,20 @@ def check_output_dir(cfg: RunConfig) -> None:
 def pick_device(cfg: RunConfig) -> Any:
     import torch
 
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was asked for, but no CUDA GPU is available here")
-    if cfg.device == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
+    from studio.core import device as policy
+
+    return torch.device(policy.resolve(cfg.device))
 
 
 def pick_precision(cfg: RunConfig, device: Any) -> str:
-    import torch
+    from studio.core import device as policy
 
-    if cfg.precision != "auto":
-        if cfg.precision in ("bf16", "fp16") and device.type == "cpu":
-            raise ConfigError(f"precision {cfg.precision} needs a GPU here; use fp32 or auto")
-        return cfg.precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
+    return policy.training_precision(cfg.precision, device.type,
+                                     policy.capability_of(device.type, _index(device)))
+
+
+def _index(device: Any) -> int:
+    return device.index if device.index is not None else 0
 
 
 def total_steps_of(cfg: RunConfig, steps_per_epoch_or_total: int) -> int:
@@ -77,11 +75,13 @@ def prepare(cfg: RunConfig) -> Setup:
     """Load data and model and attach the method. Raises UserError on any bad input."""
     import torch
 
+    from studio.core import device as policy
     from studio.core.data import doctor as data
     from studio.core.model import load as model_mod
 
     if cfg.stage == "pretrain" and cfg.method in PROMPT_METHODS:
         raise ConfigError(f"{cfg.method} trains virtual tokens for instructions; use stage: sft")
+    check_checkpointing(cfg.gradient_checkpointing, cfg.method)
     device = pick_device(cfg)
     precision = pick_precision(cfg, device)
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
@@ -100,9 +100,9 @@ def prepare(cfg: RunConfig) -> Setup:
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
 
     torch.manual_seed(cfg.seed)  # adapter initialisation is part of the run's identity
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
-    if not cfg.is_peft:
-        dtype = torch.float32  # full / freeze keep fp32 master weights; autocast does the rest
+    # full / freeze keep fp32 master weights (autocast computes); a frozen PEFT base loads at
+    # the run's precision
+    dtype = policy.weights_precision(precision, full_weights=not cfg.is_peft)
     model = model_mod.load_model(path, device=str(device), dtype=dtype,
                                  quantize_4bit=cfg.method == "qlora",
                                  trust_remote_code=cfg.trust_remote_code,
@@ -129,14 +129,22 @@ def prepare(cfg: RunConfig) -> Setup:
 
 
 def _want_checkpointing(cfg: RunConfig, path: Path, device: Any) -> bool:
-    if cfg.gradient_checkpointing != "auto":
-        return cfg.gradient_checkpointing == "on"
-    if device.type != "cuda":
-        return False  # CPU RAM is the limit there, and the estimate is for accelerators
+    from studio.core.train.checkpointing import want_checkpointing
+
+    if cfg.gradient_checkpointing != "auto" or device.type != "cuda":
+        # CPU RAM is the limit there, and the estimate is for accelerators
+        return want_checkpointing(cfg.gradient_checkpointing, cfg.method, fits=True)
+    import torch
+
+    from studio.core import device as policy
     from studio.core.model import memory
 
-    total_mb = memory.detect_device().total_mb
-    return bool(memory.should_checkpoint(cfg, path / "config.json", total_mb))
+    # Free memory, not the card's total: the desktop and other processes hold theirs. The
+    # model is loaded by now, so what this process holds is added back.
+    free, _ = torch.cuda.mem_get_info(device)
+    budget = policy.memory_budget_mb(free / 2**20, torch.cuda.memory_reserved(device) / 2**20)
+    return bool(memory.should_checkpoint(cfg, path / "config.json", budget, device_kind="cuda",
+                                         capability=policy.capability_of("cuda", _index(device))))
 
 
 def data_fingerprint(path: str) -> str:

@@ -28,7 +28,7 @@ def _cfg(**kw):
 def test_device_and_sample_without_importing_torch():
     if GPU_NODE:
         pytest.skip("a GPU device node exists: detect_device imports torch by design")
-    code = ("import sys; from studio.core import memory as m; from studio.core.config import "
+    code = ("import sys; from studio.core.model import memory as m; from studio.core.config import "
             "RunConfig; d = m.detect_device(); s = m.sample_memory(); "
             f"e = m.estimate_memory(RunConfig(model='x'), {LLAMA_7B!r}, 16000); "
             "print(d.kind, d.total_mb > 100, s.rss_mb > 1, e.total_mb > 1000, "

@@ -1,0 +1,30 @@
+"""Gradient checkpointing: whether a run recomputes activations. Pure (no torch).
+
+Prefix tuning never does: its virtual keys / values reach each layer as a KV cache, and
+transformers drops the cache inside a checkpointed layer ("Caching is incompatible with
+gradient checkpointing"), so the attention mask (prefix + T) no longer matches the keys (T): a
+shape error on the first step. Asked for explicitly, it is refused before the run starts; under
+`auto` it stays off (prefix tuning trains few parameters; memory goes to the activations alone).
+"""
+
+from __future__ import annotations
+
+from studio.core.errors import ConfigError
+
+NO_CHECKPOINTING = ("prefix_tuning",)
+
+
+def check_checkpointing(setting: str, method: str) -> None:
+    if setting == "on" and method in NO_CHECKPOINTING:
+        raise ConfigError(f"gradient_checkpointing: on does not work with {method} (its "
+                          "virtual key/values are dropped inside recomputed layers); set it "
+                          "to off or auto")
+
+
+def want_checkpointing(setting: str, method: str, fits: bool) -> bool:
+    """on / off as set; auto: on only when the run would not fit without it."""
+    if method in NO_CHECKPOINTING:
+        return False
+    if setting != "auto":
+        return setting == "on"
+    return not fits
