@@ -20,8 +20,9 @@ from studio.core.errors import ModelError
 from studio.core.model.param_map import ModuleBlock, parameter_map, parameter_map_for_config
 
 __all__ = ["resolve_model", "check_remote_code", "check_weights", "read_model_config",
-           "load_tokenizer", "load_model", "resolve_dtype", "apply_method", "count_parameters",
-           "param_numel", "ModuleBlock", "parameter_map", "parameter_map_for_config"]
+           "load_tokenizer", "load_model", "resolve_dtype", "release", "apply_method",
+           "count_parameters", "param_numel", "ModuleBlock", "parameter_map",
+           "parameter_map_for_config"]
 
 # Pickle weight files a model folder may hold instead of safetensors. Trainer extras
 # (training_args.bin, optimizer.pt, rng_state.pth) are not weights and are not listed here.
@@ -284,6 +285,18 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: Any = None,
         raise ModelError(f"cannot load {Path(path).name}: {_first_line(e)}") from None
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"cannot load the model in {path}: {_first_line(e)}") from None
+
+
+def release(model: Any) -> None:
+    """Break the reference cycle of every bitsandbytes 4-bit weight (Params4bit.module is the
+    layer holding it), so that dropping the model frees it at once by reference counting. The
+    app collects cycles only in its GUI thread, on a timer: without this, a freed QLoRA model
+    could still sit on the GPU when the next one loads."""
+    if model is None:
+        return
+    for p in model.parameters():
+        if getattr(p, "module", None) is not None:
+            p.module = None
 
 
 def apply_method(model: Any, cfg: Any, total_steps: int) -> Any:

@@ -33,6 +33,7 @@ class Setup:
     packing: bool
     optimizer: Any = None
     optimizer_name: str = ""
+    scaler: Any = None          # torch.amp.GradScaler for fp16 (device.needs_grad_scaler)
     data_info: dict = field(default_factory=dict)
 
 
@@ -125,6 +126,8 @@ def prepare(cfg: RunConfig) -> Setup:
                   fast_loss=supports_fast_loss(model, cfg.method),
                   packing=cfg.packing and cfg.method not in PROMPT_METHODS, data_info=info)
     setup.optimizer, setup.optimizer_name = optim.build_optimizer(model, cfg, device.type)
+    if policy.needs_grad_scaler(precision):
+        setup.scaler = torch.amp.GradScaler(device.type)
     return setup
 
 
