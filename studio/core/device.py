@@ -124,6 +124,20 @@ def qlora_compute(kind: str, precision: str,
     return "bf16" if capability is not None and native_bf16(capability) else "fp16"
 
 
+def export_precision(base_dtype: Optional[str], kind: str,
+                     capability: Optional[Sequence[int]] = None) -> str:
+    """The dtype a merged export is made and written in: the base model's own (its config's
+    torch_dtype: a bf16 base gives a bf16 model of the base's size), so the merge rounds
+    base + delta once, to the dtype the model ships in. A bf16 base on a GPU without native
+    bf16 merges in fp32 instead (exact, twice the size). Unknown: fp32."""
+    names = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": "fp16",
+             "half": "fp16", "float32": "fp32", "fp32": "fp32", "float": "fp32"}
+    own = names.get(str(base_dtype or "").replace("torch.", "").lower(), "fp32")
+    if own == "bf16" and kind == "cuda" and not (capability and native_bf16(capability)):
+        return "fp32"
+    return own
+
+
 def needs_grad_scaler(precision: str) -> bool:
     """fp16 gradients underflow (5 exponent bits): scale the loss. bf16 has fp32's range."""
     return precision == "fp16"

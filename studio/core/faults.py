@@ -10,6 +10,8 @@ Set STUDIO_FAULTS to a comma list of NAME or NAME@STEP, e.g. "oom@3,kill_in_chec
   oom_cublas@K         cuBLAS failing to allocate its workspace in step K's forward pass (a
                        plain RuntimeError, as CUDA raises it)
   nan@K                make step K's loss NaN
+  overflow@K           make step K's gradients overflow (inf), as fp16's do when the loss
+                       scale is too high
   kill_in_checkpoint@K SIGKILL this process while checkpoint K is half written
   kill_in_final_save   SIGKILL this process while the final adapter / model is half written
   kill_in_export       SIGKILL this process when an export is written but not yet in place

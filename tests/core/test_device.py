@@ -145,3 +145,14 @@ def test_a_background_run_is_found_from_cuda_visible_devices():
     assert device.visible_first(A100.uuid[:12], TWO_GPUS_NVML, whole_gpus=2) == 1
     assert device.visible_first(MIG.uuid, MIG_NVML, whole_gpus=1) == 1
     assert device.visible_first("MIG-", MIG_NVML, whole_gpus=1) is None  # ambiguous prefix
+
+
+@pytest.mark.parametrize("gpu", PRE_AMPERE + AMPERE_ON, ids=lambda g: g.name)
+def test_a_merged_export_is_made_in_the_base_models_own_dtype(gpu):
+    native = gpu.native_bf16
+    assert device.export_precision("bfloat16", "cuda", gpu.capability) == \
+        ("bf16" if native else "fp32")
+    assert device.export_precision("float16", "cuda", gpu.capability) == "fp16"
+    assert device.export_precision("torch.float32", "cuda", gpu.capability) == "fp32"
+    assert device.export_precision("bfloat16", "cpu") == "bf16"
+    assert device.export_precision(None, "cpu") == "fp32"

@@ -32,6 +32,7 @@ from studio.core.errors import UserError
 from studio.core.export import model_card
 from studio.core.faults import fault_at
 from studio.core.gc_policy import collect_garbage
+from studio.core.model.load import release
 from studio.core.train.checkpoint import why_write_failed, write_errors
 
 FORMATS = ("adapter", "merged", "gguf")
@@ -57,10 +58,12 @@ class ExportResult:
     stop_tokens: tuple[str, ...]
     warnings: tuple[str, ...]
     seconds: float
+    dtype: str = ""                     # what the weights were made and checked in
+
 
     def summary(self) -> str:
         lines = [f"exported {self.fmt} to {self.path} ({len(self.files)} files, "
-                 f"{self.size_mb:.1f} MB) in {self.seconds:.1f} s"]
+                 f"{self.size_mb:.1f} MB, {self.dtype}) in {self.seconds:.1f} s"]
         if self.max_abs_diff is not None:
             lines.append(f"logits vs the in-studio model: max abs diff {self.max_abs_diff:.2e} "
                          "(ok)")
@@ -141,7 +144,7 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
            progress: Optional[Progress] = None) -> ExportResult:
     """Export a run (final weights, or checkpoint `step`) into the folder `to`."""
     from studio.core.export import check as chk
-    from studio.core.model.run_model import load_run_model
+    from studio.core.model.run_model import load_run_model, pick_device
 
     fmt = fmt.strip().lower()
     t0 = time.perf_counter()
@@ -156,11 +159,10 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
                           f"(complete checkpoints: {have})")
 
     say(0.05, "loading the run's model")
-    # A full fine-tune keeps fp32 master weights: export them exact. A PEFT base loads in its
-    # usual dtype (fp32 on the CPU, bf16 on a GPU that has it) and the merge happens there.
-    rm = load_run_model(run.path, step, device=device,
+    kind = pick_device(device)
+    rm = load_run_model(run.path, step, device=kind,
                         dequantize=fmt == "merged" and cfg.method == "qlora",
-                        dtype=None if cfg.is_peft else "fp32")
+                        dtype=_load_dtype(cfg, fmt, kind))
     dev = str(next(rm.model.parameters()).device)
     ids = chk.probe_ids(rm.tokenizer, dev)
     reference = chk.logits(rm.model, ids) if verify else None
@@ -175,6 +177,7 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
                 from None
         quant = _quantization(rm.model) if fmt == "adapter" else None
         dtype = _dtype(rm.model)
+        release(rm.model)  # 4-bit layers hold cycles: freed now, not at a later collection
         del rm  # free the in-studio copy before the check loads the export
         collect_garbage()
         diff, eos = None, None
@@ -183,10 +186,12 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
                 + (" + peft" if fmt == "adapter" else ""))
             plain = chk.reload_plain(tmp, fmt, _base_path(cfg), quant, dev, dtype)
             diff = chk.max_abs_diff(reference, chk.logits(plain, ids))
-            if not diff <= chk.LOGIT_TOLERANCE:
+            tolerance = chk.logit_tolerance(dtype, reference)
+            if not diff <= tolerance:
                 raise ExportError(f"the exported {fmt} does not reproduce the in-studio model: "
                                   f"logits differ by up to {diff:.3g} (tolerance "
-                                  f"{chk.LOGIT_TOLERANCE:g}); nothing was written to {dest}")
+                                  f"{tolerance:.3g} in {_name(dtype)}); nothing was written "
+                                  f"to {dest}")
             say(0.8, "checking that generation stops at the end of the turn")
             eos = chk.eos_check(plain, _export_tokenizer(tmp, cfg))
             del plain
@@ -217,7 +222,8 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
                         max_abs_diff=diff, stopped_at_eos=eos.stopped if eos else None,
                         generated_tokens=eos.tokens if eos else 0,
                         stop_tokens=eos.stop_tokens if eos else (),
-                        warnings=tuple(warnings), seconds=time.perf_counter() - t0)
+                        warnings=tuple(warnings), seconds=time.perf_counter() - t0,
+                        dtype=_name(dtype))
 
 
 def _write(rm: Any, fmt: str, tmp: Path, max_shard_size: str) -> tuple[list[str], str]:
@@ -316,6 +322,26 @@ def _export_tokenizer(folder: Path, cfg: RunConfig) -> Any:
 
     src = folder if (folder / "tokenizer_config.json").is_file() else _base_path(cfg)
     return model_mod.load_tokenizer(src)
+
+
+def _load_dtype(cfg: RunConfig, fmt: str, kind: str) -> Any:
+    """A full fine-tune keeps fp32 master weights: exported exact. A merge happens in the
+    base model's own dtype (device.export_precision), with a tolerance that dtype can meet.
+    An adapter is checked on the base as chat loads it (None: the device's default)."""
+    from studio.core import device as policy
+    from studio.core.model import load as model_mod
+
+    if not cfg.is_peft:
+        return "fp32"
+    if fmt != "merged":
+        return None
+    conf = model_mod.read_model_config(_base_path(cfg))
+    own = conf.get("dtype") or conf.get("torch_dtype")  # transformers 5 / 4 spelling
+    return policy.export_precision(own, kind, policy.capability_of(kind))
+
+
+def _name(dtype: Any) -> str:
+    return str(dtype).replace("torch.", "")
 
 
 def _quantization(model: Any) -> Any:

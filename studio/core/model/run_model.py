@@ -144,7 +144,7 @@ def _from_checkpoint(base: Any, cfg: RunConfig, ckpt: Path) -> Any:
     state = checkpoint.read_state(ckpt)
     # Same seed as the trainer: parts a method initialises but does not train stay identical.
     torch.manual_seed(cfg.seed)
-    model = model_mod.apply_method(base, cfg, state.total_steps)
+    model = model_mod.apply_method(base, _inference_method(cfg), state.total_steps)
     weights = load_file(str(ckpt / "trainable.safetensors"))
     params = dict(model.named_parameters())
     unknown = [n for n in weights if n not in params]
@@ -157,6 +157,13 @@ def _from_checkpoint(base: Any, cfg: RunConfig, ckpt: Path) -> Any:
         for name, tensor in weights.items():
             params[name].copy_(tensor.to(params[name].device, params[name].dtype))
     return model
+
+
+def _inference_method(cfg: RunConfig) -> RunConfig:
+    """The method to rebuild a checkpoint with. QLoRA's builder prepares a 4-bit model for
+    training (prepare_model_for_kbit_training casts every other weight to fp32): for chat and
+    export only its LoRA layers are wanted, on the 4-bit or dequantized base as loaded."""
+    return cfg.replace(method="lora") if cfg.method == "qlora" else cfg
 
 
 def load_adapter_model(model: str | Path | None, adapter: str | Path, *,

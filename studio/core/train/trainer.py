@@ -296,6 +296,8 @@ def _train_step(s: Setup, group: list, params: list,
         part = lsum / max(1, n_step)
         (scaler.scale(part) if scaler is not None else part).backward()
         total += float(lsum.detach())
+    if fault_at("overflow", step + 1, raise_=False):
+        params[0].grad.fill_(float("inf"))
     at.phase = "optimizer step"
     if scaler is not None:
         scaler.unscale_(s.optimizer)  # the true gradients, for clipping and the reported norm
