@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from studio.core.device import DEVICES
 from studio.core.errors import UserError
 
 FORMATS = ("adapter", "merged", "gguf")
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest safetensors file of a merged model [2GB]")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the reload / logits / EOS checks (not recommended)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.set_defaults(func=run)
 
 

@@ -5,6 +5,7 @@ garbage collection."""
 
 import gc
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import yaml
 from studio.core import config, runs
 from studio.core.errors import ConfigError
 from studio.core.events import NullReporter
-from studio.core.train import trainer
+from studio.core.train import oom, trainer
 
 
 @pytest.fixture()
@@ -76,6 +77,24 @@ def test_out_of_memory_anywhere_keeps_the_work_names_the_remedy_and_resumes(
     monkeypatch.delenv("STUDIO_FAULTS")
     again = trainer.resume(run.path)
     assert again.status == "finished" and again.step == 6 and run.adapter_dir.is_dir()
+
+
+def test_memory_is_given_back_outside_the_except_and_each_run_has_its_own_peak(
+        tmp_path, tiny_model_dir, chat_data, monkeypatch):
+    # Inside the except, the traceback still holds the failed step's activations: emptying the
+    # CUDA cache there frees nothing. And max_memory_allocated is per process: without a reset
+    # a second run's memory curve starts at the first run's peak.
+    handling, resets = [], []
+    give_back, reset = oom.give_back_memory, oom.reset_peak_memory
+    monkeypatch.setattr(oom, "give_back_memory",
+                        lambda d: (handling.append(sys.exc_info()[0]), give_back(d)))
+    monkeypatch.setattr(oom, "reset_peak_memory", lambda d: (resets.append(d), reset(d)))
+    monkeypatch.setenv("STUDIO_FAULTS", "oom@2")
+    assert trainer.train(make_cfg(tmp_path, tiny_model_dir, chat_data)).status == "failed"
+    monkeypatch.delenv("STUDIO_FAULTS")
+    assert trainer.resume(tmp_path / "run").status == "finished"
+    assert len(handling) >= 3 and set(handling) == {None}  # the OOM, then each run's end
+    assert len(resets) == 2
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
