@@ -11,12 +11,12 @@ Why not `torch.cuda.is_bf16_supported()`: by default it answers True where bf16 
 chose fp16 on CUDA. bf16 is native from compute capability 8.0 (Ampere) on.
 
 Apple Silicon (`mps`) is a device choice and part of `auto` where present; operations it lacks
-fall back to the CPU (PYTORCH_ENABLE_MPS_FALLBACK=1). Untested on a Mac here.
+fall back to the CPU (PYTORCH_ENABLE_MPS_FALLBACK=1, set by studio/__main__.py on macOS before
+torch loads). Untested on a Mac here.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
@@ -243,10 +243,7 @@ def available() -> tuple[bool, bool]:
 def resolve(requested: Optional[str]) -> str:
     """pick_device with what this machine has."""
     cuda, mps = available()
-    kind = pick_device(requested, cuda, mps)
-    if kind == "mps":
-        os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")  # missing ops run on the CPU
-    return kind
+    return pick_device(requested, cuda, mps)
 
 
 def gpu_props(index: int = 0) -> GpuProps:
