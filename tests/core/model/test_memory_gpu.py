@@ -10,7 +10,7 @@ import types
 import pytest
 
 from studio.core.config import RunConfig
-from studio.core.model import memory
+from studio.core.model import memory, telemetry
 
 MB = 2 ** 20
 QWEN_7B = {"model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18944,
@@ -104,7 +104,7 @@ class FakeNvml(types.ModuleType):
 def nvml(monkeypatch):
     fake = FakeNvml()
     monkeypatch.setitem(sys.modules, "pynvml", fake)
-    monkeypatch.setattr(memory, "_NVML", {})
+    monkeypatch.setattr(telemetry, "_NVML", {})
     return fake
 
 
