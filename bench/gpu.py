@@ -1,28 +1,33 @@
 #!/usr/bin/env python3
-"""The studio's engine on one NVIDIA GPU: Qwen2.5-0.5B- and 7B-shaped models, LoRA and QLoRA.
+"""The studio's engine on one NVIDIA GPU: Qwen2.5-0.5B- and 7B-shaped models, LoRA, QLoRA and
+full fine-tuning, packed and unpacked batches.
 
 The models have the published Qwen2.5 shapes (numbers below; no download) and random weights,
 written as normal Hugging Face folders (bf16 safetensors + a BPE tokenizer from the starter
 corpus), so the studio's trainer loads them through its own code exactly as a downloaded model.
-Each (model, method, max_length) runs `studio.core.train.trainer.train` in its own process (its peak
-memory is its own; an out-of-memory or a hang ends that row only), on synthetic instruction rows
-long enough that every sample is max_length tokens (or on --data). Per row it prints:
+Each (model, method, max_length, packing) runs `studio.core.train.trainer.train` in its own process
+(its peak memory is its own; an out-of-memory or a hang ends that row only), on synthetic
+instruction rows long enough that every sample is max_length tokens (or on --data). Packed rows
+are one long row with a block-diagonal (T x T) mask; unpacked rows are the studio's default
+path (padded batches, the flash / memory-efficient SDPA kernels where the GPU has them). Per row:
 
   tokens/s    real tokens of the measured steps / their wall time (the first --warmup steps,
               with CUDA's kernel selection and allocator growth, are not measured)
-  MFU         tokens/s x FLOPs per token / the GPU's peak dense bf16 FLOP/s. FLOPs per token:
+  MFU         tokens/s x FLOPs per token / the GPU's peak dense 16-bit FLOP/s (a MIG slice:
+              its share; studio.core.device.peak_tflops). FLOPs per token:
               4N for LoRA / QLoRA (forward 2N + backward through the frozen weights 2N), 6N for
               full; N = the matmul parameters (decoder layers + LM head; the embedding lookup
               does no matmul). Attention's T^2 term and recomputation under gradient
               checkpointing are not counted (the usual MFU convention).
   peak        torch.cuda.max_memory_allocated (and _reserved) of the run; RSS on a CPU
-  estimate    studio.core.model.memory.estimate_memory for the same config and device, and
-              estimate / peak allocated. It includes ~500 MB of CUDA context and 10% for
-              fragmentation, which max_memory_allocated does not see.
+  estimate    studio.core.model.memory.estimate_memory for the same config, device and memory
+              budget the trainer uses (free memory, compute capability), and estimate / peak
+              allocated. It includes ~500 MB of CUDA context and 10% for fragmentation, which
+              max_memory_allocated does not see.
 
-    python bench/gpu.py                      # all 8 rows; fits 10 minutes on an H100 / H200
+    python bench/gpu.py                      # 12 rows; fits 10 minutes on an H100 / H200
     bench/gpu.sh                             # the same under a hard 10-minute limit
-    python bench/gpu.py --models 0.5b --methods lora --lengths 1024
+    python bench/gpu.py --models 0.5b --methods lora --lengths 1024,2048 --packing off
     python bench/gpu.py --smoke              # tiny shapes on the CPU, 2 steps (CI)
 """
 
@@ -60,13 +65,6 @@ SHAPES = {
 COMMON = dict(rope_theta=1_000_000.0, rms_norm_eps=1e-6, use_sliding_window=False,
               hidden_act="silu", initializer_range=0.02)
 
-# Peak dense bf16 tensor FLOP/s (TFLOP/s, no sparsity) by device-name fragment; first match
-# wins, so the more specific names come first. Override with --peak-tflops.
-PEAK_TFLOPS = (
-    ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("H200", 989.0), ("GH200", 989.0),
-    ("A100", 312.0), ("L40S", 362.0), ("L40", 181.0), ("L4", 121.0), ("A10G", 70.0),
-    ("A10", 125.0), ("RTX 4090", 165.0), ("RTX 3090", 71.0), ("RTX A6000", 155.0),
-)
 TOKENS_PER_BATCH = 8192   # micro-batch size = this / max_length samples (8 x 1024, 4 x 2048)
 SHARD_BYTES = 4 << 30     # safetensors shard size of the written weights
 MB = 2 ** 20
@@ -75,10 +73,9 @@ MB = 2 ** 20
 # --- pure helpers (no torch) --------------------------------------------------------------------
 
 def peak_tflops(device_name: str) -> float | None:
-    for fragment, tflops in PEAK_TFLOPS:
-        if fragment.lower() in device_name.lower():
-            return tflops
-    return None
+    from studio.core.device import peak_tflops as by_name  # one table, MIG- and NVL-aware
+
+    return by_name(device_name)
 
 
 def matmul_params(shape: dict) -> int:
@@ -198,6 +195,7 @@ def child_train(a: argparse.Namespace) -> dict:
     import torch
 
     from studio.core import config
+    from studio.core import device as policy
     from studio.core.events import NullReporter
     from studio.core.model import memory
     from studio.core.train import trainer
@@ -209,12 +207,14 @@ def child_train(a: argparse.Namespace) -> dict:
             "model": a.model_dir, "dataset": a.data, "format": a.format,
             "output_dir": f"{out}/run", "method": a.method, "max_length": a.max_length,
             "batch_size": a.batch, "grad_accum": 1, "max_steps": steps, "eval_split": 0.0,
-            "packing": True, "learning_rate": 1e-4, "warmup_ratio": 0.0,
+            "packing": a.packing == ["on"], "learning_rate": 1e-4, "warmup_ratio": 0.0,
             "save_steps": 10 * steps, "logging_steps": 1, "seed": 0})
         kind = "cuda" if cuda else "cpu"
-        # the same call the trainer makes to decide gradient checkpointing (trainer_setup)
-        total_mb = memory.detect_device().total_mb if cuda else None
-        est = memory.estimate_memory(cfg, a.model_dir, total_mb, device_kind=kind)
+        # the budget and device the trainer decides gradient checkpointing with (train/setup)
+        budget = policy.memory_budget_mb(torch.cuda.mem_get_info()[0] / MB) if cuda else None
+        capability = policy.capability_of(kind)
+        est = memory.estimate_memory(cfg, a.model_dir, budget, device_kind=kind,
+                                     capability=capability)
         marks: dict = {"t": [], "tokens": [], "loss": []}
 
         class Clock(NullReporter):
@@ -233,6 +233,8 @@ def child_train(a: argparse.Namespace) -> dict:
     res = {"status": result.status, "reason": result.reason, "device": kind,
            "device_name": torch.cuda.get_device_name(0) if cuda else "CPU",
            "estimate_mb": est.total_mb, "checkpointing": est.checkpointing,
+           "precision": est.precision,
+           "attention": policy.attention_kernel(capability, est.precision),
            "steps_done": len(marks["t"])}
     if cuda:
         res["peak_mb"] = torch.cuda.max_memory_allocated() / MB
@@ -284,30 +286,31 @@ def _bytes_of(shape_name: str) -> int:
     return 2 * model_dims({"model_type": "qwen2", **SHAPES[shape_name]}).base_params()
 
 
-HEADER = ("| model | method | max_length | batch | grad ckpt | tokens/s | MFU | peak alloc GB "
-          "| peak reserved GB | estimate GB | estimate / peak | note |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| model | method | max_length | packing | batch | grad ckpt | tokens/s | MFU "
+          "| peak alloc GB | peak reserved GB | estimate GB | estimate / peak | note |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
-def _row(shape: str, method: str, length: int, batch: int, r: dict | None, why: str,
-         tflops: float | None) -> str:
+def _row(shape: str, method: str, length: int, packing: str, batch: int, r: dict | None,
+         why: str, tflops: float | None) -> str:
     def gb(mb):
         return f"{mb / 1024:.2f}" if mb else "-"
 
+    head = f"| {shape} | {method} | {length} | {packing} | {batch}"
     if r is None or "tokens_per_s" not in r:
         note = why or (r or {}).get("reason", "") or "no measured step"
         est = gb(r["estimate_mb"]) if r else "-"
-        return (f"| {shape} | {method} | {length} | {batch} | - | - | - | - | - | {est} | - "
-                f"| {note} |")
+        return f"{head} | - | - | - | - | - | {est} | - | {note} |"
     tps = r["tokens_per_s"]
     mfu = "-"
     if tflops and r["device"] == "cuda":
         mfu = f"{100 * tps * flops_per_token(SHAPES[shape], method) / (tflops * 1e12):.1f}%"
     peak = r["peak_mb"]
-    note = "peak = process RSS (CPU)" if r["device"] == "cpu" else ""
+    note = ("peak = process RSS (CPU)" if r["device"] == "cpu"
+            else f"{r.get('precision', '')}, {r.get('attention', '')} attention")
     if r["status"] != "finished":
         note = f"{r['status']}: {r['reason']}"[:160]
-    return (f"| {shape} | {method} | {length} | {batch} | {'on' if r['checkpointing'] else 'off'}"
+    return (f"{head} | {'on' if r['checkpointing'] else 'off'}"
             f" | {tps:,.0f} | {mfu} | {gb(peak)} | {gb(r.get('reserved_mb'))} "
             f"| {gb(r['estimate_mb'])} | {r['estimate_mb'] / peak:.2f} | {note} |")
 
@@ -332,8 +335,8 @@ def main_parent(a: argparse.Namespace) -> int:
         rows = (a.warmup + a.steps) * max(batches.values()) + 8
         data, fmt = str(write_rows(work / "rows.jsonl", rows, 8 * max(a.lengths))), "alpaca"
     print(f"studio GPU bench: models {', '.join(a.models)}; methods {', '.join(methods)}; "
-          f"max_length {', '.join(map(str, a.lengths))}; {a.warmup} warm-up + {a.steps} "
-          f"measured steps; packing on; work folder {work}", flush=True)
+          f"max_length {', '.join(map(str, a.lengths))}; packing {', '.join(a.packing)}; "
+          f"{a.warmup} warm-up + {a.steps} measured steps; work folder {work}", flush=True)
     for s in skipped:
         print(f"skipped {s}", flush=True)
     device_name, rows_out, measured = "", [], 0
@@ -346,37 +349,38 @@ def main_parent(a: argparse.Namespace) -> int:
                            min(a.build_timeout, left), work / f"build-{shape}.log")
             if built is None:
                 print(f"no {shape} model: {why}", flush=True)
-                rows_out += [_row(shape, m, n, batches[n], None, f"no model: {why}", None)
-                             for m in methods for n in a.lengths]
+                rows_out += [_row(shape, m, n, p, batches[n], None, f"no model: {why}", None)
+                             for m in methods for n in a.lengths for p in a.packing]
                 continue
             print(f"built {folder.name}: {built['bytes'] / 2**30:.2f} GiB of bf16 weights in "
                   f"{built['seconds']:.0f} s", flush=True)
-            for method in methods:
-                for length in a.lengths:
-                    left = deadline - time.monotonic()
-                    if left < 20:
-                        rows_out.append(_row(shape, method, length, batches[length], None,
-                                             "skipped: the time budget ran out", None))
-                        continue
-                    args = ["--child", "train", "--model-dir", str(folder), "--data", data,
-                            "--format", fmt, "--method", method, "--max-length", str(length),
-                            "--batch", str(batches[length]), "--steps", str(a.steps),
-                            "--warmup", str(a.warmup), "--workdir", str(work)]
-                    r, why = _run_child(args, min(a.config_timeout, left),
-                                        work / f"{shape}-{method}-{length}.log")
-                    if r and r.get("device_name"):
-                        device_name = r["device_name"]
-                    tflops = a.peak_tflops or peak_tflops(device_name)
-                    rows_out.append(_row(shape, method, length, batches[length], r, why,
-                                         tflops))
-                    measured += bool(r and "tokens_per_s" in r and r["status"] == "finished")
-                    print(f"  {rows_out[-1]}", flush=True)
+            for method, length, packing in [(m, n, p) for m in methods for n in a.lengths
+                                             for p in a.packing]:
+                left = deadline - time.monotonic()
+                if left < 20:
+                    rows_out.append(_row(shape, method, length, packing, batches[length], None,
+                                         "skipped: the time budget ran out", None))
+                    continue
+                args = ["--child", "train", "--model-dir", str(folder), "--data", data,
+                        "--format", fmt, "--method", method, "--max-length", str(length),
+                        "--batch", str(batches[length]), "--steps", str(a.steps),
+                        "--warmup", str(a.warmup), "--workdir", str(work),
+                        "--packing", packing]
+                r, why = _run_child(args, min(a.config_timeout, left),
+                                    work / f"{shape}-{method}-{length}-{packing}.log")
+                if r and r.get("device_name"):
+                    device_name = r["device_name"]
+                tflops = a.peak_tflops or peak_tflops(device_name)
+                rows_out.append(_row(shape, method, length, packing, batches[length], r, why,
+                                     tflops))
+                measured += bool(r and "tokens_per_s" in r and r["status"] == "finished")
+                print(f"  {rows_out[-1]}", flush=True)
             shutil.rmtree(folder, ignore_errors=True)  # free the RAM / disk for the next one
     finally:
         if not a.workdir and not a.keep:
             shutil.rmtree(work, ignore_errors=True)
     tflops = a.peak_tflops or peak_tflops(device_name)
-    print(f"\ndevice: {device_name or 'unknown'}; peak bf16 dense: "
+    print(f"\ndevice: {device_name or 'unknown'}; peak 16-bit dense: "
           f"{f'{tflops:g} TFLOP/s' if tflops else 'unknown (pass --peak-tflops)'}")
     print(HEADER)
     print("\n".join(rows_out))
@@ -388,13 +392,16 @@ def main() -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", type=lambda s: s.split(","), default=["0.5b", "7b"],
                     help="comma-separated: 0.5b,7b")
-    ap.add_argument("--methods", type=lambda s: s.split(","), default=["lora", "qlora"])
+    ap.add_argument("--methods", type=lambda s: s.split(","),
+                    default=["lora", "qlora", "full"])
     ap.add_argument("--lengths", type=lambda s: [int(x) for x in s.split(",")],
-                    default=[1024, 2048])
+                    default=[1024])
+    ap.add_argument("--packing", type=lambda s: s.split(","), default=["on", "off"],
+                    help="on,off: packed rows, padded batches (the default path), or both")
     ap.add_argument("--steps", type=int, default=10, help="measured steps per row")
     ap.add_argument("--warmup", type=int, default=3, help="unmeasured first steps")
     ap.add_argument("--tokens-per-batch", type=int, default=TOKENS_PER_BATCH)
-    ap.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16 peak (TFLOP/s)")
+    ap.add_argument("--peak-tflops", type=float, help="the GPU's dense 16-bit peak (TFLOP/s)")
     ap.add_argument("--data", default="", help="a dataset file instead of synthetic rows")
     ap.add_argument("--budget", type=float, default=570.0, help="seconds for everything")
     ap.add_argument("--config-timeout", type=float, default=240.0)
@@ -422,6 +429,8 @@ def main() -> int:
     unknown = [m for m in a.models if m not in SHAPES]
     if unknown:
         ap.error(f"unknown model {unknown[0]!r}; choose from 0.5b, 7b")
+    if not a.packing or set(a.packing) - {"on", "off"}:
+        ap.error("--packing takes on, off or on,off")
     return main_parent(a)
 
 

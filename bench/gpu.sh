@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU bench under a hard 10-minute limit (bench/gpu.py keeps its own 570 s budget inside it,
 # so the table is printed before the limit; rows that did not fit say "skipped").
-#   bench/gpu.sh                          # 0.5B and 7B shapes, LoRA and QLoRA, 1024 and 2048
+#   bench/gpu.sh                          # 0.5B and 7B shapes; LoRA, QLoRA, full; packed and
+#                                         # unpacked; estimate vs measured peak for each row
 #   bench/gpu.sh --models 0.5b            # any bench/gpu.py option passes through
 set -euo pipefail
 cd "$(dirname "$0")/.."

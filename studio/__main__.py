@@ -1,10 +1,15 @@
 """Entry point: no arguments -> the desktop app; a sub-command -> the command line."""
 
+import os
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # Apple silicon: operations MPS lacks run on the CPU instead of failing. PyTorch reads this
+    # when it loads, so it is set before anything imports torch.
+    if sys.platform == "darwin":
+        os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
     if not argv:
         from studio.app import run_app  # Qt only when the window is wanted
 

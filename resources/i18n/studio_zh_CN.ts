@@ -2090,8 +2090,8 @@ Allow it only if you trust the model's author.</source>
       <translation>prompt / prefix / P-tuning 使用的虚拟 token 数。</translation>
     </message>
     <message>
-      <source>Where to train: auto picks the GPU when there is one.</source>
-      <translation>训练设备：auto 会在有 GPU 时使用 GPU。</translation>
+      <source>Where to train: auto picks the CUDA GPU when there is one, else Apple MPS (untested), else the CPU.</source>
+      <translation>训练设备：auto 有 CUDA GPU 时用 GPU，否则用 Apple MPS（未经测试），再否则用 CPU。</translation>
     </message>
     <message>
       <source>Which field plays which role, for files whose fields have other names: prompt=q_text,response=a_text (in YAML also a mapping). Roles: prompt, query, response, system, history, messages (+ role_tag, content_tag, user_tag, assistant_tag, system_tag), chosen, rejected, label, text, tools; a.b.c reaches nested fields.</source>
@@ -2106,8 +2106,8 @@ Allow it only if you trust the model's author.</source>
       <translation>把每一步用到的数据行写入 samples.jsonl（用来核对继续训练时每行只训练一次）。</translation>
     </message>
     <message>
-      <source>auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU.</source>
-      <translation>auto：支持 bf16 的 GPU 用 bf16，其他 GPU 用 fp16，CPU 用 fp32。</translation>
+      <source>auto: bf16 on GPUs with native bf16 (Ampere and later), fp16 with a gradient scaler on older GPUs, fp32 on CPU and Apple MPS.</source>
+      <translation>auto：原生支持 bf16 的 GPU（Ampere 及更新）用 bf16，较旧的 GPU 用 fp16 并配合梯度缩放，CPU 和 Apple MPS 用 fp32。</translation>
     </message>
     <message>
       <source>auto: fused AdamW on CUDA, paged 8-bit AdamW for QLoRA, AdamW elsewhere.</source>

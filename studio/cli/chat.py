@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from studio.core import runs
+from studio.core.device import DEVICES
 from studio.core.errors import UserError
 
 HELP = ("commands: /reset (forget the conversation), /system TEXT (set the system prompt), "
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--run", metavar="RUN_DIR", help="a run directory: its final adapter / "
                      "model, or a checkpoint with --step")
     src.add_argument("--step", type=int, metavar="N", help="with --run: checkpoint step N")
-    src.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    src.add_argument("--device", default="auto", choices=DEVICES)
     gen = p.add_argument_group("generation")
     gen.add_argument("--prompt", metavar="TEXT", help="ask once, print the reply, exit")
     gen.add_argument("--system", default="", metavar="TEXT", help="system prompt")

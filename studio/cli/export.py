@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from studio.core.device import DEVICES
 from studio.core.errors import UserError
 from studio.core.export import FORMATS  # the package's __init__ only: --help stays instant
 from studio.core.export.gguf import GGUF_TYPES  # standard library only: --help stays instant
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest safetensors file of a merged model [2GB]")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the reload / logits / EOS checks (not recommended)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.set_defaults(func=run)
 
 

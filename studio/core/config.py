@@ -105,13 +105,15 @@ class RunConfig:
     optimizer: str = _f("auto", "auto: fused AdamW on CUDA, paged 8-bit AdamW for QLoRA, "
                         "AdamW elsewhere.", "training",
                         ("auto", "adamw", "adamw_8bit", "paged_adamw_8bit"))
-    precision: str = _f("auto", "auto: bf16 on GPUs that have it, else fp16 on GPU, fp32 on "
-                        "CPU.", "training", ("auto", "bf16", "fp16", "fp32"))
+    precision: str = _f("auto", "auto: bf16 on GPUs with native bf16 (Ampere and later), fp16 "
+                        "with a gradient scaler on older GPUs, fp32 on CPU and Apple MPS.",
+                        "training", ("auto", "bf16", "fp16", "fp32"))
     gradient_checkpointing: str = _f("auto", "Recompute activations to save memory (~20% "
                                      "slower). auto: on only when the run would not fit.",
                                      "training", ("auto", "on", "off"))
-    device: str = _f("auto", "Where to train: auto picks the GPU when there is one.",
-                     "training", ("auto", "cuda", "cpu"))
+    device: str = _f("auto", "Where to train: auto picks the CUDA GPU when there is one, else "
+                     "Apple MPS (untested), else the CPU.", "training",
+                     ("auto", "cuda", "mps", "cpu"))
     seed: int = _f(42, "Random seed for data order, splits and initialisation.", "training")
     # --- output --------------------------------------------------------------------------------
     output_dir: str = _f("runs/run", "The run directory (created). One that already holds a "

@@ -27,6 +27,7 @@ class StepMetrics:
     time: float = field(default_factory=time.time)
     total_steps: int = 0        # planned last step (for progress and ETA)
     epoch: float = 0.0
+    skipped_steps: Optional[int] = None  # fp16 only: steps skipped on gradient overflow so far
     type: str = "step"
 
 
@@ -103,6 +104,10 @@ def to_json_line(record: Record) -> str:
     return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
 
 
+def _opt_int(v: Any) -> Optional[int]:
+    return None if v is None else int(v)
+
+
 def _num(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
@@ -117,7 +122,8 @@ def from_json(d: dict) -> Optional[Record]:
                                tokens_per_s=_num(d.get("tokens_per_s")),
                                mem_mb=_num(d.get("mem_mb")), time=float(d.get("time", 0.0)),
                                total_steps=int(d.get("total_steps") or 0),
-                               epoch=float(d.get("epoch") or 0.0))
+                               epoch=float(d.get("epoch") or 0.0),
+                               skipped_steps=_opt_int(d.get("skipped_steps")))
         if kind == "eval":
             return EvalMetrics(step=int(d["step"]), eval_loss=_num(d.get("eval_loss")),
                                perplexity=_num(d.get("perplexity")),

@@ -1,8 +1,17 @@
 """Fault injection for the reliability tests: real faults at chosen moments.
 
 Set STUDIO_FAULTS to a comma list of NAME or NAME@STEP, e.g. "oom@3,kill_in_checkpoint@4":
-  oom@K                raise the framework's out-of-memory error in step K
+  oom@K                raise the framework's out-of-memory error in step K's forward pass
+  oom_backward@K       ... in step K's backward pass
+  oom_optimizer@K      ... in step K's optimizer step
+  oom_eval@K           ... in the evaluation after step K (0: the one before training)
+  oom_checkpoint@K     ... while checkpoint K is half written
+  oom_final_save       ... while the final adapter / model is half written
+  oom_cublas@K         cuBLAS failing to allocate its workspace in step K's forward pass (a
+                       plain RuntimeError, as CUDA raises it)
   nan@K                make step K's loss NaN
+  overflow@K           make step K's gradients overflow (inf), as fp16's do when the loss
+                       scale is too high
   kill_in_checkpoint@K SIGKILL this process while checkpoint K is half written
   kill_in_final_save   SIGKILL this process while the final adapter / model is half written
   kill_in_export       SIGKILL this process when an export is written but not yet in place
@@ -36,8 +45,11 @@ def fault_at(name: str, step: int, raise_: bool = True) -> bool:
         return False
     if name.startswith("kill"):
         os.kill(os.getpid(), signal.SIGKILL)
-    if name == "oom" and raise_:
+    if name == "oom_cublas" and raise_:
+        raise RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling "
+                           f"`cublasCreate(handle)` (injected at step {step})")
+    if name.startswith("oom") and raise_:
         import torch
 
-        raise torch.OutOfMemoryError(f"injected out-of-memory fault at step {step}")
+        raise torch.OutOfMemoryError(f"injected out-of-memory fault ({name}) at step {step}")
     return True

@@ -107,13 +107,24 @@ class _Runner(QObject):
         self._free()  # the weights go with the thread
 
     def _free(self) -> None:
-        self.models = None
+        models, self.models = self.models, None
+        if models is not None:
+            from studio.core.model.load import release
+
+            # 4-bit layers hold reference cycles, and this thread never collects them (the GUI
+            # thread does, on a timer): broken here, the weights go now, before the next load
+            for engine in (models.base, models.tuned):
+                if engine is not None:
+                    release(engine.model)
+        del models
         collect_garbage()
         try:
             import torch
 
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+            elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+                torch.mps.empty_cache()
         except ImportError:  # torch not imported yet: nothing to free
             pass
 

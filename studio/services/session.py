@@ -39,7 +39,7 @@ def _sample_memory() -> Any:
     # Lazy: studio.core.model.memory imports torch; this runs in the worker thread once torch is in.
     from studio.core.model.memory import sample_memory
 
-    return sample_memory()
+    return sample_memory(init_nvml=True)  # a worker thread: NVML may start here (once)
 
 
 def _train_job(cfg: RunConfig) -> Callable:

@@ -72,9 +72,12 @@ class StatusBar(QStatusBar):
                 and "studio.core.model.memory" in sys.modules:
             try:
                 m = sys.modules["studio.core.model.memory"].sample_memory()
-                total = float(getattr(self.device, "total_mb", 0) or 0)
+                # the whole GPU (every process: a run in the background too) when NVML
+                # can tell; else what this process's allocator holds
+                used = m.device_used_mb if m.device_used_mb is not None else m.reserved_mb
+                total = m.device_total_mb or float(getattr(self.device, "total_mb", 0) or 0)
                 text += "  " + self.tr("GPU: {used} of {total}").format(
-                    used=_gb(float(m.reserved_mb)), total=_gb(total))
+                    used=_gb(float(used)), total=_gb(total))
             except Exception:  # a failed reading only leaves the GPU part out
                 pass
         self.memory_label.setText(text)

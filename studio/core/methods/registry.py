@@ -64,6 +64,8 @@ class Method:
     quantized_base: bool = False   # the base loads in 4-bit (bitsandbytes NF4)
     # the loss comes from the PEFT model's own forward with labels (it adds its own terms)
     model_loss: bool = False
+    # can recompute activations (prefix tuning cannot: train/checkpointing.py says why)
+    checkpointing: bool = True
 
     @property
     def own_forward(self) -> bool:
@@ -164,7 +166,7 @@ register(Method(
     "prefix_tuning", "Prefix tuning",
     "Prefix tuning: learned keys and values are put before the sequence in every layer.",
     builders.prefix_tuning, MemoryModel(counts.prefix_tuning, 0.75), 1e-2,
-    ("num_virtual_tokens",), virtual_tokens=True, mergeable=False))
+    ("num_virtual_tokens",), virtual_tokens=True, mergeable=False, checkpointing=False))
 register(Method(
     "p_tuning", "P-tuning",
     "P-tuning: virtual tokens produced by a small learned network (prompt encoder).",

@@ -21,7 +21,8 @@ from studio.core.model.param_map import ModuleBlock, parameter_map, parameter_ma
 
 __all__ = ["resolve_model", "check_remote_code", "check_weights", "read_model_config",
            "load_tokenizer", "load_model", "use_portable_4bit_kernel", "resolve_dtype",
-           "attach_adapter", "count_parameters", "param_numel", "ModuleBlock", "parameter_map",
+           "release", "attach_adapter", "count_parameters", "param_numel", "ModuleBlock",
+           "parameter_map",
            "parameter_map_for_config"]
 
 # Pickle weight files a model folder may hold instead of safetensors. Trainer extras
@@ -220,16 +221,17 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False, *,
 
 
 def resolve_dtype(dtype: Any, device_type: str) -> Any:
-    """None / "auto" -> fp32 on CPU, bf16 on a GPU that has it, else fp32.
+    """None / "auto" -> what the device computes best in (device.auto_precision: bf16 on GPUs
+    with native bf16, fp16 on older GPUs, fp32 on the CPU and MPS).
     Strings "bf16" / "fp16" / "fp32" map to torch dtypes; torch dtypes pass through."""
     import torch
+
+    from studio.core import device as policy
 
     names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
              "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
     if dtype is None or dtype == "auto":
-        if device_type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
+        return names[policy.auto_precision(device_type, policy.capability_of(device_type))]
     if isinstance(dtype, str):
         if dtype not in names:
             raise ModelError(f"unknown dtype {dtype!r}; use bf16, fp16 or fp32")
@@ -243,10 +245,13 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: Any = None,
     """AutoModelForCausalLM from a checked local folder (see resolve_model), on `device`.
 
     quantize_4bit: QLoRA's base: linear layers in NF4 with double quantization; compute in
-    float32 on the CPU, bf16 (fp16 without bf16) on a GPU. lm_head stays unquantized.
+    float32 on the CPU, the load dtype on a GPU (its native 16-bit type for fp32).
+    lm_head stays unquantized.
     """
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    from studio.core import device as policy
 
     dev = torch.device(device)
     torch_dtype = resolve_dtype(dtype, dev.type)
@@ -257,12 +262,9 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: Any = None,
         device_map={"": dev},  # weights go straight to the device (bnb quantizes there)
     )
     if quantize_4bit:
-        if dev.type == "cpu":
-            compute = torch.float32
-        elif torch_dtype in (torch.bfloat16, torch.float16):
-            compute = torch_dtype
-        else:
-            compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        loaded = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(torch_dtype, "fp32")
+        compute = policy.torch_dtype(policy.qlora_compute(
+            dev.type, loaded, policy.capability_of(dev.type, dev.index or 0)))
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
             bnb_4bit_use_double_quant=True)
@@ -275,6 +277,18 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: Any = None,
     if quantize_4bit:
         use_portable_4bit_kernel(model)
     return model
+
+
+def release(model: Any) -> None:
+    """Break the reference cycle of every bitsandbytes 4-bit weight (Params4bit.module is the
+    layer holding it), so that dropping the model frees it at once by reference counting. The
+    app collects cycles only in its GUI thread, on a timer: without this, a freed QLoRA model
+    could still sit on the GPU when the next one loads."""
+    if model is None:
+        return
+    for p in model.parameters():
+        if getattr(p, "module", None) is not None:
+            p.module = None
 
 
 def use_portable_4bit_kernel(model: Any) -> int:

@@ -1,9 +1,8 @@
-"""Device detection, memory sampling and the pre-run memory estimate.
+"""The pre-run memory estimate (device detection and memory sampling: telemetry.py, re-exported
+here).
 
-Import-light on purpose: the UI status bar calls `detect_device` / `sample_memory` from a worker
-and the model panel calls `estimate_memory` on every form change, so nothing here imports torch
-at module level; on a Linux machine without an NVIDIA / AMD device node, `detect_device` never
-imports torch at all.
+Import-light on purpose: the model panel calls `estimate_memory` on every form change, so
+nothing here imports torch at module level.
 
 The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`):
 
@@ -12,6 +11,8 @@ The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`)
               full / freeze keep every weight in fp32 (the trainer's choice, autocast computes).
               qlora: base linear layers at ~0.53 bytes (NF4 4-bit + double-quantized scales);
               the other base params are cast to fp32 by prepare_model_for_kbit_training.
+  autocast    trainable x 2 under bf16 / fp16: autocast caches a 16-bit copy of each fp32
+              weight that trains for the whole step (full: the whole model again at 2 bytes)
   gradients   trainable x 4
   optimizer   trainable x 8 for AdamW (two fp32 moments), x 2 for the 8-bit AdamW variants
   activations tokens x (8.5 h + 4 i + 2 kv) x act_bytes x grad_layers x method factor
@@ -31,6 +32,9 @@ The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`)
               logits + their softmax gradient);
               the model's own forward (prompt methods, AdaLoRA): tokens x vocab x (act_bytes + 8).
   mask        packing only: a (T, T) fp32 attention mask per layer, T = batch x max_length.
+  attention   GPUs without flash attention (pre-Ampere: T4, V100, RTX 20xx; or fp32): the
+              (rows, heads, T, T) attention probabilities per layer at act_bytes (device.py,
+              attention_kernel; an upper bound where the memory-efficient kernel runs).
   overhead    500 MiB on a GPU (CUDA context, kernels) or 480 MiB on a CPU (Python, torch,
               transformers, tokenizer, data), plus 10% of everything above (fragmentation).
 
@@ -40,34 +44,24 @@ is an upper bound for the usual run.
 
 from __future__ import annotations
 
-import os
-import platform
-import sys
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Optional
+
+from studio.core.model.telemetry import (  # re-exported: the app and the bench use them here
+    DeviceInfo,
+    MemorySample,
+    detect_device,
+    sample_memory,
+)
+
+__all__ = ["DeviceInfo", "MemorySample", "detect_device", "sample_memory", "MemoryEstimate",
+           "ModelDims", "model_dims", "method_params", "estimate_memory", "dims_config",
+           "should_checkpoint"]
 
 MB = 2 ** 20
 NF4_BYTES = 0.53          # 4 bits + double-quantized absmax per 64-value block
 CPU_OVERHEAD_MB = 480      # Python, torch, transformers, tokenizer, data, thread pools (measured)
 HEADROOM = 0.95            # plan to use at most 95% of the device: the desktop needs some
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    kind: str          # "cuda" | "cpu"
-    name: str
-    total_mb: float
-    bf16: bool         # can train in bfloat16 (CPU: trained in fp32 here, so False)
-
-
-@dataclass(frozen=True)
-class MemorySample:
-    allocated_mb: float   # tensors alive now (GPU) / process RSS (CPU)
-    reserved_mb: float    # held by the CUDA caching allocator (GPU) / RSS (CPU)
-    peak_mb: float        # peak allocated since the last reset (GPU) / peak RSS (CPU)
-    rss_mb: float         # this process's resident memory
-    device_used_mb: Optional[float] = None  # whole GPU, all processes (NVML when installed)
 
 
 @dataclass(frozen=True)
@@ -81,89 +75,13 @@ class MemoryEstimate:
     fits: Optional[bool]            # None: device size unknown
     suggestions: list = field(default_factory=list)
     logits_mb: float = 0.0
+    autocast_mb: float = 0.0        # 16-bit copies of the trained fp32 weights under autocast
     trainable_params: int = 0
     total_params: int = 0
     checkpointing: bool = False     # gradient checkpointing assumed in this estimate
     precision: str = "fp32"
     device_kind: str = "cpu"
     device_total_mb: Optional[float] = None
-
-
-# --- devices and sampling ------------------------------------------------------------------
-
-_DEVICE: Optional[DeviceInfo] = None
-
-
-def detect_device(refresh: bool = False) -> DeviceInfo:
-    """The device training would use by default (GPU 0 when there is one). Cached."""
-    global _DEVICE
-    if _DEVICE is None or refresh:
-        _DEVICE = _detect()
-    return _DEVICE
-
-
-def _detect() -> DeviceInfo:
-    if _gpu_possible():
-        import torch  # lazy: ~1 s; only where a GPU device node exists
-
-        if torch.cuda.is_available():
-            props = torch.cuda.get_device_properties(0)
-            return DeviceInfo("cuda", props.name, props.total_memory / MB,
-                              bool(torch.cuda.is_bf16_supported()))
-    import psutil
-
-    return DeviceInfo("cpu", f"{_cpu_name()} ({os.cpu_count()} cores)",
-                      psutil.virtual_memory().total / MB, False)
-
-
-def _gpu_possible() -> bool:
-    if "torch" in sys.modules or not sys.platform.startswith("linux"):
-        return True  # cannot tell without torch (or it is loaded anyway)
-    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd",
-                                           "/dev/dxg"))
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "CPU"
-
-
-def sample_memory() -> MemorySample:
-    """Memory now. GPU numbers when torch is loaded and has used CUDA; else process RSS."""
-    import psutil
-
-    rss = psutil.Process().memory_info().rss / MB
-    torch = sys.modules.get("torch")  # never import torch just to sample
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        return MemorySample(torch.cuda.memory_allocated() / MB,
-                            torch.cuda.memory_reserved() / MB,
-                            torch.cuda.max_memory_allocated() / MB, rss, _nvml_used_mb())
-    return MemorySample(rss, rss, max(rss, _peak_rss_mb()), rss)
-
-
-def _peak_rss_mb() -> float:
-    try:
-        import resource
-    except ImportError:  # Windows
-        return 0.0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / MB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB else
-
-
-def _nvml_used_mb() -> Optional[float]:
-    try:
-        import pynvml  # optional (nvidia-ml-py)
-
-        pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
-        return pynvml.nvmlDeviceGetMemoryInfo(handle).used / MB
-    except Exception:  # not installed, no driver: the sample simply lacks this number
-        return None
 
 
 # --- model shape ---------------------------------------------------------------------------
@@ -253,58 +171,63 @@ def _load_config(model_config: Any) -> dict:
     return read_model_config(model_config)
 
 
-def _precision(cfg: Any, kind: str, bf16: bool) -> str:
-    if cfg.precision != "auto":
-        return cfg.precision
-    if kind == "cuda":
-        return "bf16" if bf16 else "fp16"
-    return "fp32"
+CURRENT_GPU = (8, 0)  # planning for a GPU this machine does not have: assume an Ampere one
 
 
-def _device(cfg: Any, device_kind: Optional[str]) -> tuple[str, bool]:
-    """(kind, bf16) of the device the run is planned for."""
+def _device(cfg: Any, device_kind: Optional[str]) -> tuple[str, Optional[tuple]]:
+    """(kind, compute capability) of the device the run is planned for."""
     if device_kind is None:
         device_kind = cfg.device if cfg.device != "auto" else detect_device().kind
     if device_kind != "cuda":
-        return device_kind, False
+        return device_kind, None
     here = detect_device()
-    # Planning for a GPU this machine does not have: assume a current one (bf16).
-    return device_kind, here.bf16 if here.kind == "cuda" else True
+    if here.kind == "cuda":
+        return device_kind, here.capability or (CURRENT_GPU if here.bf16 else (7, 0))
+    return device_kind, CURRENT_GPU
 
 
 def estimate_memory(cfg: Any, model_config: Any, device_total_mb: Optional[float] = None, *,
                     device_kind: Optional[str] = None,
                     param_counts: Optional[tuple[int, int]] = None,
-                    suggest: bool = True) -> MemoryEstimate:
+                    suggest: bool = True,
+                    capability: Optional[tuple] = None) -> MemoryEstimate:
     """Peak training memory for `cfg` on the model described by `model_config` (a config.json
     dict, a folder, a config.json path or a hub id). See the module docstring for the formula.
 
     device_kind: "cuda" | "cpu"; default: cfg.device, or the detected device for auto.
     param_counts: exact (trainable, total) from the parameter map, when the caller has them.
+    capability: the CUDA compute capability planned for (default: this machine's GPU, or an
+    Ampere one when it has none).
     """
+    from studio.core import device as policy
+
     dims = model_dims(_load_config(model_config))
-    kind, bf16 = _device(cfg, device_kind)
-    precision = _precision(cfg, kind, bf16)
+    kind, here = _device(cfg, device_kind)
+    capability = (capability or here) if kind == "cuda" else None
+    precision = policy.training_precision(cfg.precision, kind, capability)
+    attention = policy.attention_kernel(capability, precision)
     est = _estimate(cfg, dims, kind, precision, device_total_mb, param_counts,
-                    _checkpointing(cfg, dims, kind, precision, device_total_mb, param_counts))
+                    _checkpointing(cfg, dims, kind, precision, device_total_mb, param_counts,
+                                   attention), attention)
     if suggest and est.fits is False:
-        est = replace(est, suggestions=_suggestions(cfg, dims, kind, device_total_mb, est))
+        est = replace(est, suggestions=_suggestions(cfg, dims, kind, device_total_mb, est,
+                                                    capability))
     return est
 
 
 def _checkpointing(cfg: Any, dims: ModelDims, kind: str, precision: str,
-                   device_total_mb: Optional[float], counts: Any) -> bool:
-    if cfg.gradient_checkpointing != "auto":
-        return cfg.gradient_checkpointing == "on"
-    if device_total_mb is None:
-        return False
-    plain = _estimate(cfg, dims, kind, precision, device_total_mb, counts, False)
-    return plain.fits is False
+                   device_total_mb: Optional[float], counts: Any, attention: str) -> bool:
+    from studio.core.train.checkpointing import want_checkpointing  # light: no torch
+
+    if cfg.gradient_checkpointing != "auto" or device_total_mb is None:
+        return want_checkpointing(cfg.gradient_checkpointing, cfg.method, fits=True)
+    plain = _estimate(cfg, dims, kind, precision, device_total_mb, counts, False, attention)
+    return want_checkpointing("auto", cfg.method, fits=plain.fits is not False)
 
 
 def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
               device_total_mb: Optional[float], counts: Optional[tuple[int, int]],
-              checkpointing: bool) -> MemoryEstimate:
+              checkpointing: bool, attention: str = "cpu") -> MemoryEstimate:
     trainable, total = counts or method_params(cfg, dims)
     base = dims.base_params()
     added = max(0, total - base)
@@ -318,6 +241,8 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
         weights = linear * NF4_BYTES + (base - linear) * 4.0 + added * 4.0
     else:
         weights = base * wbytes + added * 4.0
+    # autocast keeps a 16-bit copy of every fp32 weight that trains, for the whole step
+    autocast = trainable * 2.0 if half else 0.0
     grads = trainable * 4.0
     optimizer = trainable * (2.0 if _optimizer(cfg, kind).endswith("8bit") else 8.0)
 
@@ -339,17 +264,22 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
     # every layer that saves activations (measured with saved-tensor hooks).
     mask = ((2 if checkpointing else grad_layers) * tokens ** 2 * 4.0
             if cfg.packing and not spec.virtual_tokens else 0.0)
+    if attention == "math":  # no flash kernel (pre-Ampere): (rows, heads, T, T) probabilities
+        rows, t = (1, tokens) if cfg.packing and not spec.virtual_tokens else (cfg.batch_size,
+                                                                  tokens // cfg.batch_size)
+        activations += ((1 if checkpointing else grad_layers) * rows * dims.heads * t * t
+                        * act_bytes)
 
-    subtotal = weights + grads + optimizer + activations + logits + mask
+    subtotal = weights + autocast + grads + optimizer + activations + logits + mask
     overhead = (500 if kind == "cuda" else CPU_OVERHEAD_MB) * MB + 0.10 * subtotal
     total_b = subtotal + overhead
     fits = None if device_total_mb is None else total_b / MB <= device_total_mb * HEADROOM
     return MemoryEstimate(
         weights_mb=weights / MB, gradients_mb=grads / MB, optimizer_mb=optimizer / MB,
         activations_mb=activations / MB, overhead_mb=overhead / MB, total_mb=total_b / MB,
-        fits=fits, logits_mb=logits / MB, trainable_params=int(trainable),
-        total_params=int(total), checkpointing=checkpointing, precision=precision,
-        device_kind=kind, device_total_mb=device_total_mb)
+        fits=fits, logits_mb=logits / MB, autocast_mb=autocast / MB,
+        trainable_params=int(trainable), total_params=int(total), checkpointing=checkpointing,
+        precision=precision, device_kind=kind, device_total_mb=device_total_mb)
 
 
 def _optimizer(cfg: Any, kind: str) -> str:
@@ -359,7 +289,7 @@ def _optimizer(cfg: Any, kind: str) -> str:
 
 
 def _suggestions(cfg: Any, dims: ModelDims, kind: str, device_total_mb: float,
-                 est: MemoryEstimate) -> list[str]:
+                 est: MemoryEstimate, capability: Optional[tuple]) -> list[str]:
     """Concrete changes that lower the estimate, each with its new total; '(fits)' marks the
     ones that are enough alone."""
     changes: list[tuple[str, dict]] = []
@@ -381,14 +311,14 @@ def _suggestions(cfg: Any, dims: ModelDims, kind: str, device_total_mb: float,
     combined: dict = {}
     for text, change in changes:
         alt = estimate_memory(cfg.replace(**change), dims_config(dims), device_total_mb,
-                              device_kind=kind, suggest=False)
+                              device_kind=kind, suggest=False, capability=capability)
         for key, value in change.items():
             combined.setdefault(key, value)  # the first (strongest) method change wins
         if alt.total_mb < est.total_mb:
             out.append(f"{text}: ~{alt.total_mb:,.0f} MB" + (" (fits)" if alt.fits else ""))
     if out and not any(s.endswith("(fits)") for s in out):
         alt = estimate_memory(cfg.replace(**combined), dims_config(dims), device_total_mb,
-                              device_kind=kind, suggest=False)
+                              device_kind=kind, suggest=False, capability=capability)
         out.append(f"all of these together: ~{alt.total_mb:,.0f} MB"
                    + (" (fits)" if alt.fits else "; still too big: choose a smaller model"))
     return out
@@ -405,9 +335,13 @@ def dims_config(dims: ModelDims) -> dict:
 
 
 def should_checkpoint(cfg: Any, model_config: Any, device_total_mb: Optional[float],
-                      *, device_kind: Optional[str] = None) -> bool:
-    """gradient_checkpointing: on/off as set; auto -> on only when the run would not fit."""
+                      *, device_kind: Optional[str] = None,
+                      capability: Optional[tuple] = None) -> bool:
+    """gradient_checkpointing: on/off as set; auto -> on only when the run would not fit in
+    `device_total_mb` (pass the memory budget: free plus what the run already holds)."""
     if cfg.gradient_checkpointing != "auto":
-        return cfg.gradient_checkpointing == "on"
+        from studio.core.train.checkpointing import want_checkpointing
+
+        return want_checkpointing(cfg.gradient_checkpointing, cfg.method, fits=True)
     return estimate_memory(cfg, model_config, device_total_mb, device_kind=device_kind,
-                           suggest=False).checkpointing
+                           suggest=False, capability=capability).checkpointing

@@ -45,13 +45,10 @@ class RunModel:
 
 
 def pick_device(device: Optional[str] = None) -> str:
-    import torch
+    """"cuda" | "mps" | "cpu": the one device policy (studio.core.device)."""
+    from studio.core import device as policy
 
-    if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("device cuda was asked for, but no CUDA GPU is available here")
-    return device
+    return policy.resolve(device)
 
 
 def _base(cfg: RunConfig, device: str, dequantize: bool = False,
@@ -78,8 +75,8 @@ def load_run_model(run_dir: str | Path, step: Optional[int] = None, *,
 
     dequantize: for a qlora run, put the adapter on the 4-bit base dequantized to float (what
     a merged export needs); otherwise the base stays 4-bit as in training.
-    dtype: None = fp32 on the CPU, bf16 on a GPU that has it (model.resolve_dtype); "fp32"
-    keeps a full fine-tune's fp32 weights exact (export).
+    dtype: None = what the device computes best in (load.resolve_dtype: fp32 on the CPU, bf16
+    or fp16 on a GPU); "fp32" keeps weights exact (export).
     """
     from studio.core.model import load as model_mod
 
@@ -131,7 +128,7 @@ def _from_checkpoint(base: Any, cfg: RunConfig, ckpt: Path) -> Any:
     state = checkpoint.read_state(ckpt)
     # Same seed as the trainer: parts a method initialises but does not train stay identical.
     torch.manual_seed(cfg.seed)
-    model = apply_method(base, cfg, state.total_steps)
+    model = apply_method(base, _inference_method(cfg), state.total_steps)
     weights = load_file(str(ckpt / "trainable.safetensors"))
     params = dict(model.named_parameters())
     unknown = [n for n in weights if n not in params]
@@ -144,6 +141,13 @@ def _from_checkpoint(base: Any, cfg: RunConfig, ckpt: Path) -> Any:
         for name, tensor in weights.items():
             params[name].copy_(tensor.to(params[name].device, params[name].dtype))
     return model
+
+
+def _inference_method(cfg: RunConfig) -> RunConfig:
+    """The method to rebuild a checkpoint with. QLoRA's builder prepares a 4-bit model for
+    training (prepare_model_for_kbit_training casts every other weight to fp32): for chat and
+    export only its LoRA layers are wanted, on the 4-bit or dequantized base as loaded."""
+    return cfg.replace(method="lora") if cfg.method_spec.quantized_base else cfg
 
 
 def load_adapter_model(model: str | Path | None, adapter: str | Path, *,

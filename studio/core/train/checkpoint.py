@@ -4,6 +4,7 @@ A checkpoint holds what a resume needs to continue as if never stopped:
   trainable.safetensors  the trainable parameters only (adapter, unfrozen layers, or all for full)
   optimizer.pt           optimizer state (tensors + numbers; read back with weights_only=True)
   rng.pt                 torch CPU / CUDA generator states
+  scaler.pt              the fp16 gradient scaler's state (fp16 runs only)
   trainer_state.json     step, data position (epoch, step_in_epoch), tokens seen, data fingerprint
 It is written into a temporary folder, fsynced, and renamed to checkpoints/step-N (runs.py);
 trainer_state.json goes last, and a folder without it is never taken as complete.
@@ -24,6 +25,7 @@ from studio.core import runs
 from studio.core.errors import UserError
 
 STATE_FILE = "trainer_state.json"
+SCALER_FILE = "scaler.pt"
 SPACE_MARGIN = 1.5  # free space wanted, as a multiple of one checkpoint (+ the final save)
 
 
@@ -42,6 +44,8 @@ class TrainerState:
     data_fingerprint: str
     batch_size: int
     grad_accum: int
+    optimizer: str = ""       # its name: a resume loads the saved state into the same class
+    skipped_steps: int = 0    # fp16: steps the gradient scaler skipped (overflow) so far
 
 
 def trainable_state(model: Any) -> dict:
@@ -105,20 +109,25 @@ def why_write_failed(e: BaseException, folder: Path) -> str:
 
 
 def save(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, keep: int,
-         hook: Any = None) -> Path:
+         hook: Any = None, scaler: Any = None) -> Path:
     """Write a checkpoint atomically; old ones are rotated out only after the new one is in.
-    Any write failure (disk full, read-only folder) raises SaveError and leaves no trace."""
+    Any write failure (disk full, read-only folder) raises SaveError and leaves no trace; an
+    out-of-memory passes through as itself (the trainer ends every one the same way)."""
+    from studio.core.device import is_out_of_memory
+
     try:
         run.checkpoints.mkdir(parents=True, exist_ok=True)
         check_space(run, model)
-        return _write(run, model, optimizer, state, keep, hook)
+        return _write(run, model, optimizer, state, keep, hook, scaler)
     except write_errors() as e:
+        if is_out_of_memory(e):
+            raise
         raise SaveError(f"could not write checkpoint step-{state.step}: "
                         f"{why_write_failed(e, run.path)}") from None
 
 
 def _write(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, keep: int,
-           hook: Any) -> Path:
+           hook: Any, scaler: Any) -> Path:
     import torch
     from safetensors.torch import save_file
 
@@ -132,6 +141,8 @@ def _write(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, ke
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         torch.save(rng, tmp / "rng.pt")
+        if scaler is not None:
+            torch.save(scaler.state_dict(), tmp / SCALER_FILE)
         if hook:  # fault-injection point for tests: a kill or a full disk mid-write
             hook(tmp)
         (tmp / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
@@ -149,10 +160,14 @@ def read_state(path: Path) -> TrainerState:
         raise UserError(f"checkpoint {path} is damaged: {e}") from None
 
 
-def load(path: Path, model: Any, optimizer: Any, device: Any) -> TrainerState:
-    """Restore parameters, optimizer and RNG from a checkpoint into a freshly set-up run."""
+def load(path: Path, model: Any, optimizer: Any, device: Any,
+         scaler: Any = None) -> TrainerState:
+    """Restore parameters, optimizer, gradient scaler and RNG from a checkpoint into a freshly
+    set-up run."""
     import torch
     from safetensors.torch import load_file
+
+    from studio.core.device import rng_devices
 
     state = read_state(path)
     weights = load_file(str(path / "trainable.safetensors"))
@@ -166,8 +181,14 @@ def load(path: Path, model: Any, optimizer: Any, device: Any) -> TrainerState:
             params[name].copy_(tensor.to(params[name].device, params[name].dtype))
     opt_state = torch.load(path / "optimizer.pt", map_location=device, weights_only=True)
     optimizer.load_state_dict(opt_state)
+    if scaler is not None and (path / SCALER_FILE).is_file():
+        scaler.load_state_dict(torch.load(path / SCALER_FILE, weights_only=True))
     rng = torch.load(path / "rng.pt", weights_only=True)
     torch.set_rng_state(rng["cpu"])
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
+    saved = rng.get("cuda") or []
+    # one state per GPU that was visible at the save and is visible now (set_rng_state_all
+    # raised IndexError when a run resumed with fewer GPUs)
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for i in range(rng_devices(len(saved), visible)):
+        torch.cuda.set_rng_state(saved[i], i)
     return state

@@ -15,6 +15,7 @@ from studio.core import runs
 from studio.core.config import RunConfig
 from studio.core.errors import ConfigError, DataError
 from studio.core.train import batching, optim
+from studio.core.train.checkpointing import check_checkpointing
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Setup:
     packing: bool
     optimizer: Any = None
     optimizer_name: str = ""
+    scaler: Any = None          # torch.amp.GradScaler for fp16 (device.needs_grad_scaler)
     data_info: dict = field(default_factory=dict)
 
 
@@ -50,23 +52,20 @@ def check_output_dir(cfg: RunConfig) -> None:
 def pick_device(cfg: RunConfig) -> Any:
     import torch
 
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was asked for, but no CUDA GPU is available here")
-    if cfg.device == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
+    from studio.core import device as policy
+
+    return torch.device(policy.resolve(cfg.device))
 
 
 def pick_precision(cfg: RunConfig, device: Any) -> str:
-    import torch
+    from studio.core import device as policy
 
-    if cfg.precision != "auto":
-        if cfg.precision in ("bf16", "fp16") and device.type == "cpu":
-            raise ConfigError(f"precision {cfg.precision} needs a GPU here; use fp32 or auto")
-        return cfg.precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
+    return policy.training_precision(cfg.precision, device.type,
+                                     policy.capability_of(device.type, _index(device)))
+
+
+def _index(device: Any) -> int:
+    return device.index if device.index is not None else 0
 
 
 def total_steps_of(cfg: RunConfig, steps_per_epoch_or_total: int) -> int:
@@ -77,12 +76,14 @@ def prepare(cfg: RunConfig) -> Setup:
     """Load data and model and attach the method. Raises UserError on any bad input."""
     import torch
 
+    from studio.core import device as policy
     from studio.core.data import doctor as data
     from studio.core.methods.registry import apply_method
     from studio.core.model import load as model_mod
 
     if cfg.stage == "pretrain" and cfg.method_spec.virtual_tokens:
         raise ConfigError(f"{cfg.method} trains virtual tokens for instructions; use stage: sft")
+    check_checkpointing(cfg.gradient_checkpointing, cfg.method)
     device = pick_device(cfg)
     precision = pick_precision(cfg, device)
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
@@ -101,9 +102,9 @@ def prepare(cfg: RunConfig) -> Setup:
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
 
     torch.manual_seed(cfg.seed)  # adapter initialisation is part of the run's identity
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
-    if not cfg.is_peft:
-        dtype = torch.float32  # full / freeze keep fp32 master weights; autocast does the rest
+    # full / freeze keep fp32 master weights (autocast computes); a frozen PEFT base loads at
+    # the run's precision
+    dtype = policy.weights_precision(precision, full_weights=not cfg.is_peft)
     model = model_mod.load_model(path, device=str(device), dtype=dtype,
                                  quantize_4bit=cfg.method_spec.quantized_base,
                                  trust_remote_code=cfg.trust_remote_code,
@@ -126,18 +127,28 @@ def prepare(cfg: RunConfig) -> Setup:
                   fast_loss=supports_fast_loss(model, cfg.method),
                   packing=cfg.packing and not cfg.method_spec.virtual_tokens, data_info=info)
     setup.optimizer, setup.optimizer_name = optim.build_optimizer(model, cfg, device.type)
+    if policy.needs_grad_scaler(precision):
+        setup.scaler = torch.amp.GradScaler(device.type)
     return setup
 
 
 def _want_checkpointing(cfg: RunConfig, path: Path, device: Any) -> bool:
-    if cfg.gradient_checkpointing != "auto":
-        return cfg.gradient_checkpointing == "on"
-    if device.type != "cuda":
-        return False  # CPU RAM is the limit there, and the estimate is for accelerators
+    from studio.core.train.checkpointing import want_checkpointing
+
+    if cfg.gradient_checkpointing != "auto" or device.type != "cuda":
+        # CPU RAM is the limit there, and the estimate is for accelerators
+        return want_checkpointing(cfg.gradient_checkpointing, cfg.method, fits=True)
+    import torch
+
+    from studio.core import device as policy
     from studio.core.model import memory
 
-    total_mb = memory.detect_device().total_mb
-    return bool(memory.should_checkpoint(cfg, path / "config.json", total_mb))
+    # Free memory, not the card's total: the desktop and other processes hold theirs. The
+    # model is loaded by now, so what this process holds is added back.
+    free, _ = torch.cuda.mem_get_info(device)
+    budget = policy.memory_budget_mb(free / 2**20, torch.cuda.memory_reserved(device) / 2**20)
+    return bool(memory.should_checkpoint(cfg, path / "config.json", budget, device_kind="cuda",
+                                         capability=policy.capability_of("cuda", _index(device))))
 
 
 def data_fingerprint(path: str) -> str:

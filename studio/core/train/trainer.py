@@ -18,6 +18,7 @@ from typing import Any, Optional
 from studio.core import config as config_mod
 from studio.core import runs
 from studio.core.config import RunConfig
+from studio.core.device import is_out_of_memory
 from studio.core.errors import ConfigError, DataError
 from studio.core.events import (
     EvalMetrics,
@@ -28,8 +29,7 @@ from studio.core.events import (
     StepMetrics,
 )
 from studio.core.faults import fault_at
-from studio.core.gc_policy import collect_garbage
-from studio.core.train import batching, checkpoint, optim
+from studio.core.train import batching, checkpoint, oom, optim
 from studio.core.train.setup import Setup, check_output_dir, prepare, total_steps_of
 
 # Keys a resume may change: how the same work is split and how long it runs, not what it is.
@@ -52,8 +52,11 @@ def train(cfg: RunConfig, reporter: Optional[Reporter] = None,
           stop: Optional[threading.Event] = None) -> RunResult:
     check_output_dir(cfg)
     setup = prepare(cfg)
-    run = runs.create(cfg)
-    return _run(setup, run, reporter, stop, ckpt=None)
+    try:
+        run = runs.create(cfg)
+        return _run(setup, run, reporter, stop, ckpt=None)
+    finally:
+        _release(setup)
 
 
 def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
@@ -67,11 +70,34 @@ def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
         if done.step >= total_steps_of(cfg, done.total_steps):
             raise ConfigError(f"run {run.path} already finished at step {done.step}; "
                               "raise max_steps with --set to train further")
-    setup = prepare(cfg)
-    if overrides:  # the run's config.yaml says how it really ran from here on
-        runs.atomic_write_text(run.config_file, config_mod.to_yaml(cfg))
-    setup.data_info["cleaned_temporaries"] = len(removed)
-    return _run(setup, run, reporter, stop, ckpt=ckpt)
+    setup = prepare(_same_optimizer(cfg, ckpt))
+    try:
+        if overrides:  # the run's config.yaml says how it really ran from here on
+            runs.atomic_write_text(run.config_file, config_mod.to_yaml(cfg))
+        setup.data_info["cleaned_temporaries"] = len(removed)
+        return _run(setup, run, reporter, stop, ckpt=ckpt)
+    finally:
+        _release(setup)
+
+
+def _same_optimizer(cfg: RunConfig, ckpt: Optional[Path]) -> RunConfig:
+    """`auto` picks the optimizer by device (paged 8-bit AdamW for QLoRA on CUDA, else AdamW):
+    a run resumed on another device keeps the one its checkpoint's state belongs to."""
+    if ckpt is None or cfg.optimizer != "auto":
+        return cfg
+    saved = checkpoint.read_state(ckpt).optimizer
+    return cfg.replace(optimizer=saved) if saved else cfg
+
+
+def _release(s: Setup) -> None:
+    """Give the run's memory back as soon as it ends: break bitsandbytes' 4-bit reference
+    cycles (freed by reference counting, not at the next garbage collection, which the app
+    runs only in its GUI thread), drop the model and optimizer, empty the device's cache."""
+    from studio.core.model.load import release
+
+    release(s.model)
+    s.model = s.optimizer = s.scaler = None
+    oom.give_back_memory(s.device)
 
 
 def resume_config(cfg: RunConfig, overrides: Optional[dict]) -> RunConfig:
@@ -92,14 +118,8 @@ def resume_config(cfg: RunConfig, overrides: Optional[dict]) -> RunConfig:
     return new
 
 
-def smaller_micro_batch(batch_size: int, grad_accum: int) -> Optional[tuple[int, int]]:
-    """The out-of-memory remedy: (batch_size, grad_accum) with the micro-batch about halved and
-    the effective batch kept (the largest divisor up to half, so 5 -> 1 x 5, 6 -> 3 x 2).
-    None when the micro-batch is already 1."""
-    if batch_size <= 1:
-        return None
-    smaller = max(d for d in range(1, batch_size // 2 + 1) if batch_size % d == 0)
-    return smaller, grad_accum * (batch_size // smaller)
+smaller_micro_batch = oom.smaller_micro_batch  # the resume dialog and older callers use it here
+MIN_LOSS_SCALE = 1.0  # fp16: gradients that overflow even unscaled mean divergence
 
 
 # --- the loop ------------------------------------------------------------------------------------
@@ -113,6 +133,8 @@ class Progress:
     tokens_seen: int = 0
     last_saved: int = -1
     last_eval: int = -1
+    skipped: int = 0            # fp16: optimizer steps the gradient scaler skipped
+    phase: str = ""             # what the run is doing now (the out-of-memory report names it)
 
 
 def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
@@ -121,13 +143,15 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
     rep = MultiReporter(writer, reporter or NullReporter())
     stop = stop or threading.Event()
     at = Progress()
+    oom.reset_peak_memory(s.device)  # this run's peak, not an earlier run's in this process
     try:
         if ckpt is not None:
-            st = checkpoint.load(ckpt, s.model, s.optimizer, s.device)
+            st = checkpoint.load(ckpt, s.model, s.optimizer, s.device, s.scaler)
             if st.data_fingerprint != s.data_info["fingerprint"]:
                 raise DataError(f"the dataset {s.cfg.dataset} changed since this run started; "
                                 "resume needs the same file (start a new run instead)")
-            at = Progress(st.step, st.epoch, st.step_in_epoch, st.tokens_seen, st.step)
+            at = Progress(st.step, st.epoch, st.step_in_epoch, st.tokens_seen, st.step,
+                          skipped=st.skipped_steps)
         extra = {"method": s.cfg.method, "device": str(s.device), "precision": s.precision,
                  "data": s.data_info, "optimizer": s.optimizer_name}
         runs.write_status(run, "running", step=at.step, total_steps=s.total_steps, **extra)
@@ -151,8 +175,18 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
 
 def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
           at: Progress) -> RunResult:
-    import torch
+    try:
+        return _steps(s, run, rep, stop, at)
+    except Exception as e:
+        if not is_out_of_memory(e):
+            raise
+    # Handled after the except block: by now the exception and its traceback, which held the
+    # failed step's activations, are gone, so emptying the cache really frees them.
+    return _out_of_memory(s, run, rep, at)
 
+
+def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
+           at: Progress) -> RunResult:
     cfg = s.cfg
     lengths = [len(t.input_ids) for t in s.train]
     plan = batching.epoch_plan(lengths, cfg.effective_batch, cfg.seed, at.epoch)
@@ -169,13 +203,13 @@ def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
         indices = plan[at.in_epoch]
         group = [(s.train[i].input_ids, s.train[i].labels) for i in indices]
         t0 = time.perf_counter()
-        try:
-            fault_at("oom", at.step + 1)
-            loss, grad_norm = _train_step(s, group, params, at.step)
-        except torch.OutOfMemoryError:
-            return _out_of_memory(s, run, rep, at)
-        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+        loss, grad_norm, applied = _train_step(s, group, params, at)
+        if not math.isfinite(loss) or (s.scaler is None and not math.isfinite(grad_norm)):
             return _diverged(s, run, rep, at, loss, grad_norm)
+        if not applied:  # fp16: a gradient overflowed; the scaler halved its scale
+            at.skipped += 1
+            if s.scaler.get_scale() < MIN_LOSS_SCALE:
+                return _diverged(s, run, rep, at, loss, grad_norm)
         at.step, at.in_epoch = at.step + 1, at.in_epoch + 1
         real_tokens = sum(len(ids) for ids, _ in group)
         at.tokens_seen += real_tokens
@@ -187,8 +221,9 @@ def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
             rep.on_step(StepMetrics(step=at.step, loss=loss, grad_norm=grad_norm,
                                     lr=optim.lr_at(at.step - 1, cfg, s.total_steps),
                                     tokens=real_tokens, tokens_per_s=real_tokens / dt,
-                                    mem_mb=_memory_mb(s.device), total_steps=s.total_steps,
-                                    epoch=at.epoch + at.in_epoch / max(1, len(plan))))
+                                    mem_mb=oom.memory_mb(s.device), total_steps=s.total_steps,
+                                    epoch=at.epoch + at.in_epoch / max(1, len(plan)),
+                                    skipped_steps=at.skipped if s.scaler else None))
         if s.eval and at.step % cfg.eval_steps == 0:
             _evaluate(s, rep, at)
         if at.step % cfg.save_steps == 0:
@@ -200,7 +235,7 @@ def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
         _evaluate(s, rep, at)
     if at.last_saved != at.step:
         _save(s, run, rep, at)
-    _save_final(s, run)
+    _save_final(s, run, at)
     runs.write_status(run, "finished", step=at.step, total_steps=s.total_steps)
     rep.on_event(RunEvent(step=at.step, event="finished", detail=str(_final_dir(s, run))))
     return RunResult("finished", run.path, at.step)
@@ -210,9 +245,12 @@ def _save(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> None:
     state = checkpoint.TrainerState(step=at.step, epoch=at.epoch, step_in_epoch=at.in_epoch,
                                     total_steps=s.total_steps, tokens_seen=at.tokens_seen,
                                     data_fingerprint=s.data_info["fingerprint"],
-                                    batch_size=s.cfg.batch_size, grad_accum=s.cfg.grad_accum)
+                                    batch_size=s.cfg.batch_size, grad_accum=s.cfg.grad_accum,
+                                    optimizer=s.optimizer_name, skipped_steps=at.skipped)
+    at.phase = "checkpoint"
     path = checkpoint.save(run, s.model, s.optimizer, state, s.cfg.save_total_limit,
-                           hook=lambda tmp: _checkpoint_faults(at.step))
+                           hook=lambda tmp: _checkpoint_faults(at.step), scaler=s.scaler)
+    at.phase = ""
     at.last_saved = at.step
     rep.on_event(RunEvent(step=at.step, event="checkpoint", detail=str(path)))
 
@@ -221,6 +259,7 @@ def _checkpoint_faults(step: int) -> None:
     import errno
 
     fault_at("kill_in_checkpoint", step)
+    fault_at("oom_checkpoint", step)
     if fault_at("disk_full", step, raise_=False):
         raise OSError(errno.ENOSPC, "No space left on device (injected)")
 
@@ -231,33 +270,56 @@ def _collate(s: Setup, mb: list) -> dict:
     return {k: v.to(s.device) for k, v in batch.items()}
 
 
-def _train_step(s: Setup, group: list, params: list, step: int) -> tuple[float, float]:
-    """One optimizer step over a step group: (mean token loss, gradient norm before clipping)."""
+def _train_step(s: Setup, group: list, params: list,
+                at: Progress) -> tuple[float, float, bool]:
+    """One optimizer step over a step group: (mean token loss, gradient norm before clipping,
+    whether the optimizer applied it; fp16's scaler skips a step whose gradients overflowed)."""
     import torch
 
     from studio.core.methods import builders as methods
     from studio.core.train.loss import loss_sum
 
-    cfg, model = s.cfg, s.model
+    cfg, model, scaler, step = s.cfg, s.model, s.scaler, at.step
     n_step = batching.count_label_tokens(group)  # every label token of the step weighs the same
     total = 0.0
     for mb in batching.micro_batches(group, cfg.batch_size):
+        at.phase = "forward"
+        fault_at("oom", step + 1)
+        fault_at("oom_cublas", step + 1)
         batch = _collate(s, mb)
         with _autocast(s):
             lsum, _ = loss_sum(model, batch, s.fast_loss, cfg.method)
         if fault_at("nan", step + 1, raise_=False):
             lsum = lsum * float("nan")
-        (lsum / max(1, n_step)).backward()
+        at.phase = "backward"
+        fault_at("oom_backward", step + 1)
+        part = lsum / max(1, n_step)
+        (scaler.scale(part) if scaler is not None else part).backward()
         total += float(lsum.detach())
+    if fault_at("overflow", step + 1, raise_=False):
+        params[0].grad.fill_(float("inf"))
+    at.phase = "optimizer step"
+    if scaler is not None:
+        scaler.unscale_(s.optimizer)  # the true gradients, for clipping and the reported norm
     clip = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
     grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
     loss = total / max(1, n_step)
-    if math.isfinite(loss) and math.isfinite(grad_norm):
+    applied = False
+    if math.isfinite(loss) and (math.isfinite(grad_norm) or scaler is not None):
         optim.set_lr(s.optimizer, optim.lr_at(step, cfg, s.total_steps))
-        s.optimizer.step()
-        methods.after_optimizer_step(model, step + 1)
+        fault_at("oom_optimizer", step + 1)
+        if scaler is not None:
+            scaler.step(s.optimizer)  # skipped when unscale_ found an inf / NaN gradient
+            scaler.update()
+            applied = math.isfinite(grad_norm)
+        else:
+            s.optimizer.step()
+            applied = True
+        if applied:
+            methods.after_optimizer_step(model, step + 1)
     s.optimizer.zero_grad(set_to_none=True)  # a poisoned step leaves no trace in the weights
-    return loss, grad_norm
+    at.phase = ""
+    return loss, grad_norm, applied
 
 
 def _autocast(s: Setup) -> Any:
@@ -276,6 +338,8 @@ def _evaluate(s: Setup, rep: Reporter, at: Progress) -> float:
 
     from studio.core.train.loss import loss_sum
 
+    at.phase = "evaluation"
+    fault_at("oom_eval", at.step)
     s.model.eval()
     order = sorted(range(len(s.eval)), key=lambda i: len(s.eval[i].input_ids))  # less padding
     total, count = 0.0, 0
@@ -287,6 +351,7 @@ def _evaluate(s: Setup, rep: Reporter, at: Progress) -> float:
                 lsum, n = loss_sum(s.model, _collate(s, mb), s.fast_loss, s.cfg.method)
             total, count = total + float(lsum), count + n
     s.model.train()
+    at.phase = ""
     eval_loss = total / max(1, count)
     ppl = math.exp(eval_loss) if eval_loss < 50 else float("inf")
     rep.on_eval(EvalMetrics(step=at.step, eval_loss=eval_loss, perplexity=ppl))
@@ -298,32 +363,37 @@ def _final_dir(s: Setup, run: runs.RunDir) -> Path:
     return run.adapter_dir if s.cfg.is_peft else run.model_dir
 
 
-def _save_final(s: Setup, run: runs.RunDir) -> None:
+def _save_final(s: Setup, run: runs.RunDir, at: Progress) -> None:
     """adapter/ (PEFT layout) or model/ (full weights + tokenizer), renamed into place whole."""
     import shutil
 
     final = _final_dir(s, run)
     tmp = run.path / f"{runs.TMP_PREFIX}{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
+    at.phase = "final save"
     try:
         s.model.save_pretrained(str(tmp), safe_serialization=True)
+        fault_at("oom_final_save", 0)
         s.tokenizer.save_pretrained(str(tmp))
     except checkpoint.write_errors() as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_out_of_memory(e):
+            raise
         raise checkpoint.SaveError(f"could not write {final.name}/: "
                                    f"{checkpoint.why_write_failed(e, run.path)}") from None
     fault_at("kill_in_final_save", 0)
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
+    at.phase = ""
 
 
 # --- how a run ends early ----------------------------------------------------------------------
 
 def _end(s: Setup, run: runs.RunDir, rep: Reporter, status: str, step: int, reason: str,
-         kind: str) -> RunResult:
+         kind: str, **data: Any) -> RunResult:
     runs.write_status(run, status, step=step, total_steps=s.total_steps, reason=reason)
-    rep.on_event(RunEvent(step=step, event=status, detail=reason, data={"kind": kind}))
+    rep.on_event(RunEvent(step=step, event=status, detail=reason, data={"kind": kind, **data}))
     return RunResult(status, run.path, step, reason)
 
 
@@ -349,28 +419,24 @@ def _diverged(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress, loss: flo
 
 
 def _out_of_memory(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> RunResult:
-
-    import torch
-
+    where = at.phase or "forward"
     s.optimizer.zero_grad(set_to_none=True)
-    collect_garbage()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    if at.step > 0 and at.last_saved != at.step:
-        _save(s, run, rep, at)  # the weights are whole: the failed step never reached the optimizer
-    cfg = s.cfg
-    tips = []
-    smaller = smaller_micro_batch(cfg.batch_size, cfg.grad_accum)
-    if smaller is not None:
-        tips.append(f"resume with a smaller micro-batch, same effective batch: python main.py "
-                    f"resume {run.path} --set batch_size={smaller[0]} "
-                    f"--set grad_accum={smaller[1]}")
-    tips.append(f"a shorter max_length than {cfg.max_length}")
-    if cfg.method != "qlora":
-        tips.append("method: qlora (4-bit base weights)")
-    tips.append("gradient_checkpointing: on")
-    reason = f"out of memory at step {at.step + 1}; " + "; or ".join(tips)
-    return _end(s, run, rep, "failed", at.step, reason, "oom")
+    oom.give_back_memory(s.device)
+    if where in oom.WEIGHTS_WHOLE and at.step > 0 and at.last_saved != at.step:
+        _save_if_memory_allows(s, run, rep, at)
+    in_step = where in ("forward", "backward", "optimizer step")
+    step = at.step + 1 if in_step else at.step
+    reason = (f"out of memory at step {step} ({where}); {_kept(at)}; "
+              + "; or ".join(oom.remedies(s.cfg, run.path, where)))
+    return _end(s, run, rep, "failed", at.step, reason, "oom", where=where)
+
+
+def _save_if_memory_allows(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> None:
+    try:
+        _save(s, run, rep, at)
+    except Exception as e:
+        if not is_out_of_memory(e):
+            raise  # the last good checkpoint stays, and the report names it
 
 
 def _save_failed(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress,
@@ -384,16 +450,6 @@ def _save_failed(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress,
 
 
 # --- small helpers -------------------------------------------------------------------------------
-
-def _memory_mb(device: Any) -> float:
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
 
 def _param_counts(model: Any) -> dict:
     from studio.core.model import load as model_mod
