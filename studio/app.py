@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication
 from studio.services.gc_collector import GuiThreadCollector
 from studio.services.session import Session
 from studio.services.workers import Task, run_task
-from studio.ui import i18n, prefs
+from studio.ui import fonts, i18n, prefs
 from studio.ui.chat.panel import ChatPanel
 from studio.ui.data.panel import DataPanel
 from studio.ui.export.dialog import ExportForm
@@ -52,6 +52,8 @@ def create_app(argv: Optional[list[str]] = None, lang: Optional[str] = None) -> 
     app.setDesktopFileName("studio")
     app.setWindowIcon(icon())
     i18n.install(app, lang)
+    if not hasattr(app, "cjk_font"):  # once per process
+        app.cjk_font = fonts.install_cjk_font(app.font())
     app.aboutToQuit.connect(Task.wait_all)
     if not hasattr(app, "gc_collector"):  # once per process (tests reuse the app)
         app.gc_collector = GuiThreadCollector(app).start()

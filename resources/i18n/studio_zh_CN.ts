@@ -2432,6 +2432,10 @@ characters {a}–{b}: {chars!r}</source>
       <translation>已保存检查点</translation>
     </message>
     <message>
+      <source>downloading the model</source>
+      <translation>正在下载模型</translation>
+    </message>
+    <message>
       <source>failed</source>
       <translation>失败</translation>
     </message>

@@ -48,8 +48,30 @@ def _train_job(cfg: RunConfig) -> Callable:
         from studio.core.train import trainer
 
         import_engine()
+        fetch_hub_model(cfg, reporter, stop)
         return trainer.train(cfg, reporter=reporter, stop=stop)
     return job
+
+
+def fetch_hub_model(cfg: RunConfig, reporter: Any, stop: threading.Event) -> None:
+    """A hub id is fetched before the run loads it, its progress in the run log (a "download"
+    event every tenth of the bytes; not a metrics line) and Stop cancelling it. Nothing to do
+    for a folder or a model already in the cache."""
+    from studio.core.model.hub import is_hub_id
+    from studio.core.model.load import resolve_model
+
+    if not is_hub_id(cfg.model):
+        return
+    shown = [-1]
+
+    def progress(done: int, total: int, message: str) -> None:
+        tenth = 10 * done // total if total else 0
+        if tenth != shown[0]:
+            shown[0] = tenth
+            reporter.on_event(RunEvent(step=0, event="download", detail=message))
+
+    resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
+                  allow_pickle=cfg.allow_pickle, progress=progress, cancelled=stop.is_set)
 
 
 def _resume_job(run_dir: Path, overrides: Optional[dict]) -> Callable:

@@ -104,3 +104,15 @@ def test_out_of_memory_in_the_app_is_reported_saved_and_resumable(qtbot, tiny_mo
     qtbot.waitUntil(lambda: bool(finished), timeout=180_000)
     assert finished[0][0] == "finished"
     assert runs.read_status(tmp_path / "run")["step"] == 5
+
+
+def test_an_in_app_run_from_a_cached_hub_id(qtbot, hub_cache, tmp_path):
+    s = Session()
+    events, finished = [], []
+    s.sig_event.connect(events.append)
+    s.sig_finished.connect(lambda st, r: finished.append((st, r)))
+    s.start(_cfg(hub_cache, tmp_path / "run", steps=2))
+    qtbot.waitUntil(lambda: bool(finished), timeout=180_000)
+    assert finished[0][0] == "finished", finished
+    # in the cache already: nothing downloaded, so no download lines in the run log
+    assert "download" not in [e.event for e in events]

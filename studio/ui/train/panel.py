@@ -447,7 +447,8 @@ class TrainPanel(QWidget):
     def _on_event(self, e: RunEvent) -> None:
         names = {"started": self.tr("started"), "checkpoint": self.tr("checkpoint saved"),
                  "stopped": self.tr("stopped"), "resumed": self.tr("resumed"),
-                 "finished": self.tr("finished"), "failed": self.tr("failed")}
+                 "finished": self.tr("finished"), "failed": self.tr("failed"),
+                 "download": self.tr("downloading the model")}
         text = self.tr("Step {step}: {event}").format(step=e.step,
                                                      event=names.get(e.event, e.event))
         self._log(f"{text}  {e.detail}" if e.detail else text)
