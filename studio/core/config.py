@@ -25,7 +25,11 @@ METHODS = (
 )
 PEFT_METHODS = METHODS[:8]
 PROMPT_METHODS = ("prompt_tuning", "prefix_tuning", "p_tuning")  # add virtual tokens
-FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "preference")
+FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "preference", "kto")
+STAGES = ("sft", "pretrain", "dpo", "kto")
+PREFERENCE_STAGES = ("dpo", "kto")  # learn from chosen / rejected (or good / bad) replies
+PREF_LOSSES = ("sigmoid", "ipo", "hinge", "orpo", "simpo")
+REFERENCE_FREE_LOSSES = ("orpo", "simpo")  # no reference model at all
 
 
 def _f(default: Any, help: str, group: str, choices: tuple = (), **extra: Any) -> Any:
@@ -47,7 +51,9 @@ class RunConfig:
                       required=True)
     format: str = _f("auto", "Dataset shape; auto detects it from the rows.", "data", FORMATS)
     stage: str = _f("sft", "sft: learn answers (loss on assistant tokens); pretrain: learn "
-                    "all tokens of plain text.", "data", ("sft", "pretrain"))
+                    "all tokens of plain text; dpo: prefer the chosen reply to the rejected one "
+                    "(pref_loss says how); kto: make good replies likelier and bad ones less "
+                    "likely (rows labelled good / bad, or pairs).", "data", STAGES)
     max_length: int = _f(512, "Longest sample in tokens; longer ones are truncated.", "data",
                          min=8, max=131072)
     eval_split: float = _f(0.05, "Share of rows held out for eval loss and perplexity "
@@ -100,6 +106,20 @@ class RunConfig:
                                      "training", ("auto", "on", "off"))
     device: str = _f("auto", "Where to train: auto picks the GPU when there is one.",
                      "training", ("auto", "cuda", "cpu"))
+    pref_loss: str = _f("sigmoid", "stage dpo: sigmoid (DPO), ipo, hinge (SLiC), orpo (odds "
+                        "ratio plus SFT, no reference) or simpo (length-normalised, no "
+                        "reference).", "training", PREF_LOSSES)
+    pref_beta: float = _f(0.1, "stage dpo / kto: beta, how far the tuned model may move from the "
+                          "reference (ORPO: the weight of the odds-ratio term).", "training",
+                          min=1e-6, max=100.0)
+    simpo_gamma: float = _f(0.5, "pref_loss simpo: the target reward margin gamma.", "training",
+                            min=0.0, max=100.0)
+    pref_label_smoothing: float = _f(0.0, "pref_loss sigmoid / simpo: the assumed share of pairs "
+                                     "whose labels are flipped (conservative DPO).", "training",
+                                     min=0.0, max=0.49)
+    pref_sft_weight: float = _f(0.0, "stage dpo / kto: weight of an SFT term (mean token loss "
+                                "of the chosen replies) added to the preference loss (ORPO "
+                                "always has it at 1).", "training", min=0.0, max=100.0)
     seed: int = _f(42, "Random seed for data order, splits and initialisation.", "training")
     # --- output --------------------------------------------------------------------------------
     output_dir: str = _f("runs/run", "The run directory (created). One that already holds a "
@@ -117,6 +137,10 @@ class RunConfig:
     # ----------------------------------------------------------------------------------------
     def replace(self, **changes: Any) -> "RunConfig":
         return from_dict({**to_dict(self), **changes})
+
+    @property
+    def is_preference(self) -> bool:
+        return self.stage in PREFERENCE_STAGES
 
     @property
     def is_peft(self) -> bool:

@@ -72,7 +72,7 @@ def token_view(sample: Sample, tokenizer: Any, max_length: Optional[int], *, sta
                ) -> TokenView:
     """Tokenize `sample` as training would and split it into spans by kind. DataError when the
     chat template refuses the sample."""
-    stage = "pretrain" if sample.is_text else stage
+    stage = "pretrain" if sample.is_text else "sft" if stage in ("dpo", "kto") else stage
     with lock or nullcontext():  # a fast tokenizer must not be used by two threads at once
         tok = tokenize_sample(sample, tokenizer, None, stage=stage,
                               train_on_prompt=train_on_prompt)
@@ -169,7 +169,7 @@ def measure_lengths(index: Any, fmt: str, tokenizer: Any, *, stage: str = "sft",
     import numpy as np  # only the arrays need it
 
     n = len(index)
-    stage = "pretrain" if fmt == "text" else stage
+    stage = "pretrain" if fmt == "text" else "sft" if stage in ("dpo", "kto") else stage
     order = random.Random(seed).sample(range(n), min(n, limit))
     out = LengthSample(total_rows=n, stage=stage, planned=len(order))
     rows: list[int] = []
@@ -196,6 +196,10 @@ def measure_lengths(index: Any, fmt: str, tokenizer: Any, *, stage: str = "sft",
             with lock or nullcontext():
                 tok = tokenize_sample(summary.sample, tokenizer, None, stage=stage,
                                       train_on_prompt=train_on_prompt)
+                if summary.sample.is_pair:  # a pair is as long as its longer side
+                    other = tokenize_sample(summary.sample.rejected_side(), tokenizer, None,
+                                            stage=stage, train_on_prompt=train_on_prompt)
+                    tok = max(tok, other, key=lambda t: len(t.input_ids))
         except DataError as e:
             out.bad += 1
             out.failed.append(RowProblem(summary.row, e.one_line()))

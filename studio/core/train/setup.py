@@ -33,6 +33,18 @@ class Setup:
     optimizer: Any = None
     optimizer_name: str = ""
     data_info: dict = field(default_factory=dict)
+    reference: Any = None      # dpo / kto on full / freeze: stored reference log-probs
+
+    def autocast(self) -> Any:
+        """Mixed precision for forward passes (a no-op in fp32)."""
+        import contextlib
+
+        import torch
+
+        if self.precision in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+            return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return contextlib.nullcontext()
 
 
 # --- setup -------------------------------------------------------------------------------------
@@ -82,6 +94,10 @@ def prepare(cfg: RunConfig) -> Setup:
 
     if cfg.stage == "pretrain" and cfg.method in PROMPT_METHODS:
         raise ConfigError(f"{cfg.method} trains virtual tokens for instructions; use stage: sft")
+    if cfg.is_preference and cfg.method in PROMPT_METHODS:
+        raise ConfigError(f"stage {cfg.stage} compares replies token by token; {cfg.method} "
+                          "adds virtual tokens: use lora, qlora, dora, adalora, ia3, full or "
+                          "freeze")
     device = pick_device(cfg)
     precision = pick_precision(cfg, device)
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
@@ -89,8 +105,15 @@ def prepare(cfg: RunConfig) -> Setup:
     tokenizer = model_mod.load_tokenizer(path, trust_remote_code=cfg.trust_remote_code)
     samples, report = data.load_samples(cfg.dataset, cfg.format, stage=cfg.stage,
                                         skip_bad_rows=cfg.skip_bad_rows)
-    tokenized, dropped = data.tokenize_dataset(samples, tokenizer, cfg.max_length, stage=cfg.stage,
-                                               train_on_prompt=cfg.train_on_prompt)
+    if cfg.is_preference:
+        from studio.core.data.preference import tokenize_preference
+
+        tokenized, dropped = tokenize_preference(samples, tokenizer, cfg.max_length,
+                                                 stage=cfg.stage)
+    else:
+        tokenized, dropped = data.tokenize_dataset(samples, tokenizer, cfg.max_length,
+                                                   stage=cfg.stage,
+                                                   train_on_prompt=cfg.train_on_prompt)
     if not tokenized:
         raise DataError(f"no sample of {cfg.dataset} has tokens to learn from after the chat "
                         f"template and max_length {cfg.max_length}"

@@ -122,6 +122,10 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
     stop = stop or threading.Event()
     at = Progress()
     try:
+        if s.cfg.is_preference:  # before any checkpoint: the model is still the reference
+            from studio.core.train import preference
+
+            preference.prepare_reference(s, run)
         if ckpt is not None:
             st = checkpoint.load(ckpt, s.model, s.optimizer, s.device)
             if st.data_fingerprint != s.data_info["fingerprint"]:
@@ -154,7 +158,7 @@ def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
     import torch
 
     cfg = s.cfg
-    lengths = [len(t.input_ids) for t in s.train]
+    lengths = [t.length for t in s.train]
     plan = batching.epoch_plan(lengths, cfg.effective_batch, cfg.seed, at.epoch)
     params = [p for p in s.model.parameters() if p.requires_grad]
     # before the first step, not after an hour of training
@@ -167,17 +171,16 @@ def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
             at.epoch, at.in_epoch = at.epoch + 1, 0
             plan = batching.epoch_plan(lengths, cfg.effective_batch, cfg.seed, at.epoch)
         indices = plan[at.in_epoch]
-        group = [(s.train[i].input_ids, s.train[i].labels) for i in indices]
         t0 = time.perf_counter()
         try:
             fault_at("oom", at.step + 1)
-            loss, grad_norm = _train_step(s, group, params, at.step)
+            loss, grad_norm, extra = _train_step(s, indices, params, at.step)
         except torch.OutOfMemoryError:
             return _out_of_memory(s, run, rep, at)
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             return _diverged(s, run, rep, at, loss, grad_norm)
         at.step, at.in_epoch = at.step + 1, at.in_epoch + 1
-        real_tokens = sum(len(ids) for ids, _ in group)
+        real_tokens = sum(lengths[i] for i in indices)
         at.tokens_seen += real_tokens
         dt = max(time.perf_counter() - t0, 1e-9)
         if cfg.log_samples:
@@ -188,7 +191,8 @@ def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
                                     lr=optim.lr_at(at.step - 1, cfg, s.total_steps),
                                     tokens=real_tokens, tokens_per_s=real_tokens / dt,
                                     mem_mb=_memory_mb(s.device), total_steps=s.total_steps,
-                                    epoch=at.epoch + at.in_epoch / max(1, len(plan))))
+                                    epoch=at.epoch + at.in_epoch / max(1, len(plan)),
+                                    **extra))
         if s.eval and at.step % cfg.eval_steps == 0:
             _evaluate(s, rep, at)
         if at.step % cfg.save_steps == 0:
@@ -231,50 +235,66 @@ def _collate(s: Setup, mb: list) -> dict:
     return {k: v.to(s.device) for k, v in batch.items()}
 
 
-def _train_step(s: Setup, group: list, params: list, step: int) -> tuple[float, float]:
-    """One optimizer step over a step group: (mean token loss, gradient norm before clipping)."""
+def _train_step(s: Setup, indices: list, params: list,
+                step: int) -> tuple[float, float, dict]:
+    """One optimizer step over a step group: (loss, gradient norm before clipping, the extra
+    metrics of a preference stage)."""
     import torch
 
     from studio.core.methods import builders as methods
-    from studio.core.train.loss import loss_sum
 
     cfg, model = s.cfg, s.model
-    n_step = batching.count_label_tokens(group)  # every label token of the step weighs the same
-    total = 0.0
-    for mb in batching.micro_batches(group, cfg.batch_size):
-        batch = _collate(s, mb)
-        with _autocast(s):
-            lsum, _ = loss_sum(model, batch, s.fast_loss, cfg.method)
-        if fault_at("nan", step + 1, raise_=False):
-            lsum = lsum * float("nan")
-        (lsum / max(1, n_step)).backward()
-        total += float(lsum.detach())
+    poison = fault_at("nan", step + 1, raise_=False)
+    if cfg.is_preference:
+        from studio.core.train import preference
+
+        tally = preference.train_step(s, indices, poison)
+        loss, extra = tally.loss, tally.metrics()
+    else:
+        loss, extra = _sft_backward(s, [(s.train[i].input_ids, s.train[i].labels)
+                                        for i in indices], poison), {}
     clip = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
     grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
-    loss = total / max(1, n_step)
     if math.isfinite(loss) and math.isfinite(grad_norm):
         optim.set_lr(s.optimizer, optim.lr_at(step, cfg, s.total_steps))
         s.optimizer.step()
         methods.after_optimizer_step(model, step + 1)
     s.optimizer.zero_grad(set_to_none=True)  # a poisoned step leaves no trace in the weights
-    return loss, grad_norm
+    return loss, grad_norm, extra
+
+
+def _sft_backward(s: Setup, group: list, poison: bool) -> float:
+    """Gradients of the step group's mean token loss; returns that loss."""
+    from studio.core.train.loss import loss_sum
+
+    n_step = batching.count_label_tokens(group)  # every label token of the step weighs the same
+    total = 0.0
+    for mb in batching.micro_batches(group, s.cfg.batch_size):
+        with _autocast(s):
+            lsum, _ = loss_sum(s.model, _collate(s, mb), s.fast_loss, s.cfg.method)
+        if poison:
+            lsum = lsum * float("nan")
+        (lsum / max(1, n_step)).backward()
+        total += float(lsum.detach())
+    return total / max(1, n_step)
 
 
 def _autocast(s: Setup) -> Any:
-    import contextlib
-
-    import torch
-
-    if s.precision in ("bf16", "fp16"):
-        dtype = torch.bfloat16 if s.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=s.device.type, dtype=dtype)
-    return contextlib.nullcontext()
+    return s.autocast()
 
 
 def _evaluate(s: Setup, rep: Reporter, at: Progress) -> float:
     import torch
 
     from studio.core.train.loss import loss_sum
+
+    if s.cfg.is_preference:
+        from studio.core.train import preference
+
+        eval_loss, ppl, extra = preference.evaluate(s)
+        rep.on_eval(EvalMetrics(step=at.step, eval_loss=eval_loss, perplexity=ppl, **extra))
+        at.last_eval = at.step
+        return eval_loss
 
     s.model.eval()
     order = sorted(range(len(s.eval)), key=lambda i: len(s.eval[i].input_ids))  # less padding
