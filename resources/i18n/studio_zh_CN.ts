@@ -1653,6 +1653,10 @@ Allow it only if you trust the model's author.</source>
       <translation>梯度范数</translation>
     </message>
     <message>
+      <source>KL</source>
+      <translation>KL</translation>
+    </message>
+    <message>
       <source>Learning rate</source>
       <translation>学习率</translation>
     </message>
@@ -1663,6 +1667,14 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>Memory (MB)</source>
       <translation>内存（MB）</translation>
+    </message>
+    <message>
+      <source>Preference accuracy / KL</source>
+      <translation>偏好准确率 / KL</translation>
+    </message>
+    <message>
+      <source>Rewards (chosen / rejected)</source>
+      <translation>奖励（chosen / rejected）</translation>
     </message>
     <message>
       <source>Smoothing</source>
@@ -1681,8 +1693,16 @@ Allow it only if you trust the model's author.</source>
       <translation>叠加在原始损失上的滑动平均权重（0 表示不平滑）。</translation>
     </message>
     <message>
+      <source>accuracy</source>
+      <translation>准确率</translation>
+    </message>
+    <message>
       <source>allocated</source>
       <translation>已分配</translation>
+    </message>
+    <message>
+      <source>chosen</source>
+      <translation>被选中</translation>
     </message>
     <message>
       <source>eval</source>
@@ -1691,6 +1711,10 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>lr</source>
       <translation>学习率</translation>
+    </message>
+    <message>
+      <source>margin</source>
+      <translation>间隔</translation>
     </message>
     <message>
       <source>norm</source>
@@ -1707,6 +1731,10 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>raw</source>
       <translation>原始</translation>
+    </message>
+    <message>
+      <source>rejected</source>
+      <translation>被拒绝</translation>
     </message>
     <message>
       <source>reserved</source>
