@@ -2147,6 +2147,14 @@ characters {a}–{b}: {chars!r}</source>
       <translation>在“模型与方法”页选择模型后，这里会按模型的对话模板显示该行，并标出参与训练的 token。</translation>
     </message>
     <message>
+      <source>Chosen</source>
+      <translation>被选中的</translation>
+    </message>
+    <message>
+      <source>Rejected</source>
+      <translation>被拒绝的</translation>
+    </message>
+    <message>
       <source>Row {row}</source>
       <translation>第 {row} 行</translation>
     </message>
@@ -2165,6 +2173,10 @@ characters {a}–{b}: {chars!r}</source>
     <message>
       <source>trained (loss)</source>
       <translation>参与训练（计算损失）</translation>
+    </message>
+    <message>
+      <source>{side} reply</source>
+      <translation>{side}回答</translation>
     </message>
     <message>
       <source>… {n} more tokens not shown</source>
