@@ -177,3 +177,4 @@ def test_the_examples_run_as_is_from_the_repository_root(tmp_path, tiny_model_di
     assert r.returncode == 0, r.stderr
     assert runs.read_status(tmp_path / "out")["status"] == "finished"
     assert _lines(tmp_path / "out", "step")[-1].rewards_chosen is not None
+    assert ("  margin " if name == "dpo" else "  kl ") in r.stdout  # on the console too
