@@ -210,6 +210,10 @@
       <translation>基础模型</translation>
     </message>
     <message>
+      <source>Before {stage}: the reference (base) model</source>
+      <translation>{stage} 之前：参考（基础）模型</translation>
+    </message>
+    <message>
       <source>Colour each token by how likely the model found it (green: sure, red: unlikely); hover a token for the alternatives</source>
       <translation>按模型给出的概率为每个词元着色（绿色：很确定，红色：不太可能）；鼠标悬停可查看其他候选</translation>
     </message>

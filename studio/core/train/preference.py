@@ -151,7 +151,7 @@ def compute_reference(s: Any, items: Sequence[TokenizedPair]) -> list[list[float
     cfg = s.cfg
     was_training = s.model.training
     s.model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), s.autocast():  # the precision training will compare it in
         for start in range(0, len(items), cfg.batch_size):
             idx = list(range(start, min(start + cfg.batch_size, len(items))))
             sums, _ = sequence_logps(s.model, _item_seqs(cfg, items, idx), s.device, s.fast_loss)
