@@ -204,7 +204,8 @@ class Tally:
     correct: int = 0
     nll: float = 0.0
     nll_tokens: float = 0.0
-    kl: Optional[float] = None
+    paired: bool = True         # dpo; kto replies have no pairs to rank
+    kl: Optional[float] = None  # kto: the KL estimate (a mean over the eval groups)
 
     def metrics(self) -> dict:
         """The metrics-line fields (docs/contract.md): means over the step's pairs."""
@@ -216,7 +217,7 @@ class Tally:
                "reward_margin": rc - rr if rc is not None and rr is not None else None,
                "logps_chosen": mean(self.chosen_logps),
                "logps_rejected": mean(self.rejected_logps), "kl": self.kl}
-        if self.kl is None:  # pairs: how often the chosen reply wins
+        if self.paired:  # how often the chosen reply wins
             out["reward_accuracy"] = self.correct / self.pairs if self.pairs else None
         return {k: v for k, v in out.items() if v is not None}
 
@@ -231,13 +232,18 @@ def evaluate(s: Any) -> tuple[float, float, dict]:
     import torch
 
     s.model.eval()
-    tally = Tally()
+    tally = Tally(paired=s.cfg.stage == "dpo")
+    kls: list[tuple[float, int]] = []
     with torch.no_grad():
         for start in range(0, len(s.eval), s.cfg.effective_batch):
             idx = range(start, min(start + s.cfg.effective_batch, len(s.eval)))
             part = _run_group(s, s.eval, list(idx), "eval", grad=False)
             _merge(tally, part)
+            if part.kl is not None:
+                kls.append((part.kl, part.pairs))
     s.model.train()
+    if kls:
+        tally.kl = sum(k * n for k, n in kls) / sum(n for _, n in kls)
     loss = tally.pref_sum / max(1, tally.pairs)
     nll = tally.nll / max(1.0, tally.nll_tokens)
     return loss, math.exp(nll) if nll < 50 else float("inf"), tally.metrics()
@@ -256,7 +262,7 @@ def _merge(into: Tally, part: Tally) -> None:
 def _run_group(s: Any, items: Sequence[TokenizedPair], indices: Sequence[int], split: str,
                grad: bool, poison: bool = False) -> Tally:
     cfg = s.cfg
-    tally = Tally(pairs=len(indices))
+    tally = Tally(pairs=len(indices), paired=cfg.stage == "dpo")
     kl = _kl_estimate(s, items, indices, split) if cfg.stage == "kto" else None
     chosen_tokens = sum(_label_count(items[i].chosen) for i in indices
                         if cfg.stage == "dpo" or items[i].label)

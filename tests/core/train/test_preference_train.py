@@ -93,6 +93,7 @@ def test_kto_learns_good_and_bad_replies(tmp_path, tiny_model_dir, kto_file):
     assert evals[0].reward_margin == pytest.approx(0.0, abs=1e-6)
     assert evals[-1].reward_margin > 0.5 and evals[-1].eval_loss < evals[0].eval_loss
     assert all(s.kl is not None and s.reward_accuracy is None for s in steps)  # no pairs
+    assert all(e.kl is not None and e.reward_accuracy is None for e in evals)
 
 
 def test_full_weights_store_the_reference_and_resume_exactly(tmp_path, tiny_model_dir,
