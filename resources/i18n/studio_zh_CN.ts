@@ -472,6 +472,10 @@
       <translation>学习率调度</translation>
     </message>
     <message>
+      <source>Label smoothing</source>
+      <translation>标签平滑</translation>
+    </message>
+    <message>
       <source>Learning rate</source>
       <translation>学习率</translation>
     </message>
@@ -540,12 +544,28 @@
       <translation>精度</translation>
     </message>
     <message>
+      <source>Preference beta</source>
+      <translation>偏好 beta</translation>
+    </message>
+    <message>
+      <source>Preference loss</source>
+      <translation>偏好损失</translation>
+    </message>
+    <message>
       <source>Run folder</source>
       <translation>运行文件夹</translation>
     </message>
     <message>
+      <source>SFT term weight</source>
+      <translation>SFT 项权重</translation>
+    </message>
+    <message>
       <source>Seed</source>
       <translation>随机种子</translation>
+    </message>
+    <message>
+      <source>SimPO gamma</source>
+      <translation>SimPO gamma</translation>
     </message>
     <message>
       <source>Skip bad rows</source>
