@@ -210,6 +210,10 @@
       <translation>基础模型</translation>
     </message>
     <message>
+      <source>Before {stage}: the reference (base) model</source>
+      <translation>{stage} 之前：参考（基础）模型</translation>
+    </message>
+    <message>
       <source>Colour each token by how likely the model found it (green: sure, red: unlikely); hover a token for the alternatives</source>
       <translation>按模型给出的概率为每个词元着色（绿色：很确定，红色：不太可能）；鼠标悬停可查看其他候选</translation>
     </message>
@@ -487,6 +491,10 @@
       <translation>学习率调度</translation>
     </message>
     <message>
+      <source>Label smoothing</source>
+      <translation>标签平滑</translation>
+    </message>
+    <message>
       <source>Learning rate</source>
       <translation>学习率</translation>
     </message>
@@ -555,12 +563,28 @@
       <translation>精度</translation>
     </message>
     <message>
+      <source>Preference beta</source>
+      <translation>偏好 beta</translation>
+    </message>
+    <message>
+      <source>Preference loss</source>
+      <translation>偏好损失</translation>
+    </message>
+    <message>
       <source>Run folder</source>
       <translation>运行文件夹</translation>
     </message>
     <message>
+      <source>SFT term weight</source>
+      <translation>SFT 项权重</translation>
+    </message>
+    <message>
       <source>Seed</source>
       <translation>随机种子</translation>
+    </message>
+    <message>
+      <source>SimPO gamma</source>
+      <translation>SimPO gamma</translation>
     </message>
     <message>
       <source>Skip bad rows</source>
@@ -726,8 +750,8 @@
       <translation>无法读取此文件；原因见左侧。</translation>
     </message>
     <message>
-      <source>This file holds preference pairs (chosen / rejected) for DPO. Studio does not train on preference data yet: use conversations (alpaca, sharegpt or messages) for supervised fine-tuning.</source>
-      <translation>此文件包含用于 DPO 的偏好对（chosen / rejected）。Studio 暂不支持偏好数据训练：请使用对话数据（alpaca、sharegpt 或 messages）进行监督微调。</translation>
+      <source>This file holds preference pairs (chosen / rejected), or replies labelled good / bad: train it with stage dpo (pairs) or kto. The preview shows the chosen reply; the rejected one is trained against it.</source>
+      <translation>此文件包含偏好对（chosen / rejected）或标注为好 / 坏的回答：请用 stage dpo（偏好对）或 kto 训练。预览显示被选中的回答；被拒绝的回答在训练中与之对比。</translation>
     </message>
     <message>
       <source>Token lengths</source>
@@ -1805,6 +1829,10 @@ Allow it only if you trust the model's author.</source>
       <translation>梯度范数</translation>
     </message>
     <message>
+      <source>KL</source>
+      <translation>KL</translation>
+    </message>
+    <message>
       <source>Learning rate</source>
       <translation>学习率</translation>
     </message>
@@ -1815,6 +1843,14 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>Memory (MB)</source>
       <translation>内存（MB）</translation>
+    </message>
+    <message>
+      <source>Preference accuracy / KL</source>
+      <translation>偏好准确率 / KL</translation>
+    </message>
+    <message>
+      <source>Rewards (chosen / rejected)</source>
+      <translation>奖励（chosen / rejected）</translation>
     </message>
     <message>
       <source>Smoothing</source>
@@ -1833,8 +1869,16 @@ Allow it only if you trust the model's author.</source>
       <translation>叠加在原始损失上的滑动平均权重（0 表示不平滑）。</translation>
     </message>
     <message>
+      <source>accuracy</source>
+      <translation>准确率</translation>
+    </message>
+    <message>
       <source>allocated</source>
       <translation>已分配</translation>
+    </message>
+    <message>
+      <source>chosen</source>
+      <translation>被选中</translation>
     </message>
     <message>
       <source>eval</source>
@@ -1843,6 +1887,10 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>lr</source>
       <translation>学习率</translation>
+    </message>
+    <message>
+      <source>margin</source>
+      <translation>间隔</translation>
     </message>
     <message>
       <source>norm</source>
@@ -1859,6 +1907,10 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>raw</source>
       <translation>原始</translation>
+    </message>
+    <message>
+      <source>rejected</source>
+      <translation>被拒绝</translation>
     </message>
     <message>
       <source>reserved</source>
@@ -2118,8 +2170,28 @@ Allow it only if you trust the model's author.</source>
       <translation>freeze：训练最后几层（其余层保持冻结）。</translation>
     </message>
     <message>
-      <source>sft: learn answers (loss on assistant tokens); pretrain: learn all tokens of plain text.</source>
-      <translation>sft：学习回答（只对助手 token 计算损失）；pretrain：学习纯文本的所有 token。</translation>
+      <source>pref_loss sigmoid / simpo: the assumed share of pairs whose labels are flipped (conservative DPO).</source>
+      <translation>pref_loss 为 sigmoid / simpo 时：假定标签被颠倒的偏好对比例（保守 DPO）。</translation>
+    </message>
+    <message>
+      <source>pref_loss simpo: the target reward margin gamma.</source>
+      <translation>pref_loss 为 simpo 时：目标奖励间隔 gamma。</translation>
+    </message>
+    <message>
+      <source>sft: learn answers (loss on assistant tokens); pretrain: learn all tokens of plain text; dpo: prefer the chosen reply to the rejected one (pref_loss says how); kto: make good replies likelier and bad ones less likely (rows labelled good / bad, or pairs).</source>
+      <translation>sft：学习回答（只对助手 token 计算损失）；pretrain：学习纯文本的所有 token；dpo：让被选中的回答优于被拒绝的回答（方式由 pref_loss 决定）；kto：让好回答更可能、坏回答更不可能（标注好 / 坏的行，或偏好对）。</translation>
+    </message>
+    <message>
+      <source>stage dpo / kto: beta, how far the tuned model may move from the reference (ORPO: the weight of the odds-ratio term).</source>
+      <translation>stage 为 dpo / kto 时：beta，微调后的模型可以偏离参考模型多远（ORPO：几率比项的权重）。</translation>
+    </message>
+    <message>
+      <source>stage dpo / kto: weight of an SFT term (mean token loss of the chosen replies) added to the preference loss (ORPO always has it at 1).</source>
+      <translation>stage 为 dpo / kto 时：加到偏好损失上的 SFT 项（被选中回答的平均 token 损失）的权重（ORPO 始终为 1）。</translation>
+    </message>
+    <message>
+      <source>stage dpo: sigmoid (DPO), ipo, hinge (SLiC), orpo (odds ratio plus SFT, no reference) or simpo (length-normalised, no reference).</source>
+      <translation>stage 为 dpo 时：sigmoid（DPO）、ipo、hinge（SLiC）、orpo（几率比加 SFT，无参考模型）或 simpo（按长度归一化，无参考模型）。</translation>
     </message>
   </context>
   <context>
@@ -2255,6 +2327,14 @@ characters {a}–{b}: {chars!r}</source>
       <translation>在“模型与方法”页选择模型后，这里会按模型的对话模板显示该行，并标出参与训练的 token。</translation>
     </message>
     <message>
+      <source>Chosen</source>
+      <translation>被选中的</translation>
+    </message>
+    <message>
+      <source>Rejected</source>
+      <translation>被拒绝的</translation>
+    </message>
+    <message>
       <source>Row {row}</source>
       <translation>第 {row} 行</translation>
     </message>
@@ -2273,6 +2353,10 @@ characters {a}–{b}: {chars!r}</source>
     <message>
       <source>trained (loss)</source>
       <translation>参与训练（计算损失）</translation>
+    </message>
+    <message>
+      <source>{side} reply</source>
+      <translation>{side}回答</translation>
     </message>
     <message>
       <source>… {n} more tokens not shown</source>

@@ -4,11 +4,11 @@
 Prints what the file is (type, shape), how many rows are good, every problem by row number
 (the first 20 on screen), fields it does not understand, rows with image/audio/video input, and
 with --model the token lengths as that model's chat template renders the rows, against
-max_length. A file of unknown shape is read through a proposed column mapping, shown with its
-first rows (rendered by the chat template with --model) for the user to confirm with --columns.
-Exit 0 when the file can be trained on (bad rows are reported, and skipped only with
-skip_bad_rows); 2 when it cannot be read, has no good rows, holds only preference pairs, or
-needs a column mapping that is not set yet.
+max_length (a preference pair counts its longer side). A file of unknown shape is read through
+a proposed column mapping, shown with its first rows (rendered by the chat template with
+--model) for the user to confirm with --columns. Exit 0 when the file can be trained on (bad
+rows are reported, and skipped only with skip_bad_rows); 2 when it cannot be read, has no good
+rows, or needs a column mapping that is not set yet.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "check-data", help="dataset doctor: format, rows, errors by row, token lengths",
         description="Check a dataset file before training: its shape (alpaca, sharegpt, "
-                    "messages, text, preference), good and bad rows by number, and with --model "
-                    "the token lengths under that model's chat template.")
+                    "messages, text, preference pairs, KTO rows), good and bad rows by number, "
+                    "and with --model the token lengths under that model's chat template.")
     p.add_argument("file", metavar="FILE", help=".json, .jsonl, .csv, .tsv, .parquet or .txt")
     p.add_argument("--model", metavar="DIR", help="model folder whose tokenizer and chat "
                    "template count the tokens")
@@ -49,8 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--columns", metavar="MAP", default="",
                    help="which field plays which role: prompt=q_text,response=a_text (config "
                         "key columns; see `train --help`)")
-    p.add_argument("--stage", choices=["sft", "pretrain"], default="sft",
-                   help="how tokens are counted: sft renders conversations, pretrain learns all")
+    p.add_argument("--stage", choices=["sft", "pretrain", "dpo", "kto"], default="sft",
+                   help="how tokens are counted: sft (dpo, kto) renders conversations, pretrain "
+                        "learns all")
     p.add_argument("--max-length", type=int, metavar="N",
                    help="longest sample in tokens (default: the config default)")
     p.add_argument("--max-rows", type=int, metavar="N", help="check only the first N rows")
@@ -119,13 +120,9 @@ def _verdict(report: Any, proposal: Any = None) -> str:
     """Why this file cannot be trained on ("" when it can)."""
     from pathlib import Path
 
-    from studio.core.data.doctor import PREFERENCE_REFUSAL
-
     name = Path(report.path).name
     if proposal is not None:
         return proposal.error  # as training says it (it names the proposed columns)
-    if report.is_preference:
-        return PREFERENCE_REFUSAL.format(name=name)
     if report.good_rows == 0:
         if report.media_rows and len(report.media_rows) == report.total_rows:
             return f"every row of {name} has image/audio/video input; this studio trains text " \
@@ -207,6 +204,11 @@ def _preview(sample: Any, width: int = 100) -> list[str]:
     lines = [f"  {m.role}: {cut(m.content)}" for m in sample.messages[:6]]
     if len(sample.messages) > 6:
         lines.append(f"  ... {len(sample.messages) - 6} more messages")
+    if sample.is_pair:
+        lines[-1] = lines[-1].replace("  assistant: ", "  chosen: ", 1)
+        lines.append(f"  rejected: {cut(sample.rejected)}")
+    elif sample.label is not None:
+        lines.append(f"  label: {'good' if sample.label else 'bad'} reply")
     if sample.tools:
         lines.append(f"  tools: {cut(sample.tools)}")
     return lines
@@ -260,6 +262,10 @@ def _summary(r: Any, verdict: str) -> str:
     text = f"usable: {r.good_rows} good rows"
     if r.format == "text":
         text += " of plain text (train it with stage: pretrain)"
+    elif r.format == "preference":
+        text += " of chosen/rejected pairs (train them with stage: dpo, or kto)"
+    elif r.format == "kto":
+        text += " of replies labelled good / bad (train them with stage: kto)"
     if r.bad_rows:
         text += (f"; {r.bad_rows} bad rows refuse training until fixed, or set skip_bad_rows: "
                  "true to train on the good rows")

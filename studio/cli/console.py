@@ -23,14 +23,14 @@ class ConsoleReporter:
         if m.total_steps and m.step:
             left = (time.time() - self.t0) / m.step * (m.total_steps - m.step)
             eta = f"  eta {int(left // 60)}:{int(left % 60):02d}"
-        print(f"step {m.step}/{m.total_steps}  loss {m.loss:.4f}  lr {m.lr:.2e}  "
-              f"grad {m.grad_norm:.3f}  {m.tokens_per_s:.0f} tok/s  mem {m.mem_mb:.0f} MB{eta}",
-              flush=True)
+        print(f"step {m.step}/{m.total_steps}  loss {m.loss:.4f}{_preference(m)}  "
+              f"lr {m.lr:.2e}  grad {m.grad_norm:.3f}  {m.tokens_per_s:.0f} tok/s  "
+              f"mem {m.mem_mb:.0f} MB{eta}", flush=True)
 
     def on_eval(self, m: EvalMetrics) -> None:
         if not self.quiet:
             print(f"eval  step {m.step}  eval_loss {m.eval_loss:.4f}  "
-                  f"perplexity {m.perplexity:.2f}", flush=True)
+                  f"perplexity {m.perplexity:.2f}{_preference(m)}", flush=True)
 
     def on_event(self, e: RunEvent) -> None:
         if e.event in ("started", "resumed"):
@@ -38,6 +38,14 @@ class ConsoleReporter:
         if self.quiet and e.event not in ("failed", "finished", "stopped"):
             return
         print(f"[{e.event}] step {e.step}: {e.detail}", flush=True)
+
+
+def _preference(m: StepMetrics | EvalMetrics) -> str:
+    """Stage dpo / kto: the reward margin, accuracy and KL after the loss ("" otherwise)."""
+    parts = [f"{name} {v:.3f}" for name, v in (("margin", m.reward_margin),
+                                               ("acc", m.reward_accuracy), ("kl", m.kl))
+             if v is not None]
+    return "  " + "  ".join(parts) if parts else ""
 
 
 def run_with_console(start: Callable, quiet: bool = False) -> int:

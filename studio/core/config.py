@@ -30,7 +30,12 @@ def __getattr__(name: str) -> tuple:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return tuple(m.name for m in methods.all_methods() if views[name](m))
 
+
 FORMATS = ("auto",) + DATASET_FORMATS  # "auto" detects the shape from the rows
+STAGES = ("sft", "pretrain", "dpo", "kto")
+PREFERENCE_STAGES = ("dpo", "kto")  # learn from chosen / rejected (or good / bad) replies
+PREF_LOSSES = ("sigmoid", "ipo", "hinge", "orpo", "simpo")
+REFERENCE_FREE_LOSSES = ("orpo", "simpo")  # no reference model at all
 
 
 def _f(default: Any, help: str, group: str, choices: tuple = (), **extra: Any) -> Any:
@@ -59,7 +64,9 @@ class RunConfig:
                       "content_tag, user_tag, assistant_tag, system_tag), chosen, rejected, "
                       "label, text, tools; a.b.c reaches nested fields.", "data")
     stage: str = _f("sft", "sft: learn answers (loss on assistant tokens); pretrain: learn "
-                    "all tokens of plain text.", "data", ("sft", "pretrain"))
+                    "all tokens of plain text; dpo: prefer the chosen reply to the rejected one "
+                    "(pref_loss says how); kto: make good replies likelier and bad ones less "
+                    "likely (rows labelled good / bad, or pairs).", "data", STAGES)
     max_length: int = _f(512, "Longest sample in tokens; longer ones are truncated.", "data",
                          min=8, max=131072)
     eval_split: float = _f(0.05, "Share of rows held out for eval loss and perplexity "
@@ -114,6 +121,20 @@ class RunConfig:
     device: str = _f("auto", "Where to train: auto picks the CUDA GPU when there is one, else "
                      "Apple MPS (untested), else the CPU.", "training",
                      ("auto", "cuda", "mps", "cpu"))
+    pref_loss: str = _f("sigmoid", "stage dpo: sigmoid (DPO), ipo, hinge (SLiC), orpo (odds "
+                        "ratio plus SFT, no reference) or simpo (length-normalised, no "
+                        "reference).", "training", PREF_LOSSES)
+    pref_beta: float = _f(0.1, "stage dpo / kto: beta, how far the tuned model may move from the "
+                          "reference (ORPO: the weight of the odds-ratio term).", "training",
+                          min=1e-6, max=100.0)
+    simpo_gamma: float = _f(0.5, "pref_loss simpo: the target reward margin gamma.", "training",
+                            min=0.0, max=100.0)
+    pref_label_smoothing: float = _f(0.0, "pref_loss sigmoid / simpo: the assumed share of pairs "
+                                     "whose labels are flipped (conservative DPO).", "training",
+                                     min=0.0, max=0.49)
+    pref_sft_weight: float = _f(0.0, "stage dpo / kto: weight of an SFT term (mean token loss "
+                                "of the chosen replies) added to the preference loss (ORPO "
+                                "always has it at 1).", "training", min=0.0, max=100.0)
     seed: int = _f(42, "Random seed for data order, splits and initialisation.", "training")
     # --- output --------------------------------------------------------------------------------
     output_dir: str = _f("runs/run", "The run directory (created). One that already holds a "
@@ -136,6 +157,10 @@ class RunConfig:
     def method_spec(self) -> methods.Method:
         """What the registry declares about this config's method."""
         return methods.get(self.method)
+
+    @property
+    def is_preference(self) -> bool:
+        return self.stage in PREFERENCE_STAGES
 
     @property
     def is_peft(self) -> bool:

@@ -29,6 +29,14 @@ class StepMetrics:
     epoch: float = 0.0
     skipped_steps: Optional[int] = None  # fp16 only: steps skipped on gradient overflow so far
     type: str = "step"
+    # stage dpo / kto (absent otherwise): means over the step's pairs or replies
+    rewards_chosen: Optional[float] = None     # beta x log-ratio of the chosen (good) replies
+    rewards_rejected: Optional[float] = None   # ... of the rejected (bad) replies
+    reward_margin: Optional[float] = None      # rewards_chosen - rewards_rejected
+    reward_accuracy: Optional[float] = None    # share of pairs whose chosen reward is higher
+    logps_chosen: Optional[float] = None       # log-probability of the chosen replies
+    logps_rejected: Optional[float] = None
+    kl: Optional[float] = None                 # kto: the KL estimate of the step
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,14 @@ class EvalMetrics:
     perplexity: float
     time: float = field(default_factory=time.time)
     type: str = "eval"
+    # stage dpo / kto: eval_loss is the preference loss, perplexity that of the chosen replies
+    rewards_chosen: Optional[float] = None
+    rewards_rejected: Optional[float] = None
+    reward_margin: Optional[float] = None
+    reward_accuracy: Optional[float] = None
+    logps_chosen: Optional[float] = None
+    logps_rejected: Optional[float] = None
+    kl: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,15 @@ def _num(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
+PREFERENCE_FIELDS = ("rewards_chosen", "rewards_rejected", "reward_margin", "reward_accuracy",
+                     "logps_chosen", "logps_rejected", "kl")
+
+
+def _preference(d: dict) -> dict:
+    """The optional preference fields present in a line (null reads as NaN)."""
+    return {k: _num(d[k]) for k in PREFERENCE_FIELDS if k in d}
+
+
 def from_json(d: dict) -> Optional[Record]:
     """One parsed metrics.jsonl object -> record; None for lines of an unknown type."""
     kind = d.get("type")
@@ -123,11 +148,11 @@ def from_json(d: dict) -> Optional[Record]:
                                mem_mb=_num(d.get("mem_mb")), time=float(d.get("time", 0.0)),
                                total_steps=int(d.get("total_steps") or 0),
                                epoch=float(d.get("epoch") or 0.0),
-                               skipped_steps=_opt_int(d.get("skipped_steps")))
+                               skipped_steps=_opt_int(d.get("skipped_steps")), **_preference(d))
         if kind == "eval":
             return EvalMetrics(step=int(d["step"]), eval_loss=_num(d.get("eval_loss")),
                                perplexity=_num(d.get("perplexity")),
-                               time=float(d.get("time", 0.0)))
+                               time=float(d.get("time", 0.0)), **_preference(d))
         if kind == "event":
             return RunEvent(step=int(d.get("step", 0)), event=str(d.get("event", "")),
                             detail=str(d.get("detail", "")), time=float(d.get("time", 0.0)),

@@ -58,6 +58,7 @@ class Loaded:
     note: str
     has_tuned: bool
     shared: bool
+    stage: str = ""           # a run's stage: dpo / kto runs compare with their reference
 
 
 @dataclass
@@ -66,6 +67,15 @@ class _Ask:
     messages: dict            # side -> list of messages (each side keeps its own history)
     settings: Any             # core.chat.GenSettings
     cancel: threading.Event
+
+
+def _stage_of(src: ChatSource) -> str:
+    """The stage a run trained with ("" for a model or adapter folder)."""
+    if not src.run:
+        return ""
+    from studio.core import runs
+
+    return runs.load_config(runs.open_run(src.run)).stage
 
 
 class _Runner(QObject):
@@ -140,7 +150,7 @@ class _Runner(QObject):
                                        step=src.step, with_base=src.with_base)
         m = self.models
         return Loaded(source=src, label=m.label, note=m.note, has_tuned=m.tuned is not None,
-                      shared=m.shared)
+                      shared=m.shared, stage=_stage_of(src))
 
     def _ask(self, job: _Ask) -> None:
         if self.models is None:

@@ -274,8 +274,7 @@ class DataDoctor(QObject):
 
     def _maybe_measure(self) -> None:
         r = self.report
-        if self.tokenizer is None or r is None or self.index is None or not r.good_rows \
-                or r.is_preference:
+        if self.tokenizer is None or r is None or self.index is None or not r.good_rows:
             return
         self._run("lengths", _lengths_job(self.index, shape_of(r), self.tokenizer, self.stage,
                                           self.train_on_prompt, self.tokenizer_lock))

@@ -70,12 +70,33 @@ def test_unreadable_file_exits_2_with_one_line(tmp_path, capsys, content, match)
     assert re.search(match, err), err
 
 
-def test_preference_and_media_only_files_exit_2(tmp_path, capsys):
+def test_preference_files_report_their_shape_and_exit_0(tmp_path, capsys):
     pref = _write_jsonl(tmp_path / "p.jsonl",
                         [{"instruction": "Q", "chosen": "a", "rejected": "b"}])
     code, out, err = _run(capsys, pref)
-    assert code == 2 and "format    preference (detected)" in out
-    assert err.startswith("error: preference training (DPO) is not supported yet; ")
+    assert code == 0 and err == "" and "format    preference (detected)" in out
+    assert "rejected: b" in out and "train them with stage: dpo" in out
+    kto = _write_jsonl(tmp_path / "k.jsonl", [{"prompt": "Q", "completion": "a", "label": True},
+                                              {"prompt": "Q", "completion": "b", "label": False}])
+    code, out, err = _run(capsys, kto)
+    assert code == 0 and "format    kto (detected)" in out and "label: good reply" in out
+
+
+def test_broken_preference_rows_are_named(tmp_path, capsys):
+    rows = [{"instruction": "Q", "chosen": "a", "rejected": "b"},
+            {"instruction": "Q", "chosen": "same", "rejected": "same"},
+            {"instruction": "Q", "chosen": "a"},
+            {"instruction": "Q", "chosen": " ", "rejected": "b"},
+            {"prompt": "Q", "completion": "a", "label": "maybe"}]
+    code, out, _ = _run(capsys, _write_jsonl(tmp_path / "p.jsonl", rows))
+    assert code == 0 and "good rows 1" in out
+    assert "row 2: the chosen and rejected replies are the same text" in out
+    assert "row 3: missing field 'rejected'" in out
+    assert "row 4: empty chosen reply" in out
+    assert "row 5:" in out
+
+
+def test_media_only_files_exit_2(tmp_path, capsys):
     media = _write_jsonl(tmp_path / "m.jsonl", [{**_alpaca(1), "images": ["x.png"]}])
     code, _, err = _run(capsys, media)
     assert code == 2 and "this studio trains text models" in err

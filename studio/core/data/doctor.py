@@ -56,17 +56,19 @@ __all__ = [
     "FORMATS", "FILE_TYPES", "IGNORE_INDEX", "DataError",
     "inspect_dataset", "load_samples", "tokenize_sample", "tokenize_dataset", "tokenize_stream",
     "split_train_eval",
-    "file_type_of", "broken_rows_message", "PREFERENCE_REFUSAL", "Columns", "parse_columns",
-    "Proposal", "propose_for_file",
+    "file_type_of", "broken_rows_message", "PREFERENCE_REFUSAL", "KTO_REFUSAL", "Columns",
+    "parse_columns", "Proposal", "propose_for_file",
 ]
 
-STAGES = ("sft", "pretrain")
+STAGES = ("sft", "pretrain", "dpo", "kto")
 PREVIEW_ROWS = 10
 PROGRESS_ROWS = 1000
 MAX_UNKNOWN_FIELDS = 50  # a hostile file can have a new key per row; the names stop here
-PREFERENCE_REFUSAL = ("preference training (DPO) is not supported yet; {name} holds "
-                      "chosen/rejected pairs. Train with stage sft on conversations (sharegpt, "
-                      "messages or alpaca rows) instead")
+PREFERENCE_REFUSAL = ("{name} holds chosen/rejected pairs (preference data): train it with "
+                      "stage: dpo (or kto), not {stage}")
+KTO_REFUSAL = ("{name} holds replies labelled good / bad (KTO data): train it with stage: kto, "
+               "not {stage}")
+PREFERENCE_FORMATS = {"dpo": ("preference",), "kto": ("kto", "preference")}
 
 T = TypeVar("T")
 
@@ -179,7 +181,7 @@ class _Scan:
             detected_format=self.detected, total_rows=self.total, good_rows=self.good,
             problems=sorted(self.problems, key=lambda p: p.row),
             unknown_fields=list(self.unknown), media_rows=self.media,
-            is_preference=self.format == "preference", preview=tuple(self.preview),
+            is_preference=self.format in ("preference", "kto"), preview=tuple(self.preview),
             columns=self.columns,
             rows_scanned_limit=self.max_rows if self.limited else None, **extra)
 
@@ -204,11 +206,13 @@ def inspect_dataset(path: str | Path, format: str = "auto", *, columns: Any = ""
         return scan.report()
     import numpy as np  # only the length statistics need it
 
-    stage = "pretrain" if scan.format == "text" else stage
+    stage = "pretrain" if scan.format == "text" else "sft" if stage in PREFERENCE_FORMATS \
+        else stage
     lengths: list[int] = []
     all_masked: list[int] = []
-    for sample, tok in tokenize_stream(scan.samples(), tokenizer, stage=stage,
-                                       chat_template=chat_template, max_length=max_length):
+    for sample, tok in _longer_sides(tokenize_stream(
+            _both_sides(scan.samples()), tokenizer, stage=stage, chat_template=chat_template,
+            max_length=max_length)):
         if isinstance(tok, str):
             scan.reject(sample, tok)
             continue
@@ -219,6 +223,26 @@ def inspect_dataset(path: str | Path, format: str = "auto", *, columns: Any = ""
     over = int((arr > max_length).sum()) if max_length is not None else 0
     return scan.report(max_length=max_length, length_stats=_length_stats(arr), lengths=arr,
                        over_max_length=over, all_masked_rows=all_masked, stage=stage)
+
+
+def _both_sides(samples: Iterator[Sample]) -> Iterator[Sample]:
+    """Each sample, and right after a preference pair its rejected side."""
+    for sample in samples:
+        yield sample
+        if sample.is_pair:
+            yield sample.rejected_side()
+
+
+def _longer_sides(stream: Iterator[tuple[Sample, Any]]) -> Iterator[tuple[Sample, Any]]:
+    """Pairs come as two tokenized sides: keep the longer one (what batching has to hold), or
+    the reason either side fails."""
+    for sample, tok in stream:
+        if sample.is_pair:
+            _, other = next(stream)
+            if isinstance(other, str) or (not isinstance(tok, str)
+                                          and len(other.input_ids) > len(tok.input_ids)):
+                tok = other
+        yield sample, tok
 
 
 def _length_stats(arr: Any) -> Optional[LengthStats]:
@@ -240,8 +264,7 @@ def load_samples(path: str | Path, format: str = "auto", *, columns: Any = "",
     _check_stage(stage)
     scan = _Scan(path, format, max_rows, columns=columns)
     name = Path(path).name
-    if scan.format == "preference":
-        raise DataError(PREFERENCE_REFUSAL.format(name=name))
+    _check_stage_fits(scan.format, stage, name)
     if stage == "sft" and scan.format == "text":
         raise DataError(f"{name} holds plain text (format text): there are no assistant replies "
                         "to learn with stage sft; set stage: pretrain to learn all its tokens")
@@ -284,6 +307,19 @@ def _format_hint(report: DatasetReport) -> str:
         return (f" (format is set to {report.format} but the rows look like "
                 f"{report.detected_format})")
     return ""
+
+
+def _check_stage_fits(fmt: str, stage: str, name: str) -> None:
+    """Pairs train with dpo / kto, labelled replies with kto, conversations with the others."""
+    if stage in PREFERENCE_FORMATS:
+        if fmt not in PREFERENCE_FORMATS[stage]:
+            what = "chosen/rejected pairs" if stage == "dpo" else \
+                "replies labelled good / bad (or chosen/rejected pairs)"
+            raise DataError(f"stage {stage} needs {what}; {name} holds {fmt} rows")
+    elif fmt == "preference":
+        raise DataError(PREFERENCE_REFUSAL.format(name=name, stage=stage))
+    elif fmt == "kto":
+        raise DataError(KTO_REFUSAL.format(name=name, stage=stage))
 
 
 def _check_stage(stage: str) -> None:

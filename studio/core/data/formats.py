@@ -8,7 +8,10 @@ Shapes (docs/contract.md, "Dataset shapes"):
   messages   OpenAI style: messages [{role, content}], content a string or a list of typed parts
              (text, reasoning, tool calls and results: parts.py), per-message weights
   text       {"text": ...} rows, bare strings, or the paragraphs of a .txt file
-  preference chosen / rejected next to a sharegpt conversation or an alpaca instruction
+  preference chosen / rejected next to a sharegpt conversation, OpenAI messages, an alpaca
+             instruction or a prompt (text or a list of messages)
+  kto        one reply labelled good or bad: a conversation, an alpaca row or prompt +
+             completion, with `label` (or `kto_tag`) true / false
 
 Roles normalise to system / user / assistant / tool: a sharegpt function_call becomes an assistant
 turn whose content is the call, an observation becomes a tool turn. Rows with image / audio /
@@ -53,7 +56,10 @@ KNOWN_FIELDS = {
     "text": {"text"},
     "preference": {"chosen", "rejected", "conversations", "messages", "system", "tools",
                    *INSTRUCTION_KEYS, *INPUT_KEYS, "history"},
+    "kto": {"label", "kto_tag", "conversations", "messages", "system", "tools",
+            *INSTRUCTION_KEYS, *INPUT_KEYS, *OUTPUT_KEYS, "history"},
 }
+KTO_LABEL_KEYS = ("label", "kto_tag")  # TRL's unpaired rows; LLaMA-Factory's kto_tag
 DETECT_ROWS = 200  # rows whose keys decide the format
 
 # Which turn may follow which. A tool result follows an assistant call (or another result).
@@ -70,6 +76,8 @@ def classify(value: Any) -> Optional[str]:
         return None
     if "chosen" in value and "rejected" in value:
         return "preference"
+    if any(isinstance(value.get(k), bool) for k in KTO_LABEL_KEYS):
+        return "kto"
     if "conversations" in value:
         return "sharegpt"
     if "messages" in value:
@@ -90,7 +98,7 @@ def detect_format(values: Iterable[Any]) -> str:
     votes = Counter(c for c in map(classify, values) if c)
     if not votes:
         return ""
-    order = ("preference", "sharegpt", "messages", "alpaca", "text")
+    order = ("preference", "kto", "sharegpt", "messages", "alpaca", "text")
     return max(votes, key=lambda f: (votes[f], -order.index(f)))
 
 
@@ -151,7 +159,7 @@ def _chat_sample(value: dict, row: int, key: str) -> Sample:
 def _preference_sample(value: dict, row: int) -> Sample:
     """Checks a preference row; the Sample holds the prompt + the chosen reply (for previews)."""
     key = "conversations" if "conversations" in value else "messages" if "messages" in value \
-        else None
+        else "prompt" if isinstance(value.get("prompt"), list) else None
     system = _text_field(value, "system")
     if key:
         prompt = _checked_conversation(_turns(value, key), system, end="user")
@@ -163,9 +171,40 @@ def _preference_sample(value: dict, row: int) -> Sample:
         prompt = ((Message("system", system),) if system.strip() else ()) \
             + (*_history(value.get("history")), Message("user", text))
     chosen = _reply(value, "chosen")
-    _reply(value, "rejected")
+    rejected = _reply(value, "rejected")
+    if chosen.strip() == rejected.strip():
+        raise BadRow("the chosen and rejected replies are the same text: nothing to prefer")
     return Sample(row, messages=(*prompt, Message("assistant", chosen)),
-                  tools=_tools(value.get("tools")))
+                  tools=_tools(value.get("tools")), rejected=rejected)
+
+
+def _kto_sample(value: dict, row: int) -> Sample:
+    """A reply labelled good (label true) or bad, in any conversation shape."""
+    label = _kto_label(value)
+    if "conversations" in value or "messages" in value:
+        sample = _chat_sample(value, row, "conversations" if "conversations" in value
+                              else "messages")
+    elif isinstance(value.get("prompt"), list):  # TRL's conversational prompt + completion
+        prompt = _checked_conversation(_turns(value, "prompt"), _text_field(value, "system"),
+                                       end="user")
+        sample = Sample(row, (*prompt, Message("assistant", _reply(value, "completion"))),
+                        _tools(value.get("tools")))
+    else:
+        sample = _alpaca_sample(value, row)
+    return Sample(row, sample.messages, sample.tools, label=label)
+
+
+def _kto_label(value: dict) -> bool:
+    key = next((k for k in KTO_LABEL_KEYS if k in value), KTO_LABEL_KEYS[0])
+    v = value.get(key)
+    if isinstance(v, str) and v.strip().lower() in ("true", "false", "1", "0"):
+        return v.strip().lower() in ("true", "1")  # a CSV cell
+    if isinstance(v, int) and v in (0, 1):
+        return bool(v)
+    if v is None:
+        raise BadRow(f"field '{key}' is null" if key in value else
+                     "missing field 'label' (true for a good reply, false for a bad one)")
+    raise BadRow(f"field '{key}' is {type_name(v)}, expected true (a good reply) or false")
 
 
 _NORMALISERS = {
@@ -174,6 +213,7 @@ _NORMALISERS = {
     "messages": lambda v, r: _chat_sample(v, r, "messages"),
     "text": _text_sample,
     "preference": _preference_sample,
+    "kto": _kto_sample,
 }
 
 
@@ -376,8 +416,14 @@ def _reply(value: dict, key: str) -> str:
     return v
 
 
+def _texts(sample: Sample) -> list[str]:
+    if sample.text is not None:
+        return [sample.text]
+    return [m.content for m in sample.messages] + [sample.rejected or ""]
+
+
 def _check_media_tokens(sample: Sample) -> None:
-    texts = [sample.text] if sample.text is not None else [m.content for m in sample.messages]
+    texts = _texts(sample)
     for text in texts:
         if "<" in text:
             for token, kind in MEDIA_TOKENS.items():
@@ -388,8 +434,7 @@ def _check_media_tokens(sample: Sample) -> None:
 def _check_encodable(sample: Sample) -> None:
     """A JSON escape can spell half a UTF-16 pair ("\\ud800"): Python keeps it as a lone
     surrogate, which is no character; the tokenizer (and UTF-8) cannot take it."""
-    texts = [sample.text] if sample.text is not None else [m.content for m in sample.messages]
-    for text in [*texts, sample.tools or ""]:
+    for text in [*_texts(sample), sample.tools or ""]:
         if text.isascii():
             continue
         try:

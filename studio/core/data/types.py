@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 ROLES = ("system", "user", "assistant", "tool")
-FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference")
+FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference", "kto")
 # The dataset file types the engine reads (suffix -> reader in load.py). The drop handler and
 # every file dialog read this too, so whatever the loader reads can be dropped or picked.
 FILE_TYPES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
@@ -45,12 +45,25 @@ class Message:
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One good row, normalised. Chat shapes fill `messages` (+ `tools`, a JSON string holding
-    a list of tool schemas); the text shape fills `text`."""
+    a list of tool schemas); the text shape fills `text`. A preference pair is the prompt and
+    the chosen reply in `messages` plus the `rejected` reply's text; a KTO row is a
+    conversation whose last reply is labelled good (`label` True) or bad."""
 
     row: int                                  # 1-based record number in the file
     messages: tuple[Message, ...] = ()
     tools: Optional[str] = None
     text: Optional[str] = None
+    rejected: Optional[str] = None
+    label: Optional[bool] = None
+
+    @property
+    def is_pair(self) -> bool:
+        return self.rejected is not None
+
+    def rejected_side(self) -> "Sample":
+        """The same prompt answered with the rejected reply (a pair's other side)."""
+        reply = Message("assistant", self.rejected or "")
+        return Sample(self.row, (*self.messages[:-1], reply), self.tools)
 
     @property
     def is_text(self) -> bool:
@@ -79,6 +92,35 @@ class TokenizedSample:
     @property
     def trained_tokens(self) -> int:
         return sum(1 for t in self.labels if t != -100)
+
+    @property
+    def length(self) -> int:
+        return len(self.input_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizedPair:
+    """A preference row as token ids. stage dpo: both sides of a pair; stage kto: one reply and
+    whether it is good. Each side is the whole conversation; labels mark its final reply only
+    (the prompt tokens of both sides are the same)."""
+
+    row: int
+    chosen: TokenizedSample                  # dpo: the chosen side; kto: the reply
+    rejected: Optional[TokenizedSample] = None
+    label: bool = True                       # kto: is the reply a good one?
+
+    @property
+    def sides(self) -> tuple[TokenizedSample, ...]:
+        return (self.chosen,) if self.rejected is None else (self.chosen, self.rejected)
+
+    @property
+    def length(self) -> int:
+        """Tokens of one forward pass over every side (what batching groups by)."""
+        return sum(len(t.input_ids) for t in self.sides)
+
+    @property
+    def truncated(self) -> bool:
+        return any(t.truncated for t in self.sides)
 
 
 @dataclass(frozen=True)
@@ -126,7 +168,7 @@ class DatasetReport:
     @property
     def usable(self) -> bool:
         """Something here can be trained on (bad rows may remain; they are reported)."""
-        return self.good_rows > 0 and not self.is_preference
+        return self.good_rows > 0
 
 
 def type_name(value: Any) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from studio.core.data.formats import BadRow, normalise
+from studio.core.data.preference import final_reply_only
 from studio.core.data.tokenize import IGNORE_INDEX, tokenize_sample
 from studio.core.data.types import RowProblem, Sample
 from studio.core.errors import DataError
@@ -68,17 +69,22 @@ class TokenView:
     trained: int                         # trained tokens that survive truncation
     cut: int                             # tokens past max_length
     shown_tokens: int                    # tokens decoded into spans (<= PREVIEW_MAX_TOKENS)
+    rejected: Optional["TokenView"] = None  # a preference pair's other side
 
 
 def token_view(sample: Sample, tokenizer: Any, max_length: Optional[int], *, stage: str = "sft",
                train_on_prompt: bool = False, lock: Optional[threading.Lock] = None,
-               ) -> TokenView:
+               final_reply: bool = False) -> TokenView:
     """Tokenize `sample` as training would and split it into spans by kind. DataError when the
-    chat template refuses the sample."""
-    stage = "pretrain" if sample.is_text else stage
+    chat template refuses the sample. A preference row marks its final reply only (what the
+    preference stages compare); a pair's view carries its rejected side's in `rejected`."""
+    stage = "pretrain" if sample.is_text else "sft" if stage in ("dpo", "kto") else stage
+    preference = final_reply or sample.is_pair or sample.label is not None
     with lock or nullcontext():  # a fast tokenizer must not be used by two threads at once
         tok = tokenize_sample(sample, tokenizer, None, stage=stage,
-                              train_on_prompt=train_on_prompt)
+                              train_on_prompt=train_on_prompt and not preference)
+        if preference:  # only the final reply is compared (earlier turns are context)
+            tok = final_reply_only(tok)
         ids, labels = tok.input_ids, tok.labels
         # pre-training splits a long sample into max_length windows: nothing is cut off
         limit = max_length if max_length is not None and stage != "pretrain" else len(ids)
@@ -87,8 +93,10 @@ def token_view(sample: Sample, tokenizer: Any, max_length: Optional[int], *, sta
         shown = min(len(ids), PREVIEW_MAX_TOKENS)
         spans = _decode_spans(ids[:shown], kinds[:shown], tokenizer)
     trained = sum(1 for k in kinds if k == "train")
+    other = token_view(sample.rejected_side(), tokenizer, max_length, stage=stage, lock=lock,
+                       final_reply=True) if sample.is_pair else None
     return TokenView(sample.row, tuple(spans), len(ids), trained, max(0, len(ids) - limit),
-                     shown)
+                     shown, other)
 
 
 def _decode_spans(ids: list[int], kinds: list[str], tokenizer: Any) -> list[tuple[str, str]]:
@@ -172,7 +180,8 @@ def measure_lengths(index: Any, fmt: Any, tokenizer: Any, *, stage: str = "sft",
     import numpy as np  # only the arrays need it
 
     n = len(index)
-    stage = "pretrain" if getattr(fmt, "format", fmt) == "text" else stage  # name or Columns
+    fmt_name = getattr(fmt, "format", fmt)  # a format name or a Columns mapping
+    stage = "pretrain" if fmt_name == "text" else "sft" if stage in ("dpo", "kto") else stage
     order = random.Random(seed).sample(range(n), min(n, limit))
     out = LengthSample(total_rows=n, stage=stage, planned=len(order))
     rows: list[int] = []
@@ -199,6 +208,10 @@ def measure_lengths(index: Any, fmt: Any, tokenizer: Any, *, stage: str = "sft",
             with lock or nullcontext():
                 tok = tokenize_sample(summary.sample, tokenizer, None, stage=stage,
                                       train_on_prompt=train_on_prompt)
+                if summary.sample.is_pair:  # a pair is as long as its longer side
+                    other = tokenize_sample(summary.sample.rejected_side(), tokenizer, None,
+                                            stage=stage, train_on_prompt=train_on_prompt)
+                    tok = max(tok, other, key=lambda t: len(t.input_ids))
         except DataError as e:
             out.bad += 1
             out.failed.append(RowProblem(summary.row, e.one_line()))

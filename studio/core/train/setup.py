@@ -35,6 +35,23 @@ class Setup:
     optimizer_name: str = ""
     scaler: Any = None          # torch.amp.GradScaler for fp16 (device.needs_grad_scaler)
     data_info: dict = field(default_factory=dict)
+    reference: Any = None      # dpo / kto on full / freeze: stored reference log-probs
+
+    def autocast(self) -> Any:
+        """Mixed precision for forward passes (a no-op in fp32)."""
+        import contextlib
+
+        import torch
+
+        if self.precision in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+            return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return contextlib.nullcontext()
+
+    def backward(self, loss: Any) -> None:
+        """loss.backward(), scaled by fp16's gradient scaler when there is one (the step
+        unscales before clipping)."""
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
 
 # --- setup -------------------------------------------------------------------------------------
@@ -84,6 +101,10 @@ def prepare(cfg: RunConfig) -> Setup:
     if cfg.stage == "pretrain" and cfg.method_spec.virtual_tokens:
         raise ConfigError(f"{cfg.method} trains virtual tokens for instructions; use stage: sft")
     check_checkpointing(cfg.gradient_checkpointing, cfg.method)
+    if cfg.is_preference and cfg.method_spec.virtual_tokens:
+        raise ConfigError(f"stage {cfg.stage} compares replies token by token; {cfg.method} "
+                          "adds virtual tokens: use lora, qlora, dora, adalora, ia3, full or "
+                          "freeze")
     device = pick_device(cfg)
     precision = pick_precision(cfg, device)
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
@@ -91,8 +112,15 @@ def prepare(cfg: RunConfig) -> Setup:
     tokenizer = model_mod.load_tokenizer(path, trust_remote_code=cfg.trust_remote_code)
     samples, report = data.load_samples(cfg.dataset, cfg.format, columns=cfg.columns,
                                         stage=cfg.stage, skip_bad_rows=cfg.skip_bad_rows)
-    tokenized, dropped = data.tokenize_dataset(samples, tokenizer, cfg.max_length, stage=cfg.stage,
-                                               train_on_prompt=cfg.train_on_prompt)
+    if cfg.is_preference:
+        from studio.core.data.preference import tokenize_preference
+
+        tokenized, dropped = tokenize_preference(samples, tokenizer, cfg.max_length,
+                                                 stage=cfg.stage)
+    else:
+        tokenized, dropped = data.tokenize_dataset(samples, tokenizer, cfg.max_length,
+                                                   stage=cfg.stage,
+                                                   train_on_prompt=cfg.train_on_prompt)
     if not tokenized:
         raise DataError(f"no sample of {cfg.dataset} has tokens to learn from after the chat "
                         f"template and max_length {cfg.max_length}"

@@ -145,6 +145,10 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
     at = Progress()
     oom.reset_peak_memory(s.device)  # this run's peak, not an earlier run's in this process
     try:
+        if s.cfg.is_preference:  # before any checkpoint: the model is still the reference
+            from studio.core.train import preference
+
+            preference.prepare_reference(s, run)
         if ckpt is not None:
             st = checkpoint.load(ckpt, s.model, s.optimizer, s.device, s.scaler)
             if st.data_fingerprint != s.data_info["fingerprint"]:
@@ -188,7 +192,7 @@ def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
 def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
            at: Progress) -> RunResult:
     cfg = s.cfg
-    lengths = [len(t.input_ids) for t in s.train]
+    lengths = [t.length for t in s.train]
     plan = batching.epoch_plan(lengths, cfg.effective_batch, cfg.seed, at.epoch)
     params = [p for p in s.model.parameters() if p.requires_grad]
     # before the first step, not after an hour of training
@@ -201,9 +205,8 @@ def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
             at.epoch, at.in_epoch = at.epoch + 1, 0
             plan = batching.epoch_plan(lengths, cfg.effective_batch, cfg.seed, at.epoch)
         indices = plan[at.in_epoch]
-        group = [(s.train[i].input_ids, s.train[i].labels) for i in indices]
         t0 = time.perf_counter()
-        loss, grad_norm, applied = _train_step(s, group, params, at)
+        loss, grad_norm, applied, extra = _train_step(s, indices, params, at)
         if not math.isfinite(loss) or (s.scaler is None and not math.isfinite(grad_norm)):
             return _diverged(s, run, rep, at, loss, grad_norm)
         if not applied:  # fp16: a gradient overflowed; the scaler halved its scale
@@ -211,7 +214,7 @@ def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
             if s.scaler.get_scale() < MIN_LOSS_SCALE:
                 return _diverged(s, run, rep, at, loss, grad_norm)
         at.step, at.in_epoch = at.step + 1, at.in_epoch + 1
-        real_tokens = sum(len(ids) for ids, _ in group)
+        real_tokens = sum(lengths[i] for i in indices)
         at.tokens_seen += real_tokens
         dt = max(time.perf_counter() - t0, 1e-9)
         if cfg.log_samples:
@@ -223,7 +226,7 @@ def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
                                     tokens=real_tokens, tokens_per_s=real_tokens / dt,
                                     mem_mb=oom.memory_mb(s.device), total_steps=s.total_steps,
                                     epoch=at.epoch + at.in_epoch / max(1, len(plan)),
-                                    skipped_steps=at.skipped if s.scaler else None))
+                                    skipped_steps=at.skipped if s.scaler else None, **extra))
         if s.eval and at.step % cfg.eval_steps == 0:
             _evaluate(s, rep, at)
         if at.step % cfg.save_steps == 0:
@@ -270,32 +273,28 @@ def _collate(s: Setup, mb: list) -> dict:
     return {k: v.to(s.device) for k, v in batch.items()}
 
 
-def _train_step(s: Setup, group: list, params: list,
-                at: Progress) -> tuple[float, float, bool]:
-    """One optimizer step over a step group: (mean token loss, gradient norm before clipping,
-    whether the optimizer applied it; fp16's scaler skips a step whose gradients overflowed)."""
+def _train_step(s: Setup, indices: list, params: list,
+                at: Progress) -> tuple[float, float, bool, dict]:
+    """One optimizer step over a step group: (loss, gradient norm before clipping, whether the
+    optimizer applied it (fp16's scaler skips a step whose gradients overflowed), the extra
+    metrics of a preference stage)."""
     import torch
 
     from studio.core.methods import builders as methods
-    from studio.core.train.loss import loss_sum
 
-    cfg, model, scaler, step = s.cfg, s.model, s.scaler, at.step
-    n_step = batching.count_label_tokens(group)  # every label token of the step weighs the same
-    total = 0.0
-    for mb in batching.micro_batches(group, cfg.batch_size):
-        at.phase = "forward"
-        fault_at("oom", step + 1)
-        fault_at("oom_cublas", step + 1)
-        batch = _collate(s, mb)
-        with _autocast(s):
-            lsum, _ = loss_sum(model, batch, s.fast_loss, cfg.method)
-        if fault_at("nan", step + 1, raise_=False):
-            lsum = lsum * float("nan")
-        at.phase = "backward"
-        fault_at("oom_backward", step + 1)
-        part = lsum / max(1, n_step)
-        (scaler.scale(part) if scaler is not None else part).backward()
-        total += float(lsum.detach())
+    cfg, scaler, step = s.cfg, s.scaler, at.step
+    poison = fault_at("nan", step + 1, raise_=False)
+    at.phase = "forward"
+    fault_at("oom", step + 1)
+    fault_at("oom_cublas", step + 1)
+    if cfg.is_preference:
+        from studio.core.train import preference
+
+        tally = preference.train_step(s, indices, poison)
+        loss, extra = tally.loss, tally.metrics()
+    else:
+        loss, extra = _sft_backward(s, [(s.train[i].input_ids, s.train[i].labels)
+                                        for i in indices], poison, at), {}
     if fault_at("overflow", step + 1, raise_=False):
         params[0].grad.fill_(float("inf"))
     at.phase = "optimizer step"
@@ -303,7 +302,6 @@ def _train_step(s: Setup, group: list, params: list,
         scaler.unscale_(s.optimizer)  # the true gradients, for clipping and the reported norm
     clip = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
     grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
-    loss = total / max(1, n_step)
     applied = False
     if math.isfinite(loss) and (math.isfinite(grad_norm) or scaler is not None):
         optim.set_lr(s.optimizer, optim.lr_at(step, cfg, s.total_steps))
@@ -316,21 +314,33 @@ def _train_step(s: Setup, group: list, params: list,
             s.optimizer.step()
             applied = True
         if applied:
-            methods.after_optimizer_step(model, step + 1)
+            methods.after_optimizer_step(s.model, step + 1)
     s.optimizer.zero_grad(set_to_none=True)  # a poisoned step leaves no trace in the weights
     at.phase = ""
-    return loss, grad_norm, applied
+    return loss, grad_norm, applied, extra
+
+
+def _sft_backward(s: Setup, group: list, poison: bool, at: Progress) -> float:
+    """Gradients of the step group's mean token loss (scaled under fp16); returns that loss."""
+    from studio.core.train.loss import loss_sum
+
+    n_step = batching.count_label_tokens(group)  # every label token of the step weighs the same
+    total = 0.0
+    for mb in batching.micro_batches(group, s.cfg.batch_size):
+        at.phase = "forward"
+        with _autocast(s):
+            lsum, _ = loss_sum(s.model, _collate(s, mb), s.fast_loss, s.cfg.method)
+        if poison:
+            lsum = lsum * float("nan")
+        at.phase = "backward"
+        fault_at("oom_backward", at.step + 1)
+        s.backward(lsum / max(1, n_step))
+        total += float(lsum.detach())
+    return total / max(1, n_step)
 
 
 def _autocast(s: Setup) -> Any:
-    import contextlib
-
-    import torch
-
-    if s.precision in ("bf16", "fp16"):
-        dtype = torch.bfloat16 if s.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=s.device.type, dtype=dtype)
-    return contextlib.nullcontext()
+    return s.autocast()
 
 
 def _evaluate(s: Setup, rep: Reporter, at: Progress) -> float:
@@ -340,6 +350,14 @@ def _evaluate(s: Setup, rep: Reporter, at: Progress) -> float:
 
     at.phase = "evaluation"
     fault_at("oom_eval", at.step)
+    if s.cfg.is_preference:
+        from studio.core.train import preference
+
+        eval_loss, ppl, extra = preference.evaluate(s)
+        rep.on_eval(EvalMetrics(step=at.step, eval_loss=eval_loss, perplexity=ppl, **extra))
+        at.last_eval = at.step
+        at.phase = ""
+        return eval_loss
     s.model.eval()
     order = sorted(range(len(s.eval)), key=lambda i: len(s.eval[i].input_ids))  # less padding
     total, count = 0.0, 0

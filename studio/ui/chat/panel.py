@@ -231,6 +231,12 @@ class ChatPanel(QWidget):
         self.status.setText(text)
         self.status.setToolTip(loaded.note)
         self.view_boxes["tuned"].setTitle(self.tr("Tuned: {label}").format(label=loaded.label))
+        # a dpo / kto run's base is the model it started from (often an SFT model): the
+        # reference its preferences were learned against
+        self.view_boxes["base"].setTitle(
+            self.tr("Before {stage}: the reference (base) model").format(
+                stage=loaded.stage.upper()) if loaded.stage in ("dpo", "kto")
+            else self.tr("Base model"))
         self._update_views()
         self.sig_loaded.emit(loaded)
         if self._tour_question:

@@ -376,7 +376,7 @@ class DataPanel(QWidget):
         self.media_value.setText(self._media_text(r.media_rows))
         self._set_problems(r.problems)
         self._set_notice(r)
-        self.skip_bad.setVisible(bool(r.problems) and r.good_rows > 0 and not r.is_preference)
+        self.skip_bad.setVisible(bool(r.problems) and r.good_rows > 0)
         if self.doctor.tokenizer is None:
             self._lengths_hint()
 
@@ -390,9 +390,9 @@ class DataPanel(QWidget):
     def _set_notice(self, r: Any) -> None:
         if r.is_preference:
             text, colour = self.tr(
-                "This file holds preference pairs (chosen / rejected) for DPO. Studio does not "
-                "train on preference data yet: use conversations (alpaca, sharegpt or "
-                "messages) for supervised fine-tuning."), "#b03a2e"
+                "This file holds preference pairs (chosen / rejected), or replies labelled "
+                "good / bad: train it with stage dpo (pairs) or kto. The preview shows the "
+                "chosen reply; the rejected one is trained against it."), "#1e6b3a"
         elif not r.good_rows:
             text, colour = self.tr("No row can be trained on; the problems below say why."), \
                 "#b03a2e"

@@ -14,7 +14,7 @@ STYLE = {"train": "background:#c9ecd4;color:#0b5323;",
          "mask": "color:#8d949b;",
          "cut": "color:#b03a2e;background:#fbe3df;text-decoration:line-through;"}
 ROLE_COLOURS = {"system": "#7d3c98", "user": "#1f5fa8", "assistant": "#1e8449",
-                "tool": "#b9770e"}
+                "tool": "#b9770e", "rejected": "#b03a2e", "label": "#8d949b"}
 MAX_CHARS = 20000  # of a turn or a raw row: a huge cell must not stall the text layout
 
 
@@ -42,8 +42,15 @@ def tokens_html(view: Any) -> str:
         more = "<p><i>" + html.escape(QCoreApplication.translate(
             "TokenPreview", "… {n} more tokens not shown").format(
             n=_n(view.tokens - view.shown_tokens))) + "</i></p>"
-    return (f"<p><b>{html.escape(head)}</b></p><p>{legend}</p>"
+    text = (f"<p><b>{html.escape(head)}</b></p><p>{legend}</p>"
             f"<div style='white-space:pre-wrap;font-family:monospace'>{body}</div>{more}")
+    if view.rejected is None:
+        return text
+    side = QCoreApplication.translate("TokenPreview", "{side} reply").format
+    chosen = html.escape(side(side=QCoreApplication.translate("TokenPreview", "Chosen")))
+    rejected = html.escape(side(side=QCoreApplication.translate("TokenPreview", "Rejected")))
+    return (f"<h4 style='color:#1e8449'>{chosen}</h4>{text}"
+            f"<h4 style='color:#b03a2e'>{rejected}</h4>{tokens_html(view.rejected)}")
 
 
 def messages_html(summary: Any) -> str:
@@ -57,6 +64,10 @@ def messages_html(summary: Any) -> str:
     sample = summary.sample
     turns = [("text", sample.text or "")] if sample.is_text else \
         [(m.role, m.content) for m in sample.messages]
+    if sample.is_pair:
+        turns.append(("rejected", sample.rejected or ""))
+    elif sample.label is not None:
+        turns.append(("label", "good" if sample.label else "bad"))
     for role, content in turns:
         colour = ROLE_COLOURS.get(role, "#444")
         parts.append(f"<p><b style='color:{colour}'>{html.escape(role)}</b><br>"

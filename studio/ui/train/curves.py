@@ -16,7 +16,10 @@ from studio.core.events import EvalMetrics, Record, StepMetrics
 
 # every series a run has; plots.SERIES gives each its chart, legend name and colour
 SERIES_KEYS = ("loss", "loss_smooth", "eval_loss", "lr", "grad_norm", "tokens_per_s",
-               "mem_allocated", "mem_reserved", "mem_peak", "mem_rss")
+               "mem_allocated", "mem_reserved", "mem_peak", "mem_rss",
+               "rewards_chosen", "rewards_rejected", "reward_margin", "reward_accuracy", "kl")
+# stage dpo / kto: step-line fields drawn as they are (absent, None or NaN: no point)
+PREFERENCE_KEYS = SERIES_KEYS[-5:]
 
 
 class Series:
@@ -117,6 +120,10 @@ class RunCurves:
                 self.series["mem_rss"].append(x, rss)
         if np.isfinite(peak):
             self.series["mem_peak"].append(x, peak)
+        for key in PREFERENCE_KEYS:
+            v = getattr(m, key, None)
+            if v is not None and np.isfinite(v):
+                self.series[key].append(x, v)
 
     @classmethod
     def from_records(cls, records: Iterable[Record], weight: float) -> "RunCurves":

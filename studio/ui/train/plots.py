@@ -1,5 +1,7 @@
 """Live training curves: loss (raw + smoothed), eval loss, learning rate, gradient norm,
-tokens/s and memory, all on the step axis.
+tokens/s and memory, all on the step axis; for stage dpo / kto also the chosen and rejected
+rewards with their margin, and the preference accuracy with KTO's KL (a third row of charts
+that appears with the first preference step).
 
 Records go into growable numpy buffers as they arrive (cheap); a QTimer redraws the curves whose
 buffers changed at ~10 Hz, never once per record. pyqtgraph draws the live curves with peak
@@ -41,7 +43,10 @@ CHARTS = {
     "grad_norm": QT_TRANSLATE_NOOP("PlotsView", "Gradient norm"),
     "tokens_per_s": QT_TRANSLATE_NOOP("PlotsView", "Tokens / s"),
     "memory": QT_TRANSLATE_NOOP("PlotsView", "Memory (MB)"),
+    "rewards": QT_TRANSLATE_NOOP("PlotsView", "Rewards (chosen / rejected)"),
+    "preference": QT_TRANSLATE_NOOP("PlotsView", "Preference accuracy / KL"),
 }
+PREFERENCE_CHARTS = ("rewards", "preference")  # laid out once a run reports them
 # series key -> (chart, legend name, colour, width)
 SERIES = {
     "loss": ("loss", QT_TRANSLATE_NOOP("PlotsView", "raw"), "#9db8d9", 1),
@@ -54,6 +59,12 @@ SERIES = {
     "mem_reserved": ("memory", QT_TRANSLATE_NOOP("PlotsView", "reserved"), "#7f8c8d", 1),
     "mem_peak": ("memory", QT_TRANSLATE_NOOP("PlotsView", "peak"), "#c0392b", 2),
     "mem_rss": ("memory", QT_TRANSLATE_NOOP("PlotsView", "process RSS"), "#2c3e50", 1),
+    "rewards_chosen": ("rewards", QT_TRANSLATE_NOOP("PlotsView", "chosen"), "#27ae60", 2),
+    "rewards_rejected": ("rewards", QT_TRANSLATE_NOOP("PlotsView", "rejected"), "#c0392b", 2),
+    "reward_margin": ("rewards", QT_TRANSLATE_NOOP("PlotsView", "margin"), "#1f5fa8", 2),
+    "reward_accuracy": ("preference", QT_TRANSLATE_NOOP("PlotsView", "accuracy"), "#8e44ad",
+                        2),
+    "kl": ("preference", QT_TRANSLATE_NOOP("PlotsView", "KL"), "#7f8c8d", 1),
 }
 assert tuple(SERIES) == SERIES_KEYS  # the buffers (curves.py) and the legend agree
 OVERLAY_COLOURS = ("#e67e22", "#27ae60", "#8e44ad", "#e84393", "#00838f", "#6d4c41")
@@ -86,7 +97,10 @@ class PlotsView(QWidget):
         layout.addWidget(self.graphics, 1)
         self.plots: dict[str, pg.PlotItem] = {}
         for i, (key, title) in enumerate(CHARTS.items()):
-            plot = self.graphics.addPlot(row=i // 2, col=i % 2, title=_t(title))
+            if key in PREFERENCE_CHARTS:  # kept out of the grid until a run reports them
+                plot = pg.PlotItem(title=_t(title))
+            else:
+                plot = self.graphics.addPlot(row=i // 2, col=i % 2, title=_t(title))
             # No grid: pyqtgraph's grid lines cost ~50 ms per repaint of the six charts
             # (raster, offscreen), the whole budget of a responsive event loop.
             plot.setLabel("bottom", self.tr("step"))
@@ -101,6 +115,7 @@ class PlotsView(QWidget):
         # The key to each chart's lines is in its title (a legend box would hide the newest
         # points, top right); it lists the series that have data, and the overlaid runs.
         self._titles: dict[str, str] = {}
+        self.preference_shown = False
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
@@ -196,6 +211,10 @@ class PlotsView(QWidget):
 
     def clear(self) -> None:
         self.live.clear()
+        if self.preference_shown:  # the next run may be sft: its grid has no third row
+            for chart in PREFERENCE_CHARTS:
+                self.graphics.ci.removeItem(self.plots[chart])
+            self.preference_shown = False
         self._total = 0
         self._apply_x_range()
         self._changed_all()
@@ -289,9 +308,18 @@ class PlotsView(QWidget):
             self._drawn[f"overlay:{name}"] = (0, self._version)
             for key, item in items.items():
                 item.setData(*self._overlay_data(curves, key))
+        if not self.preference_shown and any(len(self.live.series[k]) for k in SERIES
+                                             if SERIES[k][0] in PREFERENCE_CHARTS):
+            self._show_preference_charts()
         self._update_titles()
         n = self.points("loss")
         self.status.setText(self.tr("{n} steps").format(n=f"{n:,}") if n else "")
+
+    def _show_preference_charts(self) -> None:
+        row = len(CHARTS) // 2 - 1
+        for col, chart in enumerate(PREFERENCE_CHARTS):
+            self.graphics.ci.addItem(self.plots[chart], row=row, col=col)
+        self.preference_shown = True
 
     def _fit_flat(self, chart: str, y: np.ndarray) -> None:
         """pyqtgraph pads a flat series by +-0.5, so a constant learning rate of 1e-4 read "0";

@@ -67,7 +67,10 @@ def test_pretrain_takes_text_and_chat_rows_sft_refuses_text(tmp_path):
         load_samples(text, stage="sft")
     chat = write_rows(tmp_path, "jsonl", SHAPES["alpaca"](2), "c")
     assert len(load_samples(chat, stage="pretrain")[0]) == 2
-    with pytest.raises(DataError, match="unknown stage 'dpo'"):
+    with pytest.raises(DataError, match="unknown stage 'rlhf'"):
+        load_samples(chat, stage="rlhf")
+    with pytest.raises(DataError, match="stage dpo needs chosen/rejected pairs; c.jsonl holds "
+                                        "alpaca rows"):
         load_samples(chat, stage="dpo")
 
 

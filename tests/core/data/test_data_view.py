@@ -93,3 +93,26 @@ def test_pretraining_text_is_never_cut_off(tokenizer):
     view = token_view(sample, tokenizer, 16)
     assert view.tokens > 16 and view.cut == 0
     assert {k for _, k in view.spans} == {"train"}  # every token is learned, window by window
+
+
+def test_a_pair_shows_both_sides_with_only_the_final_reply_trained(tokenizer):
+    sample = Sample(1, (Message("user", "Hi"), Message("assistant", "Hello there!"),
+                        Message("user", "一个颜色？"), Message("assistant", "蓝色。")),
+                    rejected="七。")
+    view = token_view(sample, tokenizer, None, stage="dpo")
+    chosen = "".join(t for t, k in view.spans if k == "train")
+    rejected = "".join(t for t, k in view.rejected.spans if k == "train")
+    assert chosen.startswith("蓝色。") and "Hello there!" not in chosen
+    assert rejected.startswith("七。") and "Hello there!" not in rejected
+    prompt = "".join(t for t, k in view.spans if k == "mask")
+    assert "Hello there!" in prompt and view.rejected.rejected is None
+
+
+def test_a_pair_is_measured_by_its_longer_side(tmp_path, tokenizer):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"instruction": "q", "chosen": "yes",
+                                "rejected": "no " * 40}) + "\n")
+    out = measure_lengths(build_row_index(path), "preference", tokenizer, stage="dpo")
+    other = tokenize_sample(Sample(1, (Message("user", "q"), Message("assistant", "no " * 40))),
+                            tokenizer, None)
+    assert out.lengths.tolist() == [len(other.input_ids)]

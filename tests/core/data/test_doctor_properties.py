@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from studio.core.data.doctor import (
     FORMATS,
     IGNORE_INDEX,
+    KTO_REFUSAL,
     PREFERENCE_REFUSAL,
     inspect_dataset,
     load_samples,
@@ -164,7 +165,9 @@ def test_load_samples_keeps_exactly_the_good_rows(tmp_path, f, stage, fmt):
             if report is None:
                 continue
             if report.format == "preference":
-                assert msg == PREFERENCE_REFUSAL.format(name=path.name)
+                assert msg == PREFERENCE_REFUSAL.format(name=path.name, stage=stage)
+            elif report.format == "kto":
+                assert msg == KTO_REFUSAL.format(name=path.name, stage=stage)
             elif report.format == "text" and stage == "sft":
                 assert "stage: pretrain" in msg
             elif report.good_rows == 0:
@@ -174,7 +177,8 @@ def test_load_samples_keeps_exactly_the_good_rows(tmp_path, f, stage, fmt):
                 assert report.problems and str(report.problems[0]) in msg, msg
             continue
         assert report is not None, "load_samples read a file the doctor refuses"
-        assert report.format != "preference" and not (report.format == "text" and stage == "sft")
+        assert report.format not in ("preference", "kto")
+        assert not (report.format == "text" and stage == "sft")
         assert skip or not report.problems
         assert got.problems == report.problems and got.good_rows == report.good_rows
         bad = {p.row for p in report.problems}

@@ -154,3 +154,36 @@ def test_load_errors_are_shown_not_raised(qtbot, panel, tmp_path):
         panel.load_source(ChatSource(run=str(tmp_path / "missing")))
     assert "not found" in panel.status.text()
     assert not panel.send("hello")  # nothing loaded: nothing sent
+
+
+def test_a_dpo_run_answers_beside_the_sft_model_it_started_from(qtbot, panel, trained_run,
+                                                                tmp_path):
+    """SFT, then DPO on the SFT model: the page shows the SFT model (the DPO run's reference)
+    and the DPO model side by side."""
+    import json
+
+    from studio.core import config
+    from studio.core.train import trainer
+
+    sft_model = trained_run("full") / "model"
+    rows = [{"prompt": f"What is {i} plus one?", "chosen": f"It is {i + 1}.",
+             "rejected": "I do not know."} for i in range(8)]
+    data = tmp_path / "pairs.json"
+    data.write_text(json.dumps(rows), encoding="utf-8")
+    cfg = config.from_dict(dict(model=str(sft_model), dataset=str(data), stage="dpo",
+                                method="lora", target_modules="all-linear,lm_head",
+                                output_dir=str(tmp_path / "dpo"), max_steps=2, batch_size=4,
+                                eval_split=0.0, max_length=64, learning_rate=1e-2))
+    assert trainer.train(cfg).status == "finished"
+    _load(qtbot, panel, ChatSource(run=str(tmp_path / "dpo")))
+    assert panel.loaded.stage == "dpo" and panel.sides() == ("tuned", "base")
+    assert panel.view_boxes["base"].title().startswith("Before DPO")
+    panel.temperature.setValue(0.0)
+    panel.max_tokens.setValue(8)
+    _ask(qtbot, panel)
+    expected = load_chat_models(run=tmp_path / "dpo")
+    greedy = GenSettings(temperature=0.0, max_new_tokens=8)
+    base = expected.reply("base", [{"role": "user", "content": ASK}], greedy).text
+    sft = load_chat_models(model=str(sft_model)).reply(
+        "base", [{"role": "user", "content": ASK}], greedy).text
+    assert base == sft and f"Base: {base}" in panel.text_of("base")  # the SFT model answers

@@ -249,3 +249,18 @@ def test_the_shared_chinese_sample_opens(qtbot, panel):
     r = _wait_report(qtbot, panel)
     assert (r.format, r.good_rows) == ("alpaca", r.total_rows)
     assert panel.rows.summary(0).prompt.startswith("识别并解释")
+
+
+def test_the_preview_of_a_pair_shows_both_replies():
+    from studio.core.data.types import Message, Sample
+    from studio.core.data.view import RowSummary, TokenView
+    from studio.ui.data.token_preview import messages_html, tokens_html
+
+    sample = Sample(3, (Message("user", "q"), Message("assistant", "good")), rejected="bad")
+    text = messages_html(RowSummary(3, "", 2, "q", "good", sample))
+    assert "rejected" in text and "bad" in text
+    side = TokenView(3, (("q ", "mask"), ("bad", "train")), 2, 1, 0, 2)
+    view = TokenView(3, (("q ", "mask"), ("good", "train")), 2, 1, 0, 2, side)
+    html_ = tokens_html(view)
+    assert "Chosen reply" in html_ and "Rejected reply" in html_
+    assert html_.index("good") < html_.index("Rejected reply") < html_.index("bad")

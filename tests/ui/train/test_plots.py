@@ -282,3 +282,25 @@ def test_the_step_count_is_shown_whole_for_a_long_run(qtbot):
     text = view.status.text()
     assert text == "100,000 steps"
     assert view.status.width() >= view.status.fontMetrics().horizontalAdvance(text)
+
+
+def test_preference_runs_get_reward_and_accuracy_charts(qtbot):
+    import dataclasses
+
+    view = PlotsView()
+    qtbot.addWidget(view)
+    view.add_step(step(1))
+    qtbot.waitUntil(lambda: drawn(view.curves["loss"]) == 1, timeout=10_000)
+    assert not view.preference_shown and view.plots["rewards"].scene() is None  # sft: 6 charts
+    for i in range(2, 12):
+        view.add_step(dataclasses.replace(step(i), rewards_chosen=0.1 * i,
+                                          rewards_rejected=-0.1 * i, reward_margin=0.2 * i,
+                                          reward_accuracy=min(1.0, 0.1 * i)))
+    qtbot.waitUntil(lambda: drawn(view.curves["reward_margin"]) == 10, timeout=10_000)
+    assert view.preference_shown and view.plots["rewards"].scene() is not None
+    x, y = view.curves["reward_margin"].getData()
+    assert list(x) == list(range(2, 12)) and y[-1] == pytest.approx(2.2)
+    assert view.points("reward_accuracy") == 10 and view.points("kl") == 0
+    assert "margin" in view.plots["rewards"].titleLabel.text
+    view.clear()  # the next run is sft again
+    assert not view.preference_shown and view.plots["rewards"].scene() is None
