@@ -215,6 +215,7 @@ def _save(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> None:
                            hook=lambda tmp: _checkpoint_faults(at.step))
     at.last_saved = at.step
     rep.on_event(RunEvent(step=at.step, event="checkpoint", detail=str(path)))
+    fault_at("pause_after_checkpoint", at.step)
 
 
 def _checkpoint_faults(step: int) -> None:
