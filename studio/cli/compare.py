@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(a sweep) stands for all its runs.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders or sweep folders")
     p.add_argument("--sort", default="", metavar="COLUMN",
-                   help="sort by a column key (e.g. eval_loss, peak_mem_mb); -COLUMN descending")
+                   help="sort by a column key (e.g. eval_loss, peak_mem_mb); --sort=-COLUMN: "
+                        "descending")
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("--out", default="", metavar="FILE",
                    help="write the table to FILE (format from its suffix: .csv, .md, .json)")

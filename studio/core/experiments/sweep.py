@@ -46,13 +46,18 @@ def parse_grid(specs: list[str]) -> dict[str, list[Any]]:
             raise ConfigError(f"--grid: '{key}' is set by the sweep itself")
         if key in grid:
             raise ConfigError(f"--grid: '{key}' is given twice")
-        values = [_scalar(yaml, v.strip()) for v in raw.split(",") if v.strip()]
+        values = [_typed(key, _scalar(yaml, v.strip())) for v in raw.split(",") if v.strip()]
         if len(set(map(repr, values))) != len(values):
             raise ConfigError(f"--grid: '{key}' lists a value twice")
         grid[key] = values
     if not grid:
         raise ConfigError("a sweep needs at least one --grid KEY=V1,V2")
     return grid
+
+
+def _typed(key: str, value: Any) -> Any:
+    # the key's own type and checks: "1e-3" is a float for learning_rate, 0 no lora_r
+    return getattr(config_mod.from_dict({key: value}), key)
 
 
 def _scalar(yaml: Any, text: str) -> Any:

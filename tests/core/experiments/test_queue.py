@@ -42,6 +42,7 @@ def test_add_move_cancel_pause_and_the_file_survives(tmp_path, base_yaml):
         q.cancel("q99")
 
 
+@pytest.mark.slow
 def test_a_failed_run_does_not_stop_the_queue(tmp_path, base_yaml, child_env):
     q = Queue(tmp_path / "runs")
     bad = q.add(config.load(base_yaml(tmp_path / "runs" / "bad")))
@@ -60,6 +61,7 @@ def test_a_failed_run_does_not_stop_the_queue(tmp_path, base_yaml, child_env):
     assert runs.read_status(good.run_dir)["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_a_killed_runner_s_run_is_resumed_by_the_next_runner(tmp_path, base_yaml, child_env):
     root = tmp_path / "runs"
     q = Queue(root)
