@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade --quiet pip
 	$(PIP) install --quiet $(TORCH_SPEC)
-	$(PIP) install --quiet -e '.[dev,gguf]'
+	$(PIP) install --quiet -e '.[dev,gguf,tracking]'
 	touch $(STAMP)
 
 run: setup

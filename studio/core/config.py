@@ -25,6 +25,7 @@ METHODS = (
 )
 PEFT_METHODS = METHODS[:8]
 PROMPT_METHODS = ("prompt_tuning", "prefix_tuning", "p_tuning")  # add virtual tokens
+REPORT_TO = ("none", "tensorboard")  # experiment trackers a run can also log to
 FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "preference")
 
 
@@ -113,6 +114,9 @@ class RunConfig:
                            "(an audit that resume trains each row once).", "output")
     save_total_limit: int = _f(2, "Checkpoints kept; older ones are deleted once a newer one "
                                "is complete.", "output", min=1)
+    report_to: str = _f("none", "Also log the metrics to TensorBoard (event files in the "
+                        "run's tensorboard/ folder; needs the tensorboard package). "
+                        "metrics.jsonl is always written.", "output", REPORT_TO)
 
     # ----------------------------------------------------------------------------------------
     def replace(self, **changes: Any) -> "RunConfig":

@@ -164,6 +164,45 @@ def _evaluation(path: Path) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+# --- for the comparison board -------------------------------------------------------------
+
+def comparable_runs(root: str | Path) -> list[tuple[str, list[str]]]:
+    """[(group, [run folders])] under the runs folder: the loose runs as group "", then each
+    folder of runs (a sweep, a methods comparison), newest first."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        return []
+    loose, groups = [], []
+    for p in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+        if not p.is_dir():
+            continue
+        if (p / "config.yaml").is_file():
+            loose.append(str(p))
+        else:
+            inner = sorted(str(c) for c in p.iterdir() if (c / "config.yaml").is_file())
+            if inner:
+                groups.append((str(p), inner))
+    return ([("", loose)] if loose else []) + groups
+
+
+def board_data(emit: Callable[[str, Any], None], paths: list[str]) -> None:
+    """The table rows and each run's curves (step, value) for the board; a child-process
+    target (services/child_process.py): reading many metrics files holds the GIL."""
+    rows = table(paths)
+    curves = {}
+    for row in rows:
+        records = runs.read_metrics(row["_path"])
+        steps = _last_per_step([r for r in records if isinstance(r, StepMetrics)])
+        evals = [r for r in records if isinstance(r, EvalMetrics)]
+        curves[row["_path"]] = {
+            "loss": ([s.step for s in steps], [s.loss for s in steps]),
+            "eval_loss": ([e.step for e in evals], [e.eval_loss for e in evals]),
+            "tokens_per_s": ([s.step for s in steps], [s.tokens_per_s for s in steps]),
+            "mem_mb": ([s.step for s in steps], [s.mem_mb for s in steps]),
+        }
+    emit("board", {"rows": rows, "curves": curves})
+
+
 # --- output ---------------------------------------------------------------------------------
 
 def sort_rows(rows: list[dict], key: str, descending: bool = False) -> list[dict]:

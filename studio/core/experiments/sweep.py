@@ -94,3 +94,18 @@ def _text(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return "null" if v is None else str(v)
+
+
+def method_runs(base: RunConfig, methods: list[str], folder: str | Path) -> list[SweepRun]:
+    """"Compare methods": the same model, data and budget (steps, batch, length, seed) with each
+    method at its own recommended learning rate, one folder per method under `folder`."""
+    from studio.core.methods.builders import recommended_learning_rate  # light: no torch
+
+    if not methods:
+        raise ConfigError("tick at least one method to compare")
+    out = []
+    for m in methods:
+        values = {"method": m, "learning_rate": recommended_learning_rate(m)}
+        out.append(SweepRun(m, values, base.replace(**values, output_dir=str(Path(folder) / m),
+                                                    overwrite=False)))
+    return out

@@ -29,7 +29,7 @@ from studio.core.events import (
 )
 from studio.core.faults import fault_at
 from studio.core.gc_policy import collect_garbage
-from studio.core.train import batching, checkpoint, optim
+from studio.core.train import batching, checkpoint, optim, tracking
 from studio.core.train.setup import Setup, check_output_dir, prepare, total_steps_of
 
 # Keys a resume may change: how the same work is split and how long it runs, not what it is.
@@ -51,6 +51,7 @@ class RunResult:
 def train(cfg: RunConfig, reporter: Optional[Reporter] = None,
           stop: Optional[threading.Event] = None) -> RunResult:
     check_output_dir(cfg)
+    tracking.check(cfg)
     setup = prepare(cfg)
     run = runs.create(cfg)
     return _run(setup, run, reporter, stop, ckpt=None)
@@ -67,6 +68,7 @@ def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
         if done.step >= total_steps_of(cfg, done.total_steps):
             raise ConfigError(f"run {run.path} already finished at step {done.step}; "
                               "raise max_steps with --set to train further")
+    tracking.check(cfg)
     setup = prepare(cfg)
     if overrides:  # the run's config.yaml says how it really ran from here on
         runs.atomic_write_text(run.config_file, config_mod.to_yaml(cfg))
@@ -118,7 +120,8 @@ class Progress:
 def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
          stop: Optional[threading.Event], ckpt: Optional[Path]) -> RunResult:
     writer = runs.MetricsWriter(run)
-    rep = MultiReporter(writer, reporter or NullReporter())
+    trackers = tracking.open_reporters(s.cfg, run)
+    rep = MultiReporter(writer, *trackers, reporter or NullReporter())
     stop = stop or threading.Event()
     at = Progress()
     try:
@@ -147,6 +150,8 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
         raise
     finally:
         writer.close()
+        for t in trackers:
+            t.close()
 
 
 def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
