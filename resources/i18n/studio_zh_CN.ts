@@ -525,6 +525,10 @@
       <translation>允许 pickle 权重</translation>
     </message>
     <message>
+      <source>Also log to</source>
+      <translation>同时记录到</translation>
+    </message>
+    <message>
       <source>Base model</source>
       <translation>基础模型</translation>
     </message>

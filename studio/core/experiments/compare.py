@@ -97,6 +97,7 @@ def run_figures(path: Path) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run": path.name, "_path": str(path),
         "status": runs.effective_status(path) if runs.read_status(path) else "unknown",
+        "_reason": str(runs.read_status(path).get("reason", "")),
         "steps": steps[-1].step if steps else 0,
         "trainable_pct": 100.0 * counts["trainable_params"] / counts["total_params"]
         if counts else None,
@@ -139,12 +140,21 @@ def tokens_per_second(steps: list[StepMetrics]) -> Optional[float]:
 
 
 def _config(path: Path) -> dict:
+    """config.yaml with each value typed by its key (plain YAML reads 2e-05 as a string)."""
     import yaml
 
+    from studio.core import config as config_mod
+    from studio.core.errors import ConfigError
+
     try:
-        return yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return {}
+    try:
+        return {k: v for k, v in config_mod.to_dict(config_mod.from_dict(data)).items()
+                if k in data}
+    except ConfigError:  # a config of another version: its values as written
+        return data
 
 
 def _varied_keys(configs: list[dict]) -> list[str]:

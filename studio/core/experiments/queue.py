@@ -134,7 +134,7 @@ class Queue:
                 if out_dir in taken:
                     raise UserError(f"the queue already has a run writing to {out_dir}")
                 taken.add(out_dir)
-                data = {**config_mod.to_dict(cfg), "output_dir": out_dir}
+                data = {**config_mod.to_dict(cfg), **_absolute_paths(cfg), "output_dir": out_dir}
                 entry = Entry(id=f"q{state.next_id}", name=name or Path(out_dir).name,
                               config=data, sweep=sweep)
                 state.next_id += 1
@@ -193,6 +193,13 @@ class Queue:
         except (OSError, json.JSONDecodeError):
             return None
         return pid if isinstance(pid, int) and pid_alive(pid) else None
+
+
+def _absolute_paths(cfg: RunConfig) -> dict[str, str]:
+    # The runner may start in another folder (the app's, a terminal's): local paths are made
+    # absolute; a hub id (no such path here) stays as it is.
+    return {k: str(Path(v).expanduser().resolve()) for k in ("model", "dataset")
+            if (v := getattr(cfg, k)) and Path(v).expanduser().exists()}
 
 
 def pid_alive(pid: int) -> bool:
@@ -257,7 +264,27 @@ def describe(entry: Entry) -> dict[str, Any]:
     from studio.core import runs
 
     st = runs.read_status(entry.run_dir)
+    step = max(int(st.get("step", 0) or 0), _last_logged_step(entry.run_dir))
     return {"id": entry.id, "name": entry.name, "state": entry.state,
-            "step": int(st.get("step", 0)), "total_steps": int(st.get("total_steps", 0)),
+            "step": step, "total_steps": int(st.get("total_steps", 0) or 0),
             "method": entry.config.get("method", ""), "run_dir": str(entry.run_dir),
             "reason": entry.reason, "attempts": entry.attempts}
+
+
+def _last_logged_step(run_dir: Path, tail_bytes: int = 8192) -> int:
+    """The step of the last step line in metrics.jsonl, reading only the file's end (run.json
+    says the step only when a run starts and ends)."""
+    try:
+        with open(run_dir / "metrics.jsonl", "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - tail_bytes))
+            lines = f.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return 0
+    for line in reversed(lines):
+        if '"type":"step"' in line:
+            try:
+                return int(json.loads(line)["step"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    return 0

@@ -156,7 +156,7 @@ class ComparisonBoard(QWidget):
         self._chart_box = QWidget()
         QVBoxLayout(self._chart_box).setContentsMargins(0, 0, 0, 0)
         split.addWidget(self._chart_box)
-        split.setSizes([330, 470])
+        split.setSizes([250, 550])
         col.addWidget(split, 1)
         return box
 
@@ -313,6 +313,11 @@ class ComparisonBoard(QWidget):
                                           | Qt.AlignmentFlag.AlignVCenter)
                 if key == "run":
                     item.setForeground(_colour(self._colour_of(row["_path"])))
+                    item.setToolTip(row["_path"])
+                if key == "status" and row.get("_reason"):
+                    item.setToolTip(row["_reason"])
+                    if value == "failed":
+                        item.setForeground(_colour("#b03a2e"))
                 self.table.setItem(r, c, item)
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()

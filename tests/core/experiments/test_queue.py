@@ -12,7 +12,7 @@ import pytest
 
 from studio.core import config, runs
 from studio.core.errors import UserError
-from studio.core.experiments.queue import Queue
+from studio.core.experiments.queue import Queue, describe
 from studio.core.experiments.runner import run_queue
 
 
@@ -59,6 +59,8 @@ def test_a_failed_run_does_not_stop_the_queue(tmp_path, base_yaml, child_env):
     assert state.find(bad.id).state == "failed" and "row" in state.find(bad.id).reason
     assert state.find(good.id).state == "finished"
     assert runs.read_status(good.run_dir)["status"] == "finished"
+    assert describe(state.find(good.id))["step"] == 2 == describe(state.find(good.id))[
+        "total_steps"]
 
 
 @pytest.mark.slow
