@@ -2,6 +2,25 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
   <context>
+    <name>AnswersView</name>
+    <message>
+      <source>A prompt every ticked run answers (greedy)</source>
+      <translation>每个勾选的运行都回答的提示词（贪心解码）</translation>
+    </message>
+    <message>
+      <source>Answer</source>
+      <translation>回答</translation>
+    </message>
+    <message>
+      <source>Answering…</source>
+      <translation>正在回答…</translation>
+    </message>
+    <message>
+      <source>Run</source>
+      <translation>运行</translation>
+    </message>
+  </context>
+  <context>
     <name>App</name>
     <message>
       <source>Chat</source>
@@ -434,6 +453,10 @@
       <translation>&lt;b&gt;运行&lt;/b&gt;：勾选要比较的运行</translation>
     </message>
     <message>
+      <source>Answers</source>
+      <translation>回答</translation>
+    </message>
+    <message>
       <source>Chart:</source>
       <translation>图表：</translation>
     </message>
@@ -452,6 +475,10 @@
     <message>
       <source>Could not write {path}: {why}</source>
       <translation>无法写入 {path}：{why}</translation>
+    </message>
+    <message>
+      <source>Curves</source>
+      <translation>曲线</translation>
     </message>
     <message>
       <source>Export CSV…</source>

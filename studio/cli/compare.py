@@ -20,6 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("--out", default="", metavar="FILE",
                    help="write the table to FILE (format from its suffix: .csv, .md, .json)")
+    p.add_argument("--prompt", action="append", default=[], metavar="TEXT",
+                   help="also show each run's greedy answer to TEXT (repeatable; loads each "
+                        "run's final model in turn)")
+    p.add_argument("--max-new-tokens", type=int, default=64, metavar="N",
+                   help="longest answer in tokens (with --prompt)")
     p.set_defaults(func=run)
 
 
@@ -30,6 +35,14 @@ def run(args: argparse.Namespace) -> int:
     from studio.core.experiments import compare
 
     rows = compare.table(args.runs)
+    if args.prompt:
+        from studio.core.experiments.answers import answers
+
+        said = answers([r["_path"] for r in rows], args.prompt,
+                       max_new_tokens=args.max_new_tokens)
+        for r in rows:
+            for prompt, text in zip(args.prompt, said[r["_path"]]):
+                r[f"answer: {prompt}"] = text
     if args.sort:
         key = args.sort.lstrip("-")
         if key not in compare.columns_of(rows):

@@ -83,8 +83,9 @@ def columns_of(rows: list[dict[str, Any]]) -> list[str]:
     extra: list[str] = []
     for r in rows:
         extra += [k for k in r if k not in fixed and k not in extra and not k.startswith("_")]
-    return fixed[:2] + [k for k in extra if not k.startswith("eval:")] + fixed[2:] + \
-        [k for k in extra if k.startswith("eval:")]
+    config_keys = [k for k in extra if not k.startswith(("eval:", "answer: "))]
+    return fixed[:2] + config_keys + fixed[2:] + [k for k in extra if k.startswith("eval:")] \
+        + [k for k in extra if k.startswith("answer: ")]
 
 
 def run_figures(path: Path) -> dict[str, Any]:
@@ -234,7 +235,7 @@ def cell(key: str, value: Any) -> str:
         return col.fmt(value)
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value)
+    return str(value).replace("\n", " ")  # one line per row (answers may have several)
 
 
 def title(key: str) -> str:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -36,6 +37,7 @@ from studio.services.session import Session
 from studio.services.workers import run_task
 from studio.ui import prefs
 from studio.ui.errors import show_error
+from studio.ui.experiments.answers_view import AnswersView
 from studio.ui.experiments.queue_view import QueueView
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -155,7 +157,12 @@ class ComparisonBoard(QWidget):
         split.addWidget(self.table)
         self._chart_box = QWidget()
         QVBoxLayout(self._chart_box).setContentsMargins(0, 0, 0, 0)
-        split.addWidget(self._chart_box)
+        tabs = QTabWidget()
+        tabs.setObjectName("board_tabs")
+        tabs.addTab(self._chart_box, self.tr("Curves"))
+        self.answers = AnswersView(lambda: self.rows, self._colour_of)
+        tabs.addTab(self.answers, self.tr("Answers"))
+        split.addWidget(tabs)
         split.setSizes([250, 550])
         col.addWidget(split, 1)
         return box

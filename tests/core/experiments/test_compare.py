@@ -65,3 +65,21 @@ def test_exports_and_sorting(trained_run, tmp_path, capsys):
     assert "no column 'nope'" in capsys.readouterr().err
     with pytest.raises(UserError, match="neither a run folder"):
         compare.table([tmp_path / "missing"])
+
+
+def test_each_run_answers_the_same_prompt_as_its_own_model_does(trained_run, capsys):
+    from studio.core.chat.engine import ChatEngine, GenSettings
+    from studio.core.model.run_model import load_run_model
+
+    lora, full = trained_run("lora"), trained_run("full")
+    prompt = "What is 3 plus one?"
+    assert main(["compare", str(lora), str(full), "--prompt", prompt, "--max-new-tokens", "8",
+                 "--format", "json"]) == 0
+    shown = {r["run"] + r["method"]: r[f"answer: {prompt}"]
+             for r in json.loads(capsys.readouterr().out)}
+    for run_dir, method in ((lora, "lora"), (full, "full")):
+        rm = load_run_model(run_dir)
+        own = ChatEngine(rm.model, rm.tokenizer).reply(
+            [{"role": "user", "content": prompt}],
+            GenSettings(temperature=0.0, max_new_tokens=8)).text.strip()
+        assert shown[run_dir.name + method] == own

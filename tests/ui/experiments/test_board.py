@@ -53,6 +53,11 @@ def test_ticking_a_folder_of_runs_fills_the_table_and_chart(qtbot, runs_root, tm
     assert (tmp_path / "t.md").read_text().startswith("| run | method |")
     assert len(board.chart.getPlotItem().listDataItems()) == 2
     assert board.save_chart(tmp_path / "chart.png") and (tmp_path / "chart.png").stat().st_size
+    board.answers.prompt.setText("What is 3 plus one?")
+    board.answers.ask()
+    qtbot.waitUntil(lambda: not board.answers.busy, timeout=120000)
+    names = {board.answers.table.item(i, 0).text() for i in range(2)}
+    assert names == {"lora", "full"} and board.answers.table.item(0, 1) is not None
 
 
 def board_path_role():
