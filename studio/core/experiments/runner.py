@@ -41,7 +41,7 @@ def run_queue(queue: Queue, *, stop: Optional[threading.Event] = None, wait: boo
     entries to run (a sweep waiting for its own runs). Returns how many runs failed."""
     stop = stop or threading.Event()
     failed = 0
-    with _runner_claim(queue):
+    with _RunnerClaim(queue):
         while not stop.is_set():
             entry = _take_next(queue, only)
             if entry is None:
@@ -190,7 +190,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-class _runner_claim:
+class _RunnerClaim:
     """One runner per queue: runner.json names the live one; a second is refused."""
 
     def __init__(self, queue: Queue):
