@@ -21,6 +21,7 @@ from studio.services.workers import Task, run_task
 from studio.ui import fonts, i18n, prefs
 from studio.ui.chat.panel import ChatPanel
 from studio.ui.data.panel import DataPanel
+from studio.ui.experiments.board import ComparisonBoard
 from studio.ui.export.dialog import ExportForm
 from studio.ui.inspect.page import InspectPage
 from studio.ui.main_window import MainWindow
@@ -83,6 +84,9 @@ class Studio:
                              self.model)
         self.train = TrainPanel(self.session)
         self.window.add_page("train", QCoreApplication.translate("App", "Train"), self.train)
+        self.experiments = ComparisonBoard(self.session)
+        self.window.add_page("experiments", QCoreApplication.translate("App", "Experiments"),
+                             self.experiments)
         self.inspect = InspectPage(self.session)
         self.window.add_page("inspect", QCoreApplication.translate("App", "Inspect"),
                              self.inspect)

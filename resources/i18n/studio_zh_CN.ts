@@ -2,6 +2,25 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
   <context>
+    <name>AnswersView</name>
+    <message>
+      <source>A prompt every ticked run answers (greedy)</source>
+      <translation>每个勾选的运行都回答的提示词（贪心解码）</translation>
+    </message>
+    <message>
+      <source>Answer</source>
+      <translation>回答</translation>
+    </message>
+    <message>
+      <source>Answering…</source>
+      <translation>正在回答…</translation>
+    </message>
+    <message>
+      <source>Run</source>
+      <translation>运行</translation>
+    </message>
+  </context>
+  <context>
     <name>App</name>
     <message>
       <source>Chat</source>
@@ -14,6 +33,10 @@
     <message>
       <source>Dataset: {path}</source>
       <translation>数据集：{path}</translation>
+    </message>
+    <message>
+      <source>Experiments</source>
+      <translation>实验</translation>
     </message>
     <message>
       <source>Export</source>
@@ -417,10 +440,128 @@
     </message>
   </context>
   <context>
+    <name>CompareMethodsDialog</name>
+    <message>
+      <source>Compare methods</source>
+      <translation>比较方法</translation>
+    </message>
+    <message>
+      <source>Train &lt;b&gt;{model}&lt;/b&gt; on &lt;b&gt;{data}&lt;/b&gt; for {steps} steps with each method you tick, one after another; the board then shows what each cost and gave.</source>
+      <translation>用勾选的每种方法依次在 &lt;b&gt;{data}&lt;/b&gt; 上训练 &lt;b&gt;{model}&lt;/b&gt; {steps} 步；比较面板随后显示每种方法的代价与收获。</translation>
+    </message>
+    <message>
+      <source>{e} epochs</source>
+      <translation>{e} 轮</translation>
+    </message>
+  </context>
+  <context>
+    <name>ComparisonBoard</name>
+    <message>
+      <source>&lt;b&gt;Runs&lt;/b&gt;: tick the ones to compare</source>
+      <translation>&lt;b&gt;运行&lt;/b&gt;：勾选要比较的运行</translation>
+    </message>
+    <message>
+      <source>Answers</source>
+      <translation>回答</translation>
+    </message>
+    <message>
+      <source>Chart:</source>
+      <translation>图表：</translation>
+    </message>
+    <message>
+      <source>Choose a model and a dataset first: {reason}</source>
+      <translation>请先选择模型和数据集：{reason}</translation>
+    </message>
+    <message>
+      <source>Compare methods…</source>
+      <translation>比较方法…</translation>
+    </message>
+    <message>
+      <source>Could not write {path}</source>
+      <translation>无法写入 {path}</translation>
+    </message>
+    <message>
+      <source>Could not write {path}: {why}</source>
+      <translation>无法写入 {path}：{why}</translation>
+    </message>
+    <message>
+      <source>Curves</source>
+      <translation>曲线</translation>
+    </message>
+    <message>
+      <source>Export CSV…</source>
+      <translation>导出 CSV…</translation>
+    </message>
+    <message>
+      <source>Export Markdown…</source>
+      <translation>导出 Markdown…</translation>
+    </message>
+    <message>
+      <source>Export the table</source>
+      <translation>导出表格</translation>
+    </message>
+    <message>
+      <source>Queue the same data and budget with each method you tick.</source>
+      <translation>用相同的数据和训练预算，为勾选的每种方法各排一个运行。</translation>
+    </message>
+    <message>
+      <source>Refresh</source>
+      <translation>刷新</translation>
+    </message>
+    <message>
+      <source>Save chart…</source>
+      <translation>保存图表…</translation>
+    </message>
+    <message>
+      <source>Save the chart</source>
+      <translation>保存图表</translation>
+    </message>
+    <message>
+      <source>The chart as a PNG image.</source>
+      <translation>把图表保存为 PNG 图片。</translation>
+    </message>
+    <message>
+      <source>Tick runs on the left, or a whole sweep, to compare them.</source>
+      <translation>在左侧勾选运行（或整个扫描文件夹）来比较它们。</translation>
+    </message>
+    <message>
+      <source>eval loss</source>
+      <translation>验证损失</translation>
+    </message>
+    <message>
+      <source>memory (MB)</source>
+      <translation>内存（MB）</translation>
+    </message>
+    <message>
+      <source>step</source>
+      <translation>步</translation>
+    </message>
+    <message>
+      <source>tokens/s</source>
+      <translation>token/秒</translation>
+    </message>
+    <message>
+      <source>train loss</source>
+      <translation>训练损失</translation>
+    </message>
+    <message>
+      <source>{n} runs</source>
+      <translation>{n} 个运行</translation>
+    </message>
+    <message>
+      <source>{n} runs. Lowest eval loss: &lt;b&gt;{best}&lt;/b&gt; ({loss:.4f}); least memory: &lt;b&gt;{cheap}&lt;/b&gt; ({mb:.0f} MB). Click a column to sort.</source>
+      <translation>共 {n} 个运行。验证损失最低：&lt;b&gt;{best}&lt;/b&gt;（{loss:.4f}）；内存最少：&lt;b&gt;{cheap}&lt;/b&gt;（{mb:.0f} MB）。点击列标题可排序。</translation>
+    </message>
+  </context>
+  <context>
     <name>ConfigForm</name>
     <message>
       <source>Allow pickle weights</source>
       <translation>允许 pickle 权重</translation>
+    </message>
+    <message>
+      <source>Also log to</source>
+      <translation>同时记录到</translation>
     </message>
     <message>
       <source>Base model</source>
@@ -1934,6 +2075,101 @@ Allow it only if you trust the model's author.</source>
     </message>
   </context>
   <context>
+    <name>QueueView</name>
+    <message>
+      <source>, paused</source>
+      <translation>，已暂停</translation>
+    </message>
+    <message>
+      <source>&lt;b&gt;Queue&lt;/b&gt;: {n} waiting{paused}; runner {runner}</source>
+      <translation>&lt;b&gt;队列&lt;/b&gt;：{n} 个等待中{paused}；执行器{runner}</translation>
+    </message>
+    <message>
+      <source>A waiting run never starts; a running one stops with a checkpoint.</source>
+      <translation>等待中的运行不再启动；正在进行的运行保存检查点后停止。</translation>
+    </message>
+    <message>
+      <source>Cancel</source>
+      <translation>取消</translation>
+    </message>
+    <message>
+      <source>Continue</source>
+      <translation>继续</translation>
+    </message>
+    <message>
+      <source>Method</source>
+      <translation>方法</translation>
+    </message>
+    <message>
+      <source>Move down</source>
+      <translation>下移</translation>
+    </message>
+    <message>
+      <source>Move up</source>
+      <translation>上移</translation>
+    </message>
+    <message>
+      <source>Pause</source>
+      <translation>暂停</translation>
+    </message>
+    <message>
+      <source>Queue a failed or cancelled run again (it resumes from its checkpoint).</source>
+      <translation>把失败或已取消的运行重新加入队列（从其检查点继续）。</translation>
+    </message>
+    <message>
+      <source>Retry</source>
+      <translation>重试</translation>
+    </message>
+    <message>
+      <source>Run</source>
+      <translation>运行</translation>
+    </message>
+    <message>
+      <source>Run queue</source>
+      <translation>运行队列</translation>
+    </message>
+    <message>
+      <source>Start the queue's runner in the background: it keeps going when the window closes.</source>
+      <translation>在后台启动队列执行器：关闭窗口后它仍会继续。</translation>
+    </message>
+    <message>
+      <source>State</source>
+      <translation>状态</translation>
+    </message>
+    <message>
+      <source>Step</source>
+      <translation>步数</translation>
+    </message>
+    <message>
+      <source>The run in progress finishes; no other starts until you continue.</source>
+      <translation>正在进行的运行会完成；在你继续之前不会启动其他运行。</translation>
+    </message>
+    <message>
+      <source>cancelled</source>
+      <translation>已取消</translation>
+    </message>
+    <message>
+      <source>failed</source>
+      <translation>失败</translation>
+    </message>
+    <message>
+      <source>finished</source>
+      <translation>已完成</translation>
+    </message>
+    <message>
+      <source>not running</source>
+      <translation>未运行</translation>
+    </message>
+    <message>
+      <source>queued</source>
+      <translation>排队中</translation>
+    </message>
+    <message>
+      <source>running</source>
+      <translation>运行中</translation>
+    </message>
+  </context>
+  <context>
     <name>ResumeDialog</name>
     <message>
       <source>Cannot resume: {reason}</source>
@@ -2020,6 +2256,10 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>Allow .bin/.pt weight files (pickle, loaded with weights_only). Off: safetensors only.</source>
       <translation>允许加载 .bin/.pt 权重文件（pickle 格式，以 weights_only 方式加载）。关闭时只加载 safetensors。</translation>
+    </message>
+    <message>
+      <source>Also log the metrics to TensorBoard (event files in the run's tensorboard/ folder; needs the tensorboard package). metrics.jsonl is always written.</source>
+      <translation>同时把指标记录到 TensorBoard（事件文件位于运行目录的 tensorboard/ 文件夹；需要 tensorboard 包）。metrics.jsonl 始终会写入。</translation>
     </message>
     <message>
       <source>Also put loss on prompt / user tokens (default: loss on assistant tokens only).</source>
@@ -2293,6 +2533,21 @@ Allow it only if you trust the model's author.</source>
     </message>
   </context>
   <context>
+    <name>SweepDialog</name>
+    <message>
+      <source>One key per line with the values to try, e.g. &lt;tt&gt;learning_rate=1e-4,2e-4&lt;/tt&gt;. Every combination becomes a run in its own folder under&lt;br&gt;&lt;tt&gt;{dir}&lt;/tt&gt;, named by its values; the runs wait in the queue and train one after another.</source>
+      <translation>每行一个配置键及要尝试的取值，例如 &lt;tt&gt;learning_rate=1e-4,2e-4&lt;/tt&gt;。每种组合成为一个运行，位于&lt;br&gt;&lt;tt&gt;{dir}&lt;/tt&gt; 下以其取值命名的文件夹中；这些运行在队列中等待，依次训练。</translation>
+    </message>
+    <message>
+      <source>Only this many, drawn at random (0 = all):</source>
+      <translation>只随机抽取这么多个（0 = 全部）：</translation>
+    </message>
+    <message>
+      <source>Sweep</source>
+      <translation>参数扫描</translation>
+    </message>
+  </context>
+  <context>
     <name>TokenBrowser</name>
     <message>
       <source> (chat template)</source>
@@ -2436,6 +2691,10 @@ characters {a}–{b}: {chars!r}</source>
       <translation>内存不足：“更改设置后继续…”会用更小的微批次从检查点接着训练。</translation>
     </message>
     <message>
+      <source>Queue these settings with several values of some keys (a grid); the runs train one after another, the Experiments page compares them.</source>
+      <translation>以当前设置为基础，为若干配置键尝试多个取值（网格）并加入队列；这些运行依次训练，在“实验”页比较。</translation>
+    </message>
+    <message>
       <source>Resume</source>
       <translation>继续</translation>
     </message>
@@ -2486,6 +2745,10 @@ characters {a}–{b}: {chars!r}</source>
     <message>
       <source>Stopped after saving a checkpoint: press Resume to continue.</source>
       <translation>已保存检查点并停止：点击“继续”可接着训练。</translation>
+    </message>
+    <message>
+      <source>Sweep…</source>
+      <translation>参数扫描…</translation>
     </message>
     <message>
       <source>The run failed: {reason}</source>
@@ -2609,6 +2872,13 @@ characters {a}–{b}: {chars!r}</source>
     <message>
       <source>Welcome to Studio</source>
       <translation>欢迎使用 Studio</translation>
+    </message>
+  </context>
+  <context>
+    <name>_QueueDialog</name>
+    <message>
+      <source>Queue and run</source>
+      <translation>加入队列并运行</translation>
     </message>
   </context>
 </TS>

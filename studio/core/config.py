@@ -36,6 +36,7 @@ STAGES = ("sft", "pretrain", "dpo", "kto")
 PREFERENCE_STAGES = ("dpo", "kto")  # learn from chosen / rejected (or good / bad) replies
 PREF_LOSSES = ("sigmoid", "ipo", "hinge", "orpo", "simpo")
 REFERENCE_FREE_LOSSES = ("orpo", "simpo")  # no reference model at all
+REPORT_TO = ("none", "tensorboard")  # experiment trackers a run can also log to
 
 
 def _f(default: Any, help: str, group: str, choices: tuple = (), **extra: Any) -> Any:
@@ -148,6 +149,9 @@ class RunConfig:
                            "(an audit that resume trains each row once).", "output")
     save_total_limit: int = _f(2, "Checkpoints kept; older ones are deleted once a newer one "
                                "is complete.", "output", min=1)
+    report_to: str = _f("none", "Also log the metrics to TensorBoard (event files in the "
+                        "run's tensorboard/ folder; needs the tensorboard package). "
+                        "metrics.jsonl is always written.", "output", REPORT_TO)
 
     # ----------------------------------------------------------------------------------------
     def replace(self, **changes: Any) -> "RunConfig":

@@ -15,6 +15,9 @@ Set STUDIO_FAULTS to a comma list of NAME or NAME@STEP, e.g. "oom@3,kill_in_chec
   kill_in_checkpoint@K SIGKILL this process while checkpoint K is half written
   kill_in_final_save   SIGKILL this process while the final adapter / model is half written
   kill_in_export       SIGKILL this process when an export is written but not yet in place
+  pause_after_checkpoint@K  sleep PAUSE_S (3 s) once checkpoint K is complete: a run caught
+                       between steps (a Ctrl+C / SIGTERM meanwhile stops it right after)
+  kill_runner@K        SIGKILL the queue runner once its run's checkpoint K is complete
 Unset (always, for users) it costs one dict lookup.
 """
 
@@ -22,8 +25,10 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 ENV = "STUDIO_FAULTS"
+PAUSE_S = 3.0
 
 
 def _armed() -> dict[str, int | None]:
@@ -45,6 +50,8 @@ def fault_at(name: str, step: int, raise_: bool = True) -> bool:
         return False
     if name.startswith("kill"):
         os.kill(os.getpid(), signal.SIGKILL)
+    if name.startswith("pause"):
+        time.sleep(PAUSE_S)
     if name == "oom_cublas" and raise_:
         raise RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling "
                            f"`cublasCreate(handle)` (injected at step {step})")

@@ -93,6 +93,7 @@ LABELS = {
     "eval_steps": QT_TRANSLATE_NOOP("ConfigForm", "Eval every N steps"),
     "save_steps": QT_TRANSLATE_NOOP("ConfigForm", "Checkpoint every N steps"),
     "save_total_limit": QT_TRANSLATE_NOOP("ConfigForm", "Checkpoints kept"),
+    "report_to": QT_TRANSLATE_NOOP("ConfigForm", "Also log to"),
     "log_samples": QT_TRANSLATE_NOOP("ConfigForm", "Log the rows of each step"),
 }
 

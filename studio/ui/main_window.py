@@ -31,7 +31,7 @@ from studio.ui import i18n, prefs
 from studio.ui.errors import show_error
 from studio.ui.status_bar import StatusBar
 
-PAGE_ORDER = ("welcome", "data", "model", "train", "inspect", "chat", "export")
+PAGE_ORDER = ("welcome", "data", "model", "train", "experiments", "inspect", "chat", "export")
 
 
 class MainWindow(QMainWindow):

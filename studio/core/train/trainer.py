@@ -29,7 +29,7 @@ from studio.core.events import (
     StepMetrics,
 )
 from studio.core.faults import fault_at
-from studio.core.train import batching, checkpoint, oom, optim
+from studio.core.train import batching, checkpoint, oom, optim, tracking
 from studio.core.train.setup import Setup, check_output_dir, prepare, total_steps_of
 
 # Keys a resume may change: how the same work is split and how long it runs, not what it is.
@@ -51,6 +51,7 @@ class RunResult:
 def train(cfg: RunConfig, reporter: Optional[Reporter] = None,
           stop: Optional[threading.Event] = None) -> RunResult:
     check_output_dir(cfg)
+    tracking.check(cfg)
     setup = prepare(cfg)
     try:
         run = runs.create(cfg)
@@ -70,6 +71,7 @@ def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
         if done.step >= total_steps_of(cfg, done.total_steps):
             raise ConfigError(f"run {run.path} already finished at step {done.step}; "
                               "raise max_steps with --set to train further")
+    tracking.check(cfg)
     setup = prepare(_same_optimizer(cfg, ckpt))
     try:
         if overrides:  # the run's config.yaml says how it really ran from here on
@@ -140,7 +142,8 @@ class Progress:
 def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
          stop: Optional[threading.Event], ckpt: Optional[Path]) -> RunResult:
     writer = runs.MetricsWriter(run)
-    rep = MultiReporter(writer, reporter or NullReporter())
+    trackers = tracking.open_reporters(s.cfg, run)
+    rep = MultiReporter(writer, *trackers, reporter or NullReporter())
     stop = stop or threading.Event()
     at = Progress()
     oom.reset_peak_memory(s.device)  # this run's peak, not an earlier run's in this process
@@ -175,6 +178,8 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
         raise
     finally:
         writer.close()
+        for t in trackers:
+            t.close()
 
 
 def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
@@ -256,6 +261,7 @@ def _save(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> None:
     at.phase = ""
     at.last_saved = at.step
     rep.on_event(RunEvent(step=at.step, event="checkpoint", detail=str(path)))
+    fault_at("pause_after_checkpoint", at.step)
 
 
 def _checkpoint_faults(step: int) -> None:

@@ -197,8 +197,13 @@ class TrainPanel(QWidget):
             self.tr("Start in background"), self.start_detached, "detach_button",
             self.tr("Train in a separate process that keeps running when this window closes; "
                     "the curves follow it live."))
+        self.sweep_button = self._button(
+            self.tr("Sweep…"), self.sweep_dialog, "sweep_button",
+            self.tr("Queue these settings with several values of some keys (a grid); the "
+                    "runs train one after another, the Experiments page compares them."))
         row.addWidget(self.resume_changes_button)
         row.addWidget(self.detach_button)
+        row.addWidget(self.sweep_button)
         col.addLayout(row)
         self.progress_bar = StepBar()
         self.progress_bar.setObjectName("progress")
@@ -310,6 +315,14 @@ class TrainPanel(QWidget):
         self._log(self.tr("Started in the background; this window follows it. Closing the "
                           "window leaves it running."))
         return True
+
+    def sweep_dialog(self) -> None:
+        from studio.ui.experiments.dialogs import SweepDialog
+
+        cfg = self._config()
+        if cfg is not None:
+            self.sweep = SweepDialog(cfg, prefs.runs_root(), self)
+            self.sweep.open()
 
     def stop(self) -> None:
         self.session.stop()

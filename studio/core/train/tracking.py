@@ -1,0 +1,57 @@
+"""Experiment trackers a run also logs to (config `report_to`), beside its metrics.jsonl.
+
+TensorBoard: event files in RUN_DIR/tensorboard/, written by torch's SummaryWriter, one
+scalar per metrics field (train/loss, train/lr, ..., eval/loss, eval/perplexity) at the
+optimizer step. A resumed run appends a new event file to the same folder; TensorBoard merges
+them. The app and `compare` still read metrics.jsonl: the trackers are for people's own tools.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from studio.core import runs
+from studio.core.config import RunConfig
+from studio.core.errors import ConfigError
+from studio.core.events import EvalMetrics, RunEvent, StepMetrics
+
+TENSORBOARD_DIR = "tensorboard"
+_STEP_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "mem_mb")
+
+
+def check(cfg: RunConfig) -> None:
+    """Refuse, before the run folder exists, a tracker whose package is missing."""
+    if cfg.report_to == "tensorboard":
+        try:
+            importlib.import_module("tensorboard")
+        except ImportError:
+            raise ConfigError("report_to: tensorboard needs the tensorboard package "
+                              "(pip install tensorboard)") from None
+
+
+def open_reporters(cfg: RunConfig, run: runs.RunDir) -> list[Any]:
+    return [TensorBoardReporter(run)] if cfg.report_to == "tensorboard" else []
+
+
+class TensorBoardReporter:
+    def __init__(self, run: runs.RunDir):
+        from torch.utils.tensorboard import SummaryWriter  # needs tensorboard: see check()
+
+        self._w = SummaryWriter(log_dir=str(run.path / TENSORBOARD_DIR), flush_secs=10)
+
+    def on_step(self, m: StepMetrics) -> None:
+        for name in _STEP_FIELDS:
+            self._w.add_scalar(f"train/{name}", getattr(m, name), m.step, walltime=m.time)
+
+    def on_eval(self, m: EvalMetrics) -> None:
+        self._w.add_scalar("eval/loss", m.eval_loss, m.step, walltime=m.time)
+        self._w.add_scalar("eval/perplexity", m.perplexity, m.step, walltime=m.time)
+        self._w.flush()
+
+    def on_event(self, e: RunEvent) -> None:
+        self._w.add_text("events", f"{e.event}: {e.detail}", e.step, walltime=e.time)
+        self._w.flush()
+
+    def close(self) -> None:
+        self._w.close()
