@@ -47,8 +47,8 @@ def one_step_delta(cfg):
     s = prepare(cfg)
     params = {n: p for n, p in s.model.named_parameters() if p.requires_grad}
     before = {n: p.detach().clone() for n, p in params.items()}
-    group = [(t.input_ids, t.labels) for t in s.train[:cfg.batch_size]]
-    _, grad_norm, _ = trainer._train_step(s, group, list(params.values()), trainer.Progress())
+    group = list(range(min(cfg.batch_size, len(s.train))))  # indices into s.train
+    _, grad_norm, _, _ = trainer._train_step(s, group, list(params.values()), trainer.Progress())
     return before, {n: p.detach().clone() for n, p in params.items()}, grad_norm, s
 
 
@@ -171,8 +171,8 @@ def test_clipping_bounds_the_gradient_the_optimizer_sees(tmp_path, tiny_model_di
     params = [p for p in s.model.parameters() if p.requires_grad]
     s.optimizer = torch.optim.SGD(params, lr=0.5)
     before = [p.detach().clone() for p in params]
-    group = [(t.input_ids, t.labels) for t in s.train[:4]]
-    _, grad_norm, applied = trainer._train_step(s, group, params, trainer.Progress())
+    group = list(range(min(4, len(s.train))))  # indices into s.train
+    _, grad_norm, applied, _ = trainer._train_step(s, group, params, trainer.Progress())
     moved = math.sqrt(sum(float((p.detach() - b).pow(2).sum()) for p, b in zip(params, before)))
     seen = moved / 0.5  # the norm of the gradient SGD applied
     assert applied and grad_norm > 1e-2  # reported before clipping

@@ -46,10 +46,11 @@ def test_4bit_loads_use_the_portable_kernel(cpu_kind, tiny_model_dir):
 
 def test_gradients_reach_the_first_layer_after_an_evaluation(cpu_kind, tiny_model_dir):
     from studio.core.config import RunConfig
+    from studio.core.methods.registry import apply_method
 
     model = model_mod.load_model(tiny_model_dir, quantize_4bit=True)
-    model = model_mod.apply_method(model, RunConfig(model="m", dataset="d", method="qlora"),
-                                   total_steps=1)
+    model = apply_method(model, RunConfig(model="m", dataset="d", method="qlora"),
+                         total_steps=1)
     ids = torch.randint(0, 100, (2, 16))
     model.eval()
     with torch.no_grad():  # an evaluation: the step that repacks weights on AVX512-BF16
