@@ -11,11 +11,11 @@ module early (model picker), and those imports take seconds.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
+from studio.core import files
 from studio.core.errors import ModelError
 from studio.core.model.param_map import ModuleBlock, parameter_map, parameter_map_for_config
 
@@ -60,6 +60,8 @@ def resolve_model(name_or_path: str | Path, *, trust_remote_code: bool = False,
 
 
 def _local_folder(path: Path) -> Path:
+    if path.is_dir():
+        files.check_folder_files(path, "model folder", ModelError)
     if path.is_file():
         if path.name == "config.json":
             return path.parent.resolve()
@@ -106,8 +108,8 @@ def check_remote_code(folder: Path, trust_remote_code: bool) -> None:
     (transformers then ignores auto_map), so that is not refused."""
     if trust_remote_code:
         return
-    for source, files in _code_to_run(folder):
-        raise ModelError(_code_message(folder, source, files))
+    for source, code in _code_to_run(folder):
+        raise ModelError(_code_message(folder, source, code))
 
 
 def remote_code_files(folder: str | Path) -> list[str]:
@@ -179,12 +181,9 @@ def check_weights(folder: Path, allow_pickle: bool) -> None:
 
 
 def _read_json(path: Path) -> dict | None:
-    if not path.is_file():
+    if not path.exists():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelError(f"{path} is not valid JSON: {_first_line(e)}") from None
+    data = files.read_json(path, "model file", error=ModelError)
     return data if isinstance(data, dict) else None
 
 
@@ -218,9 +217,11 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False, *,
     """
     from transformers import AutoTokenizer
 
+    if Path(path).is_dir():
+        files.check_folder_files(path, "tokenizer folder", ModelError)
     try:
         tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except Exception as e:  # tokenizers raises a plain Exception for a damaged file
         raise ModelError(f"cannot load the tokenizer of {path}: {_first_line(e)}") from None
     if tok.pad_token is None:
         if tok.eos_token is None:
@@ -277,12 +278,19 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: Any = None,
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
             bnb_4bit_use_double_quant=True)
+    files.check_folder_files(path, "model folder", ModelError)
+    files.check_weights_folder(path)  # a truncated file fails here, by name, in milliseconds
     try:
         return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     except ImportError as e:  # e.g. bitsandbytes missing or too old for 4-bit
         raise ModelError(f"cannot load {Path(path).name}: {_first_line(e)}") from None
-    except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"cannot load the model in {path}: {_first_line(e)}") from None
+    except Exception as e:  # safetensors raises its own type; a damaged file is named
+        damaged = files.load_error(path, e)
+        if damaged is not None:
+            raise damaged from None
+        if isinstance(e, (OSError, ValueError, KeyError)):
+            raise ModelError(f"cannot load the model in {path}: {_first_line(e)}") from None
+        raise
 
 
 def apply_method(model: Any, cfg: Any, total_steps: int) -> Any:

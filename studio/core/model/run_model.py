@@ -14,7 +14,6 @@ torch / transformers / peft are imported inside the functions (the UI imports th
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -116,7 +115,7 @@ def load_run_model(run_dir: str | Path, step: Optional[int] = None, *,
         tok_dir = source if (source / "tokenizer_config.json").is_file() else base_path
         tokenizer = model_mod.load_tokenizer(tok_dir, trust_remote_code=cfg.trust_remote_code)
         if step is None:
-            model = _attach_adapter(base, source)
+            model = attach_adapter(base, source)
         else:
             model = _from_checkpoint(base, cfg, source)
     model.eval()
@@ -126,12 +125,23 @@ def load_run_model(run_dir: str | Path, step: Optional[int] = None, *,
                     base_path=Path(base_path), source=source)
 
 
-def _attach_adapter(base: Any, adapter_dir: Path) -> Any:
+def attach_adapter(base: Any, adapter_dir: Path) -> Any:
+    """A PeftModel of `base` with the adapter folder's weights (inference only); a damaged
+    adapter file is named (files.py), any other failure is one line too."""
     from peft import PeftModel
 
+    from studio.core import files
+
+    files.check_folder_files(adapter_dir, "adapter folder", ModelError)
+    files.check_weights_folder(adapter_dir)
     try:
         return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False)
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
+    except Exception as e:  # safetensors raises its own type; a damaged file is named
+        damaged = files.load_error(adapter_dir, e)
+        if damaged is not None:
+            raise damaged from None
+        if not isinstance(e, (OSError, ValueError, KeyError, RuntimeError)):
+            raise
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(f"cannot load the adapter in {adapter_dir}: {first}") from None
 
@@ -139,8 +149,8 @@ def _attach_adapter(base: Any, adapter_dir: Path) -> Any:
 def _from_checkpoint(base: Any, cfg: RunConfig, ckpt: Path) -> Any:
     """Rebuild the model as training had it at this checkpoint."""
     import torch
-    from safetensors.torch import load_file
 
+    from studio.core import files
     from studio.core.model import load as model_mod
     from studio.core.train import checkpoint
 
@@ -148,7 +158,7 @@ def _from_checkpoint(base: Any, cfg: RunConfig, ckpt: Path) -> Any:
     # Same seed as the trainer: parts a method initialises but does not train stay identical.
     torch.manual_seed(cfg.seed)
     model = model_mod.apply_method(base, cfg, state.total_steps)
-    weights = load_file(str(ckpt / "trainable.safetensors"))
+    weights = files.load_safetensors(ckpt / "trainable.safetensors")
     params = dict(model.named_parameters())
     unknown = [n for n in weights if n not in params]
     missing = [n for n, p in params.items() if p.requires_grad and n not in weights]
@@ -170,12 +180,13 @@ def load_adapter_model(model: str | Path | None, adapter: str | Path, *,
 
     adapter = Path(adapter).expanduser()
     conf = adapter / "adapter_config.json"
-    if not conf.is_file():
+    if not conf.exists():
         raise UserError(f"{adapter} is not an adapter folder (no adapter_config.json)")
-    try:
-        meta = json.loads(conf.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"{conf} is not valid JSON: {e}") from None
+    from studio.core import files
+
+    meta = files.read_json(conf, "adapter config")
+    if not isinstance(meta, dict):
+        raise UserError(f"{conf} is not an adapter config (a JSON object)")
     base_name = model or meta.get("base_model_name_or_path")
     if not base_name:
         raise UserError(f"{conf} names no base model; pass --model")
@@ -183,7 +194,7 @@ def load_adapter_model(model: str | Path | None, adapter: str | Path, *,
     base = model_mod.load_model(path, device=pick_device(device))
     tok_dir = adapter if (adapter / "tokenizer_config.json").is_file() else path
     tokenizer = model_mod.load_tokenizer(tok_dir)
-    peft_model = _attach_adapter(base, adapter)
+    peft_model = attach_adapter(base, adapter)
     peft_model.eval()
     return peft_model, tokenizer, path
 

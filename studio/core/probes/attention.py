@@ -192,7 +192,9 @@ def load_probe_model(target: ProbeTarget | str | Path, *, device: str = "cpu",
     else:
         model = _load_encoder(folder, device, dtype)
     if target.adapter is not None:
-        model = _attach_adapter(model, target.adapter)
+        from studio.core.model.run_model import attach_adapter
+
+        model = attach_adapter(model, target.adapter)
     model.eval()
     for p in model.parameters():  # a probe never trains: no grads kept anywhere
         p.requires_grad_(False)
@@ -207,23 +209,17 @@ def _load_encoder(folder: Path, device: str, dtype: Any) -> Any:
     import torch
     from transformers import AutoModel
 
+    from studio.core import files
     from studio.core.model.load import resolve_dtype
 
+    files.check_weights_folder(folder)
     try:
         return AutoModel.from_pretrained(str(folder), use_safetensors=True,
                                          dtype=resolve_dtype(dtype, torch.device(device).type),
                                          device_map={"": torch.device(device)})
     except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"cannot load the model in {folder}: {_first_line(e)}") from None
-
-
-def _attach_adapter(model: Any, adapter: Path) -> Any:
-    from peft import PeftModel
-
-    try:
-        return PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise ModelError(f"cannot attach the adapter in {adapter}: {_first_line(e)}") from None
+        raise files.load_error(folder, e) or ModelError(
+            f"cannot load the model in {folder}: {_first_line(e)}") from None
 
 
 def _first_line(e: BaseException) -> str:
