@@ -15,6 +15,8 @@ import json
 import sys
 from typing import Any
 
+from studio.cli.args import number
+from studio.cli.console import user_stderr
 from studio.core.errors import UserError
 
 SHOWN_PROBLEMS = 20
@@ -35,9 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the shape of the rows (default: detect it)")
     p.add_argument("--stage", choices=["sft", "pretrain"], default="sft",
                    help="how tokens are counted: sft renders conversations, pretrain learns all")
-    p.add_argument("--max-length", type=int, metavar="N",
+    p.add_argument("--max-length", type=number(int, key="max_length"), metavar="N",
                    help="longest sample in tokens (default: the config default)")
-    p.add_argument("--max-rows", type=int, metavar="N", help="check only the first N rows")
+    p.add_argument("--max-rows", type=number(int, -2**63, 2**63 - 1), metavar="N",
+                   help="check only the first N rows")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=run)
 
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             raise  # the dispatcher prints "error: <reason>" and exits 2
         _write(json.dumps({"ok": False, "error": e.one_line()}))
-        print(f"error: {e.one_line()}", file=sys.stderr)  # as without --json (contract.md)
+        print(f"error: {e.one_line()}", file=user_stderr())  # as without --json (contract.md)
         return 2
     verdict = _verdict(report)
     if args.json:
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _write(_text(report, verdict))
     if verdict:
-        print(f"error: {verdict}", file=sys.stderr)
+        print(f"error: {verdict}", file=user_stderr())
         return 2
     return 0
 
