@@ -206,20 +206,23 @@ def load_safetensors(path: str | Path, device: str = "cpu") -> dict:
 
 
 def check_torch_file(path: str | Path) -> Path:
-    """Check a torch.save file (a zip archive) without unpickling it: its directory reads and
-    every member's CRC matches, streamed, so a large optimizer state costs no memory."""
+    """Check a torch.save file (a zip archive) without unpickling or reading it: its central
+    directory (at the very end, so a truncated file has none) and every member lying inside
+    the file. Milliseconds for any size; a bit flip inside is found by `torch_load`."""
     import zipfile
 
     p = regular_file(path, "state file")
-    if p.stat().st_size == 0:
+    size = p.stat().st_size
+    if size == 0:
         raise damaged(p, "the file is empty (0 bytes)")
     try:
         with zipfile.ZipFile(p) as z:
-            bad = z.testzip()
+            members = z.infolist()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
         raise damaged(p, f"not a complete torch file ({_first_line(e)})") from None
-    if bad is not None:
-        raise damaged(p, f"its part {bad} fails its checksum")
+    for m in members:
+        if m.header_offset + m.compress_size > size:
+            raise damaged(p, f"its part {m.filename} runs past the end of the file")
     return p
 
 

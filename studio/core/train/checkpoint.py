@@ -152,8 +152,8 @@ def read_state(path: Path) -> TrainerState:
 
 def verify(path: Path) -> TrainerState:
     """Check that every file of a checkpoint is whole without loading it: the weights by their
-    safetensors header, the optimizer and RNG state by their zip checksums. Raises UserError
-    naming the damaged file."""
+    safetensors header, the optimizer and RNG state by their zip directories (milliseconds
+    for any size). Raises UserError naming the damaged file."""
     state = read_state(path)
     files.check_safetensors(path / "trainable.safetensors")
     files.check_torch_file(path / "optimizer.pt")
