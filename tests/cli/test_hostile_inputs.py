@@ -12,6 +12,7 @@ processes, where library noise (progress bars, notices, warnings) would reach th
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import hashlib
 import io
 import json
@@ -46,6 +47,9 @@ def run_cli(*argv) -> tuple[int, str, str]:
 
     old = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(LIMIT_S)
+    # a hang inside native code (Rust retries open() on EINTR) never returns to the alarm's
+    # handler: then the whole test process ends, with every thread's stack, instead of hanging
+    faulthandler.dump_traceback_later(2 * LIMIT_S, exit=True)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -55,6 +59,7 @@ def run_cli(*argv) -> tuple[int, str, str]:
     except Hang as e:
         pytest.fail(str(e))
     finally:
+        faulthandler.cancel_dump_traceback_later()
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     return code, out.getvalue(), err.getvalue()
