@@ -41,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from studio.cli.console import library_noise_to_stdout
+
     try:
-        return int(args.func(args) or 0)
+        with library_noise_to_stdout():
+            return int(args.func(args) or 0)
     except UserError as e:
         print(f"error: {e.one_line()}", file=sys.stderr)
         return 2

@@ -15,7 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from studio.core import runs
+from studio.cli.args import SEED_RANGE, number
+from studio.cli.console import user_stderr
+from studio.core import files, runs
+from studio.core.config import INT_LIMIT
 from studio.core.device import DEVICES
 from studio.core.errors import UserError
 
@@ -33,18 +36,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "run's adapter/); its base is --model, else the one it names")
     src.add_argument("--run", metavar="RUN_DIR", help="a run directory: its final adapter / "
                      "model, or a checkpoint with --step")
-    src.add_argument("--step", type=int, metavar="N", help="with --run: checkpoint step N")
+    src.add_argument("--step", type=number(int, 0), metavar="N",
+                     help="with --run: checkpoint step N")
     src.add_argument("--device", default="auto", choices=DEVICES)
     gen = p.add_argument_group("generation")
     gen.add_argument("--prompt", metavar="TEXT", help="ask once, print the reply, exit")
     gen.add_argument("--system", default="", metavar="TEXT", help="system prompt")
-    gen.add_argument("--max-new-tokens", type=int, default=256, metavar="N")
-    gen.add_argument("--temperature", type=float, default=0.7,
+    gen.add_argument("--max-new-tokens", type=number(int, 1, INT_LIMIT), default=256, metavar="N")
+    gen.add_argument("--temperature", type=number(float, 0, 100), default=0.7,
                      help="0 = greedy (deterministic) [0.7]")
-    gen.add_argument("--top-p", type=float, default=0.9, help="[0.9]")
-    gen.add_argument("--top-k", type=int, default=50, help="0 = off [50]")
-    gen.add_argument("--repetition-penalty", type=float, default=1.0, help="1 = off [1.0]")
-    gen.add_argument("--seed", type=int, help="fixed seed: the same reply every time")
+    gen.add_argument("--top-p", type=number(float, 0, 1), default=0.9, help="[0.9]")
+    gen.add_argument("--top-k", type=number(int, 0, INT_LIMIT), default=50, help="0 = off [50]")
+    gen.add_argument("--repetition-penalty", type=number(float, 0, 100), default=1.0,
+                     help="1 = off [1.0]")
+    gen.add_argument("--seed", type=number(int, *SEED_RANGE),
+                     help="fixed seed: the same reply every time")
     gen.add_argument("--compare", action="store_true",
                      help="also answer with the base model (adapter switched off)")
     p.set_defaults(func=run)
@@ -60,8 +66,11 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise UserError("nothing to chat with: give --model DIR, --adapter DIR or --run RUN_DIR")
     if args.run and not runs.holds_run(args.run):
         raise UserError(f"{args.run} is not a run directory (no config.yaml)")
-    if args.adapter and not (Path(args.adapter) / "adapter_config.json").is_file():
+    if args.adapter and not (Path(args.adapter) / "adapter_config.json").exists():
         raise UserError(f"{args.adapter} is not an adapter folder (no adapter_config.json)")
+    for folder, name in ((args.run, "config.yaml"), (args.adapter, "adapter_config.json")):
+        if folder:
+            files.regular_file(Path(folder) / name, name)
     if args.model and not Path(args.model).expanduser().exists() and "/" not in args.model:
         raise UserError(f"model folder not found: {args.model}")
 
@@ -84,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--compare needs something tuned: --adapter DIR or --run RUN_DIR")
     sides = ["base", "tuned"] if args.compare else \
         (["tuned"] if models.tuned is not None else ["base"])
-    err = sys.stderr
+    err = user_stderr()
     print(f"loaded {models.label}" + (f" ({models.note})" if models.note else ""), file=err)
     conv = Conversation(system=args.system)
     if args.prompt is not None:
@@ -117,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _answer(models: Any, conv: Any, text: str, settings: Any, sides: list[str]) -> None:
-    out, err = sys.stdout, sys.stderr
+    out, err = sys.stdout, user_stderr()
     messages = conv.messages(text)
     reply_text = ""
     for side in sides:

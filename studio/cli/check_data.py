@@ -18,6 +18,8 @@ import json
 import sys
 from typing import Any, NamedTuple
 
+from studio.cli.args import number
+from studio.cli.console import user_stderr
 from studio.core.errors import UserError
 
 
@@ -52,9 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stage", choices=["sft", "pretrain", "dpo", "kto"], default="sft",
                    help="how tokens are counted: sft (dpo, kto) renders conversations, pretrain "
                         "learns all")
-    p.add_argument("--max-length", type=int, metavar="N",
+    p.add_argument("--max-length", type=number(int, key="max_length"), metavar="N",
                    help="longest sample in tokens (default: the config default)")
-    p.add_argument("--max-rows", type=int, metavar="N", help="check only the first N rows")
+    p.add_argument("--max-rows", type=number(int, -2**63, 2**63 - 1), metavar="N",
+                   help="check only the first N rows")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=run)
 
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             raise  # the dispatcher prints "error: <reason>" and exits 2
         _write(json.dumps({"ok": False, "error": e.one_line()}))
-        print(f"error: {e.one_line()}", file=sys.stderr)  # as without --json (contract.md)
+        print(f"error: {e.one_line()}", file=user_stderr())  # as without --json (contract.md)
         return 2
     verdict = _verdict(report, proposal)
     if args.json:
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _write(_text(report, verdict, proposal, tokenizer))
     if verdict:
-        print(f"error: {verdict}", file=sys.stderr)
+        print(f"error: {verdict}", file=user_stderr())
         return 2
     return 0
 

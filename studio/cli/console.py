@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterator, TextIO
 
 from studio.core.events import EvalMetrics, RunEvent, StepMetrics
+
+_USER_STDERR: list[TextIO] = []
+
+
+def user_stderr() -> TextIO:
+    """Where the studio's own words to the user go (errors, chat figures): the real stderr,
+    also while `library_noise_to_stdout` sends everything else written there to stdout."""
+    return _USER_STDERR[-1] if _USER_STDERR else sys.stderr
+
+
+@contextlib.contextmanager
+def library_noise_to_stdout() -> Iterator[None]:
+    """While a command runs, what libraries write to stderr (progress bars, kernel-loading
+    notices, FutureWarnings) goes to stdout instead, so a user error is the one line on
+    stderr. Writers that look sys.stderr up when they write or are created are covered:
+    warnings, tqdm, logging handlers made after this point."""
+    _USER_STDERR.append(sys.stderr)
+    try:
+        with contextlib.redirect_stderr(sys.stdout):
+            yield
+    finally:
+        _USER_STDERR.pop()
+        # out before the error line: where both streams go to one log (the app's launched
+        # runs), its last line must stay the `error:` line
+        sys.stdout.flush()
 
 
 class ConsoleReporter:
@@ -58,7 +84,7 @@ def run_with_console(start: Callable, quiet: bool = False) -> int:
             raise KeyboardInterrupt
         stop.set()
         print("\nstopping after this step (a checkpoint is saved); press Ctrl+C again to abort",
-              file=sys.stderr, flush=True)
+              file=user_stderr(), flush=True)
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

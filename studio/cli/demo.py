@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from studio.cli.args import number
 from studio.core.errors import UserError
 
 
@@ -21,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "sample dataset, live LoRA training for N steps, each view. "
                                    "With --quit it exits when done and prints, last, "
                                    "'gui latency p50=X ms p99=Y ms max=Z ms'.")
-    p.add_argument("--steps", type=int, default=30, help="training steps (default 30)")
+    p.add_argument("--steps", type=number(int, key="max_steps"), default=30,
+                   help="training steps (default 30)")
     p.add_argument("--screenshots", metavar="DIR", help="save a PNG of every view here")
     p.add_argument("--quit", action="store_true", help="exit when the tour is done")
     p.add_argument("--lang", choices=["en", "zh_CN"],
@@ -34,6 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise UserError(f"--steps must be at least 1, got {args.steps}")
+    from studio.core import files
+
+    for flag, folder in (("--screenshots", args.screenshots), ("--workdir", args.workdir)):
+        if folder:
+            files.check_writable(folder, flag)
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
             or os.environ.get("QT_QPA_PLATFORM")) and sys.platform.startswith("linux"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # headless machine: render off-screen

@@ -4,8 +4,8 @@ out."""
 from __future__ import annotations
 
 import argparse
-import sys
 
+from studio.cli.args import byte_size, number
 from studio.core.device import DEVICES
 from studio.core.errors import UserError
 from studio.core.export import FORMATS  # the package's __init__ only: --help stays instant
@@ -29,13 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    f"{' | '.join(GGUF_TYPES)} [f16]; the k-quants come from llama.cpp's "
                    "quantizer (needs llama-cpp-python)")
     p.add_argument("--merge", action="store_true", help="same as --format merged")
-    p.add_argument("--step", type=int, metavar="N", help="export checkpoint step N instead of "
-                   "the final weights")
+    p.add_argument("--step", type=number(int, 0), metavar="N",
+                   help="export checkpoint step N instead of the final weights")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous export in --to")
     p.add_argument("--dequantize", action="store_true",
                    help="qlora + merged: merge into the 4-bit base dequantized to float")
-    p.add_argument("--max-shard-size", default="2GB", metavar="SIZE",
+    p.add_argument("--max-shard-size", type=byte_size, default="2GB", metavar="SIZE",
                    help="largest safetensors file of a merged model [2GB]")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the reload / logits / EOS checks (not recommended)")
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     hf_logging.disable_progress_bar()  # our own progress lines say what happens
 
     def progress(fraction: float, message: str) -> None:
-        print(f"[{fraction * 100:3.0f}%] {message}", file=sys.stderr, flush=True)
+        # stdout: an error after the model loads must stand alone on stderr
+        print(f"[{fraction * 100:3.0f}%] {message}", flush=True)
 
     result = export(args.run_dir, args.to, fmt=fmt, step=args.step, overwrite=args.overwrite,
                     dequantize=args.dequantize, verify=args.verify,

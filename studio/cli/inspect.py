@@ -14,6 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from studio.cli.args import number
+from studio.core import files
+from studio.core.config import INT_LIMIT
 from studio.core.errors import UserError
 
 
@@ -38,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _model_args(e)
     e.add_argument("--words", required=True, metavar="W1,W2,...",
                    help="comma-separated words, e.g. king,queen,man,woman")
-    e.add_argument("--layer", type=int, default=None, metavar="N",
+    e.add_argument("--layer", type=number(int, -INT_LIMIT, INT_LIMIT), default=None, metavar="N",
                    help="hidden states after block N (0 = embedding layer output, -1 = last); "
                         "without it: rows of the input embedding matrix")
     e.add_argument("--out", required=True, metavar="FILE.npz", help="the .npz file to write")
@@ -71,11 +74,7 @@ def _text(args: argparse.Namespace) -> str:
     if args.text is not None:
         text = args.text
     else:
-        try:
-            text = Path(args.text_file).expanduser().read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise UserError(f"cannot read {args.text_file}: {getattr(e, 'strerror', 0) or e}") \
-                from None
+        text = files.read_text(args.text_file, "text file", files.TEXT_LIMIT)
     if not text.strip():
         raise UserError("the text is empty")
     return text
@@ -87,6 +86,9 @@ def _out_path(out: str) -> Path:
         raise UserError(f"--out {out}: the file name must end in .npz")
     if p.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name ending in .npz")
+    if p.exists():
+        files.regular_file(p, "--out")  # np.savez into a pipe would block
+    files.check_writable(p.parent, "the folder of --out")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

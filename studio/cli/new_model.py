@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from studio.cli.args import SEED_RANGE, number
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from studio.core.model.starter import ARCHS, SIZES  # light: starter imports torch lazily
@@ -20,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", choices=list(ARCHS), default="llama", help="model family")
     p.add_argument("--corpus", metavar="FILE",
                    help="UTF-8 text file (or folder of .txt files) to train the tokenizer on")
-    p.add_argument("--seed", type=int, default=0, help="random seed for the weights")
+    p.add_argument("--seed", type=number(int, *SEED_RANGE), default=0,
+                   help="random seed for the weights")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty OUT")
     p.set_defaults(func=run)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -37,6 +38,9 @@ PREFERENCE_STAGES = ("dpo", "kto")  # learn from chosen / rejected (or good / ba
 PREF_LOSSES = ("sigmoid", "ipo", "hinge", "orpo", "simpo")
 REFERENCE_FREE_LOSSES = ("orpo", "simpo")  # no reference model at all
 REPORT_TO = ("none", "tensorboard")  # experiment trackers a run can also log to
+# Integers every consumer accepts: a Qt spin box, torch (seeds, sizes) and numpy. A field's own
+# min / max narrow it; floats must also be finite.
+INT_LIMIT = 2**31 - 1
 
 
 def _f(default: Any, help: str, group: str, choices: tuple = (), **extra: Any) -> Any:
@@ -85,7 +89,7 @@ class RunConfig:
     lora_r: int = _f(16, "LoRA rank r: the update is B (out x r) @ A (r x in).", "method",
                      min=1, max=1024)
     lora_alpha: float = _f(32.0, "LoRA scale: the update is multiplied by alpha / r.",
-                           "method", min=0.0)
+                           "method", min=0.0, max=1e6)
     lora_dropout: float = _f(0.0, "Dropout on the LoRA input.", "method", min=0.0, max=0.9)
     target_modules: str = _f("all-linear", "Layers that get adapters: all-linear, or names "
                              "separated by commas (q_proj,v_proj); all-linear,lm_head also "
@@ -98,18 +102,18 @@ class RunConfig:
     max_steps: Optional[int] = _f(None, "Optimizer steps to run; empty: run `epochs`.",
                                   "training", min=1)
     epochs: float = _f(1.0, "Passes over the training rows (used when max_steps is empty).",
-                       "training", min=0.01)
+                       "training", min=0.01, max=1e6)
     batch_size: int = _f(4, "Samples (or packed rows) per micro-batch.", "training", min=1)
     grad_accum: int = _f(1, "Micro-batches per optimizer step (effective batch = "
                          "batch_size x grad_accum).", "training", min=1)
-    learning_rate: float = _f(2e-4, "Peak learning rate.", "training", min=0.0)
+    learning_rate: float = _f(2e-4, "Peak learning rate.", "training", min=0.0, max=100.0)
     lr_scheduler: str = _f("cosine", "How the learning rate moves after warm-up.", "training",
                            ("cosine", "linear", "constant"))
     warmup_ratio: float = _f(0.03, "Share of steps spent warming the learning rate up.",
                              "training", min=0.0, max=1.0)
-    weight_decay: float = _f(0.0, "AdamW weight decay.", "training", min=0.0)
+    weight_decay: float = _f(0.0, "AdamW weight decay.", "training", min=0.0, max=100.0)
     max_grad_norm: float = _f(1.0, "Clip gradients to this norm (0 = no clipping).",
-                              "training", min=0.0)
+                              "training", min=0.0, max=1e6)
     optimizer: str = _f("auto", "auto: fused AdamW on CUDA, paged 8-bit AdamW for QLoRA, "
                         "AdamW elsewhere.", "training",
                         ("auto", "adamw", "adamw_8bit", "paged_adamw_8bit"))
@@ -200,6 +204,25 @@ def is_optional(f: dataclasses.Field) -> bool:
     return type(None) in typing.get_args(_hints()[f.name])
 
 
+def value_range(f: dataclasses.Field) -> tuple[float, float]:
+    """(lowest, highest) value a numeric field accepts: its min / max, within INT_LIMIT for
+    integers; floats are also refused when not finite."""
+    if field_type(f) is int:
+        return f.metadata.get("min", -INT_LIMIT), f.metadata.get("max", INT_LIMIT)
+    return f.metadata.get("min", -math.inf), f.metadata.get("max", math.inf)
+
+
+def check_number(name: str, value: float, lo: float, hi: float,
+                 error: type = ConfigError) -> None:
+    """The one range check of a number, for config keys and CLI flags alike."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise error(f"{name} must be a finite number; got {value!r}")
+    if value < lo:
+        raise error(f"{name} must be >= {lo}; got {value!r}")
+    if value > hi:
+        raise error(f"{name} must be <= {hi}; got {value!r}")
+
+
 def defaults() -> dict[str, Any]:
     return {f.name: f.default for f in fields(RunConfig)}
 
@@ -244,7 +267,7 @@ def _coerce(name: str, value: Any) -> Any:
             if isinstance(value, (dict, list)):
                 raise ValueError
             return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"config key '{name}' needs a {t.__name__} value, "
                           f"got {value!r}") from None
     return value
@@ -268,12 +291,9 @@ def _validate(cfg: RunConfig) -> None:
         if meta.get("choices") and v not in meta["choices"]:
             raise ConfigError(f"config key '{f.name}' must be one of "
                               f"{', '.join(meta['choices'])}; got {v!r}")
-        if v is None or isinstance(v, bool):
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
             continue
-        if "min" in meta and v < meta["min"]:
-            raise ConfigError(f"config key '{f.name}' must be >= {meta['min']}; got {v!r}")
-        if "max" in meta and v > meta["max"]:
-            raise ConfigError(f"config key '{f.name}' must be <= {meta['max']}; got {v!r}")
+        check_number(f"config key '{f.name}'", v, *value_range(f))
 
 
 def from_dict(data: dict[str, Any], *, check_required: bool = False) -> RunConfig:
@@ -308,7 +328,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key = key.strip()
         try:
             out[key] = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: a 5,000-digit int
             out[key] = raw
     return out
 
@@ -318,12 +338,13 @@ def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     relative resolve against the file's folder only if they exist there (else the CWD)."""
     import yaml
 
+    from studio.core import files
+
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
+    text = files.read_text(p, "config file", error=ConfigError)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        data = yaml.safe_load(text) or {}
+    except (yaml.YAMLError, ValueError, RecursionError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ConfigError(f"config file {p} is not valid YAML: {first}") from None
     if not isinstance(data, dict):

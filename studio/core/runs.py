@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from studio.core import config as config_mod
+from studio.core import files
 from studio.core.config import RunConfig
 from studio.core.errors import ConfigError, UserError
 from studio.core.events import EvalMetrics, Record, RunEvent, StepMetrics, parse_lines, to_json_line
@@ -127,16 +128,19 @@ def open_run(path: str | Path) -> RunDir:
         raise UserError(f"run directory not found: {p}")
     if not (p / "config.yaml").is_file() or not holds_run(p):
         raise UserError(f"{p} is not a run directory (no config.yaml, or an export's copy)")
+    files.regular_file(p / "config.yaml", "run config")
     return RunDir(p)
 
 
 def load_config(run: RunDir) -> RunConfig:
     import yaml
 
+    text = files.read_text(run.config_file, "run config")
     try:
-        data = yaml.safe_load(run.config_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise UserError(f"cannot read {run.config_file}: {e}") from None
+        data = yaml.safe_load(text) or {}
+    except (yaml.YAMLError, ValueError, RecursionError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"cannot read {run.config_file}: {first}") from None
     return config_mod.from_dict(data, check_required=True)
 
 
@@ -164,9 +168,10 @@ def write_status(run: RunDir, status: str, *, step: int, total_steps: int,
 def read_status(path: str | Path) -> dict:
     f = Path(path) / "run.json"
     try:
-        return json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(files.read_text(f, "run status"))
+    except (UserError, ValueError, RecursionError):  # absent or damaged: no status known
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def effective_status(path: str | Path) -> str:

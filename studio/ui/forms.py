@@ -32,10 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import config as config_mod
-from studio.core.config import GROUPS, RunConfig, field_specs
+from studio.core.config import GROUPS, INT_LIMIT, RunConfig, field_specs
 from studio.core.data.types import file_patterns
 
-INT_LIMIT = 2**31 - 1
 PATH_FIELDS = {"model": "dir", "dataset": "file", "output_dir": "dir"}
 
 

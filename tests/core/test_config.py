@@ -88,3 +88,33 @@ def test_invalid_yaml_is_one_line(tmp_path):
     with pytest.raises(ConfigError) as e:
         config.load(p)
     assert "\n" not in e.value.one_line()
+
+
+@pytest.mark.parametrize("key, value", [
+    ("learning_rate", float("nan")), ("learning_rate", float("inf")), ("lora_alpha", 1e400),
+    ("eval_split", float("-inf")), ("max_steps", 2**70), ("seed", 2**31), ("seed", -2**40),
+    ("batch_size", 10**12), ("epochs", 1e300), ("max_grad_norm", float("nan"))])
+def test_every_number_is_finite_and_of_a_size_the_libraries_accept(key, value):
+    with pytest.raises(ConfigError) as e:
+        config.from_dict({"model": "m", "dataset": "d.json", key: value})
+    assert key in e.value.one_line()
+
+
+def test_a_cli_flag_for_a_key_accepts_exactly_the_keys_range():
+    import argparse
+
+    from studio.cli.args import number
+
+    parse = number(int, key="max_length")
+    lo, hi = config.value_range(next(f for f in config.field_specs() if f.name == "max_length"))
+    assert parse(str(lo)) == lo and parse(str(hi)) == hi
+    for bad in (str(lo - 1), str(hi + 1), "nan", "1e3", "9" * 5000):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(bad)
+
+
+def test_yaml_that_python_cannot_convert_is_one_line(tmp_path):
+    for text in ("max_steps: " + "9" * 5000 + "\n", "[" * 5000 + "]" * 5000):
+        with pytest.raises(ConfigError) as e:
+            config.load(_write(tmp_path, text))
+        assert "\n" not in e.value.one_line()

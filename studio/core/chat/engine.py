@@ -46,6 +46,16 @@ class GenSettings:
     top_alternatives: int = 5
 
     def check(self) -> "GenSettings":
+        from studio.core.config import INT_LIMIT, check_number
+
+        # finite and of a size generate() accepts first; then what each value means
+        check_number("temperature", self.temperature, 0, 100, UserError)
+        check_number("top_p", self.top_p, 0, 1, UserError)
+        check_number("top_k", self.top_k, 0, INT_LIMIT, UserError)
+        check_number("repetition_penalty", self.repetition_penalty, 0, 100, UserError)
+        check_number("max_new_tokens", self.max_new_tokens, 1, INT_LIMIT, UserError)
+        if self.seed is not None:
+            check_number("seed", self.seed, -2**63, 2**64 - 1, UserError)
         if self.temperature < 0:
             raise UserError(f"temperature must be >= 0 (0 = greedy); got {self.temperature}")
         if not 0 < self.top_p <= 1:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from studio.core import files
 from studio.core.data.formats import classify
 from studio.core.data.types import FILE_TYPES, shown_name, type_name
 from studio.core.errors import DataError
@@ -56,6 +57,7 @@ def check_file(path: Path) -> str:
         raise DataError(f"no such file: {path}")
     if path.is_dir():
         raise DataError(f"{path} is a folder; give a dataset file")
+    files.regular_file(path, "dataset", DataError)  # a pipe would block, /dev/zero fill memory
     return kind
 
 
@@ -77,10 +79,7 @@ def read_rows(path: str | Path) -> tuple[str, Iterator[RawRow]]:
 
 
 def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+    return files.read_bytes(path, "dataset", error=DataError)
 
 
 def decode_text(data: bytes, name: str) -> str:

@@ -166,7 +166,7 @@ def looks_like_export(folder: Path) -> bool:
 
 def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
            step: Optional[int] = None, overwrite: bool = False, dequantize: bool = False,
-           verify: bool = True, max_shard_size: str = "2GB", device: Optional[str] = None,
+           verify: bool = True, max_shard_size: str | int = "2GB", device: Optional[str] = None,
            progress: Optional[Progress] = None, gguf_type: str = "f16",
            sampling: Any = None) -> ExportResult:
     """Export a run (final weights, or checkpoint `step`) into the folder `to`. `gguf_type`
@@ -260,7 +260,7 @@ def export(run_dir: str | Path, to: str | Path, *, fmt: str = "adapter",
                         dtype=_name(dtype))
 
 
-def _write(rm: Any, fmt: str, tmp: Path, max_shard_size: str) -> tuple[list[str], str]:
+def _write(rm: Any, fmt: str, tmp: Path, max_shard_size: str | int) -> tuple[list[str], str]:
     """Write the weights + tokenizer into tmp; returns (warnings, tokenizer note)."""
     warnings: list[str] = []
     if fmt == "adapter":

@@ -11,10 +11,10 @@ module early (model picker), and those imports take seconds.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from studio.core import files
 from studio.core.errors import ModelError, first_line
 from studio.core.model import hub
 from studio.core.model.param_map import ModuleBlock, parameter_map, parameter_map_for_config
@@ -65,6 +65,8 @@ def resolve_model(name_or_path: str | Path, *, trust_remote_code: bool = False,
 
 
 def _local_folder(path: Path) -> Path:
+    if path.is_dir():
+        files.check_folder_files(path, "model folder", ModelError)
     if path.is_file():
         if path.name == "config.json":
             return path.parent.resolve()
@@ -85,8 +87,8 @@ def check_remote_code(folder: Path, trust_remote_code: bool) -> None:
     (transformers then ignores auto_map), so that is not refused."""
     if trust_remote_code:
         return
-    for source, files in _code_to_run(folder):
-        raise ModelError(_code_message(folder, source, files))
+    for source, code in _code_to_run(folder):
+        raise ModelError(_code_message(folder, source, code))
 
 
 def remote_code_files(folder: str | Path) -> list[str]:
@@ -103,8 +105,8 @@ def code_fingerprint(folder: str | Path) -> str:
 
     folder = Path(folder)
     h = hashlib.sha256()
-    for source, files in _code_to_run(folder):
-        h.update(f"{source}:{','.join(files)}\n".encode())
+    for source, names in _code_to_run(folder):
+        h.update(f"{source}:{','.join(names)}\n".encode())
     for path in sorted(folder.rglob("*.py")):
         h.update(path.relative_to(folder).as_posix().encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
@@ -174,12 +176,9 @@ def check_weights(folder: Path, allow_pickle: bool) -> None:
 
 
 def _read_json(path: Path) -> dict | None:
-    if not path.is_file():
+    if not path.exists():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelError(f"{path} is not valid JSON: {first_line(e)}") from None
+    data = files.read_json(path, "model file", error=ModelError)
     return data if isinstance(data, dict) else None
 
 
@@ -208,9 +207,11 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False, *,
     """
     from transformers import AutoTokenizer
 
+    if Path(path).is_dir():
+        files.check_folder_files(path, "tokenizer folder", ModelError)
     try:
         tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except Exception as e:  # tokenizers raises a plain Exception for a damaged file
         raise ModelError(f"cannot load the tokenizer of {path}: {first_line(e)}") from None
     if tok.pad_token is None:
         if tok.eos_token is None:
@@ -268,12 +269,19 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: Any = None,
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
             bnb_4bit_use_double_quant=True)
+    files.check_folder_files(path, "model folder", ModelError)
+    files.check_weights_folder(path)  # a truncated file fails here, by name, in milliseconds
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     except ImportError as e:  # e.g. bitsandbytes missing or too old for 4-bit
         raise ModelError(f"cannot load {Path(path).name}: {first_line(e)}") from None
-    except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"cannot load the model in {path}: {first_line(e)}") from None
+    except Exception as e:  # safetensors raises its own type; a damaged file is named
+        damaged = files.load_error(path, e)
+        if damaged is not None:
+            raise damaged from None
+        if isinstance(e, (OSError, ValueError, KeyError)):
+            raise ModelError(f"cannot load the model in {path}: {first_line(e)}") from None
+        raise
     if quantize_4bit:
         use_portable_4bit_kernel(model)
     return model
@@ -312,12 +320,19 @@ def use_portable_4bit_kernel(model: Any) -> int:
 
 def attach_adapter(model: Any, adapter_dir: str | Path) -> Any:
     """The PEFT adapter saved in `adapter_dir` on `model`, for inference (chat, probes,
-    export)."""
+    export); a damaged adapter file is named (files.py), any other failure is one line."""
     from peft import PeftModel
 
+    files.check_folder_files(adapter_dir, "adapter folder", ModelError)
+    files.check_weights_folder(adapter_dir)
     try:
         return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
+    except Exception as e:  # safetensors raises its own type; a damaged file is named
+        damaged = files.load_error(adapter_dir, e)
+        if damaged is not None:
+            raise damaged from None
+        if not isinstance(e, (OSError, ValueError, KeyError, RuntimeError)):
+            raise
         raise ModelError(f"cannot load the adapter in {adapter_dir}: {first_line(e)}") from None
 
 

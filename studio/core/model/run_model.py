@@ -14,7 +14,6 @@ torch / transformers / peft are imported inside the functions (the UI imports th
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -120,8 +119,8 @@ def load_run_model(run_dir: str | Path, step: Optional[int] = None, *,
 def _from_checkpoint(base: Any, cfg: RunConfig, ckpt: Path) -> Any:
     """Rebuild the model as training had it at this checkpoint."""
     import torch
-    from safetensors.torch import load_file
 
+    from studio.core import files
     from studio.core.methods.registry import apply_method
     from studio.core.train import checkpoint
 
@@ -129,7 +128,7 @@ def _from_checkpoint(base: Any, cfg: RunConfig, ckpt: Path) -> Any:
     # Same seed as the trainer: parts a method initialises but does not train stay identical.
     torch.manual_seed(cfg.seed)
     model = apply_method(base, _inference_method(cfg), state.total_steps)
-    weights = load_file(str(ckpt / "trainable.safetensors"))
+    weights = files.load_safetensors(ckpt / "trainable.safetensors")
     params = dict(model.named_parameters())
     unknown = [n for n in weights if n not in params]
     missing = [n for n, p in params.items() if p.requires_grad and n not in weights]
@@ -158,12 +157,13 @@ def load_adapter_model(model: str | Path | None, adapter: str | Path, *,
 
     adapter = Path(adapter).expanduser()
     conf = adapter / "adapter_config.json"
-    if not conf.is_file():
+    if not conf.exists():
         raise UserError(f"{adapter} is not an adapter folder (no adapter_config.json)")
-    try:
-        meta = json.loads(conf.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"{conf} is not valid JSON: {e}") from None
+    from studio.core import files
+
+    meta = files.read_json(conf, "adapter config")
+    if not isinstance(meta, dict):
+        raise UserError(f"{conf} is not an adapter config (a JSON object)")
     base_name = model or meta.get("base_model_name_or_path")
     if not base_name:
         raise UserError(f"{conf} names no base model; pass --model")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.core import files
 from studio.core.errors import UserError
 
 CORPUS_DIR = Path(__file__).resolve().parents[3] / "resources" / "corpus"
@@ -105,28 +106,24 @@ def corpus_files(corpus: str | Path | None = None) -> list[Path]:
     """The text files to train the tokenizer on: the shipped corpus, or the user's file or
     folder of .txt files."""
     if corpus is None:
-        files = sorted(CORPUS_DIR.glob("*.txt"))
-        if not files:
+        found = sorted(CORPUS_DIR.glob("*.txt"))
+        if not found:
             raise UserError(f"the starter corpus is missing: no .txt files in {CORPUS_DIR}")
-        return files
+        return found
     p = Path(corpus).expanduser()
     if p.is_dir():
-        files = sorted(p.glob("*.txt"))
-        if not files:
+        found = sorted(p.glob("*.txt"))
+        if not found:
             raise UserError(f"corpus folder {p} holds no .txt files")
-    elif p.is_file():
-        files = [p]
     else:
-        raise UserError(f"corpus file not found: {p}")
-    for f in files:
-        try:
-            text = f.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise UserError(f"corpus file {f} is not UTF-8 text") from None
+        found = [files.regular_file(p, "corpus file")]
+    for f in found:
+        # regular files only, bounded: a pipe or /dev/zero named .txt would hang the tokenizer
+        text = files.read_text(f, "corpus file", files.TEXT_LIMIT)
         if len(text.strip()) < 100:
             raise UserError(f"corpus file {f} is too short to train a tokenizer "
                             f"(needs at least 100 characters of text)")
-    return files
+    return found
 
 
 def train_tokenizer(files: list[Path], vocab_size: int, max_length: int = 2048):
@@ -184,14 +181,18 @@ def _model_config(arch: str, size: StarterSize, tokenizer):
 def _check_out_dir(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise UserError(f"{out} is not empty; choose a new folder or pass --overwrite")
-        # Stale weight shards from an earlier model would be mixed into this one: remove them
-        # (only weight files; anything else the user keeps there is left alone).
-        for pattern in ("*.safetensors", "*.bin", "*.safetensors.index.json"):
-            for f in out.glob(pattern):
-                f.unlink()
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise UserError(f"{out} is not empty; choose a new folder or pass --overwrite")
+    files.check_writable(out, "the model folder")
+
+
+def _remove_stale_weights(out: Path) -> None:
+    # Stale weight shards from an earlier model would be mixed into this one: remove them
+    # (only weight files; anything else the user keeps there is left alone). Only once the
+    # new model is built: a command that fails changes nothing.
+    for pattern in ("*.safetensors", "*.bin", "*.safetensors.index.json"):
+        for f in out.glob(pattern):
+            f.unlink()
 
 
 def new_model(out_dir: str | Path, size: str = "tiny", arch: str = "llama",
@@ -206,14 +207,16 @@ def new_model(out_dir: str | Path, size: str = "tiny", arch: str = "llama",
     if arch not in ARCHS:
         raise UserError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
     out = Path(out_dir).expanduser()
+    if not -2**63 <= seed < 2**64:  # what torch.manual_seed accepts
+        raise UserError(f"seed must fit in 64 bits; got {seed}")
+    texts = corpus_files(corpus)
     _check_out_dir(out, overwrite)
-    files = corpus_files(corpus)
 
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig
 
     spec = SIZES[size]
-    tokenizer = train_tokenizer(files, spec.vocab, spec.max_positions)
+    tokenizer = train_tokenizer(texts, spec.vocab, spec.max_positions)
     config = _model_config(arch, spec, tokenizer)
     # fork_rng: seed the initialisation without changing the caller's random state
     with torch.random.fork_rng(devices=[]):
@@ -226,6 +229,7 @@ def new_model(out_dir: str | Path, size: str = "tiny", arch: str = "llama",
         do_sample=True, temperature=0.7, top_p=0.9, max_new_tokens=256,
     )
     out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_weights(out)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

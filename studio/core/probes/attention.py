@@ -211,14 +211,17 @@ def _load_encoder(folder: Path, device: str, dtype: Any) -> Any:
     import torch
     from transformers import AutoModel
 
+    from studio.core import files
     from studio.core.model.load import resolve_dtype
 
+    files.check_weights_folder(folder)
     try:
         return AutoModel.from_pretrained(str(folder), use_safetensors=True,
                                          dtype=resolve_dtype(dtype, torch.device(device).type),
                                          device_map={"": torch.device(device)})
     except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"cannot load the model in {folder}: {first_line(e)}") from None
+        raise files.load_error(folder, e) or ModelError(
+            f"cannot load the model in {folder}: {first_line(e)}") from None
 
 
 # --- encoding text ------------------------------------------------------------------------------

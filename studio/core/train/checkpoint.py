@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.core import runs
+from studio.core import files, runs
 from studio.core.errors import UserError
 
 STATE_FILE = "trainer_state.json"
@@ -154,10 +154,37 @@ def _write(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, ke
 
 
 def read_state(path: Path) -> TrainerState:
+    state_file = path / STATE_FILE
     try:
-        return TrainerState(**json.loads((path / STATE_FILE).read_text()))
-    except (OSError, ValueError, TypeError) as e:
-        raise UserError(f"checkpoint {path} is damaged: {e}") from None
+        return TrainerState(**json.loads(files.read_text(state_file, "checkpoint state")))
+    except (ValueError, TypeError) as e:
+        raise files.damaged(state_file, str(e).splitlines()[0]) from None
+
+
+def verify(path: Path) -> TrainerState:
+    """Check that every file of a checkpoint is whole without loading it: the weights by their
+    safetensors header, the optimizer and RNG state by their zip directories (milliseconds
+    for any size). Raises UserError naming the damaged file."""
+    state = read_state(path)
+    files.check_safetensors(path / "trainable.safetensors")
+    files.check_torch_file(path / "optimizer.pt")
+    files.check_torch_file(path / "rng.pt")
+    return state
+
+
+def newest_intact(run: runs.RunDir) -> tuple[Path | None, list[str]]:
+    """The newest complete checkpoint whose files all load, and one line per newer one that
+    was skipped ("step-6: <file> is damaged: ...")."""
+    skipped = []
+    for step in reversed(runs.checkpoint_steps(run)):
+        path = runs.checkpoint_path(run, step)
+        try:
+            verify(path)
+        except UserError as e:
+            skipped.append(f"{path.name}: {e}")
+            continue
+        return path, skipped
+    return None, skipped
 
 
 def load(path: Path, model: Any, optimizer: Any, device: Any,
@@ -165,12 +192,11 @@ def load(path: Path, model: Any, optimizer: Any, device: Any,
     """Restore parameters, optimizer, gradient scaler and RNG from a checkpoint into a freshly
     set-up run."""
     import torch
-    from safetensors.torch import load_file
 
     from studio.core.device import rng_devices
 
     state = read_state(path)
-    weights = load_file(str(path / "trainable.safetensors"))
+    weights = files.load_safetensors(path / "trainable.safetensors")
     params = dict(model.named_parameters())
     missing = [n for n in weights if n not in params]
     if missing:
@@ -179,11 +205,11 @@ def load(path: Path, model: Any, optimizer: Any, device: Any,
     with torch.no_grad():
         for name, tensor in weights.items():
             params[name].copy_(tensor.to(params[name].device, params[name].dtype))
-    opt_state = torch.load(path / "optimizer.pt", map_location=device, weights_only=True)
+    opt_state = files.torch_load(path / "optimizer.pt", map_location=device)
     optimizer.load_state_dict(opt_state)
     if scaler is not None and (path / SCALER_FILE).is_file():
-        scaler.load_state_dict(torch.load(path / SCALER_FILE, weights_only=True))
-    rng = torch.load(path / "rng.pt", weights_only=True)
+        scaler.load_state_dict(files.torch_load(path / SCALER_FILE))
+    rng = files.torch_load(path / "rng.pt")
     torch.set_rng_state(rng["cpu"])
     saved = rng.get("cuda") or []
     # one state per GPU that was visible at the save and is visible now (set_rng_state_all

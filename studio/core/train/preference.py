@@ -166,9 +166,10 @@ def compute_reference(s: Any, items: Sequence[TokenizedPair]) -> list[list[float
     return out
 
 
-def prepare_reference(s: Any, run: Any) -> None:
+def prepare_reference(s: Any, run: Any, resuming: bool = False) -> None:
     """full / freeze: read the stored reference log-probabilities of this run, or compute them
-    now (the model must still be the base: call before a checkpoint is loaded) and store them."""
+    now (the model must still be the base) and store them. A resume has loaded its checkpoint
+    already: the stored ones must be there, or the resume is refused."""
     if not precomputes_reference(s.cfg):
         return
     from studio.core import runs
@@ -185,6 +186,12 @@ def prepare_reference(s: Any, run: Any) -> None:
                 and len(stored.get("eval", ())) == len(s.eval):
             s.reference = {"train": stored["train"], "eval": stored["eval"]}
             return
+    if resuming:
+        from studio.core.errors import DataError
+
+        raise DataError(f"{path} is missing or does not match the run: the reference model's "
+                        "log-probabilities cannot be computed again from trained weights "
+                        "(start a new run)")
     s.reference = {"train": compute_reference(s, s.train), "eval": compute_reference(s, s.eval)}
     runs.atomic_write_text(path, json.dumps({"key": key, **s.reference}))
 

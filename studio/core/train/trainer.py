@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from studio.core import config as config_mod
-from studio.core import runs
+from studio.core import files, runs
 from studio.core.config import RunConfig
 from studio.core.device import is_out_of_memory
 from studio.core.errors import ConfigError, DataError
@@ -52,6 +52,7 @@ def train(cfg: RunConfig, reporter: Optional[Reporter] = None,
           stop: Optional[threading.Event] = None) -> RunResult:
     check_output_dir(cfg)
     tracking.check(cfg)
+    files.check_writable(cfg.output_dir, "output_dir", ConfigError)  # before minutes of loading
     setup = prepare(cfg)
     try:
         run = runs.create(cfg)
@@ -62,10 +63,15 @@ def train(cfg: RunConfig, reporter: Optional[Reporter] = None,
 
 def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
            stop: Optional[threading.Event] = None, overrides: Optional[dict] = None) -> RunResult:
+    """Continue from the newest intact checkpoint. Nothing in the run directory changes until
+    that checkpoint is loaded into the set-up model: a resume that fails before (bad override,
+    damaged files, no space) leaves run.json and config.yaml byte-identical."""
     run = runs.open_run(run_dir)
     cfg = resume_config(runs.load_config(run), overrides)
-    removed = runs.clean_temporaries(run)
-    ckpt = runs.latest_checkpoint(run)
+    files.check_writable(run.path, "the run directory")
+    ckpt, skipped = checkpoint.newest_intact(run)
+    if ckpt is None and skipped:
+        raise DataError(f"no intact checkpoint in {run.path}: {'; '.join(skipped)}")
     if runs.effective_status(run.path) == "finished" and ckpt is not None:
         done = checkpoint.read_state(ckpt)
         if done.step >= total_steps_of(cfg, done.total_steps):
@@ -74,12 +80,29 @@ def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
     tracking.check(cfg)
     setup = prepare(_same_optimizer(cfg, ckpt))
     try:
+        at = _restore(setup, ckpt) if ckpt is not None else Progress()
+        checkpoint.check_space(run, setup.model, with_final_model=not cfg.is_peft)
+        # the resume really starts here: from now on the run's files say what happens
+        removed = runs.clean_temporaries(run)
         if overrides:  # the run's config.yaml says how it really ran from here on
             runs.atomic_write_text(run.config_file, config_mod.to_yaml(cfg))
         setup.data_info["cleaned_temporaries"] = len(removed)
-        return _run(setup, run, reporter, stop, ckpt=ckpt)
+        if skipped:
+            setup.data_info["skipped_checkpoints"] = skipped
+        return _run(setup, run, reporter, stop, ckpt=ckpt, at=at)
     finally:
         _release(setup)
+
+
+def _restore(s: Setup, ckpt: Path) -> Progress:
+    """Load a checkpoint into the set-up model, optimizer and (fp16) gradient scaler; where
+    the run stands."""
+    st = checkpoint.load(ckpt, s.model, s.optimizer, s.device, s.scaler)
+    if st.data_fingerprint != s.data_info["fingerprint"]:
+        raise DataError(f"the dataset {s.cfg.dataset} changed since this run started; "
+                        "resume needs the same file (start a new run instead)")
+    return Progress(st.step, st.epoch, st.step_in_epoch, st.tokens_seen, st.step,
+                    skipped=st.skipped_steps)
 
 
 def _same_optimizer(cfg: RunConfig, ckpt: Optional[Path]) -> RunConfig:
@@ -140,25 +163,19 @@ class Progress:
 
 
 def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
-         stop: Optional[threading.Event], ckpt: Optional[Path]) -> RunResult:
+         stop: Optional[threading.Event], ckpt: Optional[Path],
+         at: Optional[Progress] = None) -> RunResult:
     writer = runs.MetricsWriter(run)
     trackers = tracking.open_reporters(s.cfg, run)
     rep = MultiReporter(writer, *trackers, reporter or NullReporter())
     stop = stop or threading.Event()
-    at = Progress()
+    at = at or Progress()
     oom.reset_peak_memory(s.device)  # this run's peak, not an earlier run's in this process
     try:
-        if s.cfg.is_preference:  # before any checkpoint: the model is still the reference
+        if s.cfg.is_preference:  # stored reference log-probs: computed now, or read on resume
             from studio.core.train import preference
 
-            preference.prepare_reference(s, run)
-        if ckpt is not None:
-            st = checkpoint.load(ckpt, s.model, s.optimizer, s.device, s.scaler)
-            if st.data_fingerprint != s.data_info["fingerprint"]:
-                raise DataError(f"the dataset {s.cfg.dataset} changed since this run started; "
-                                "resume needs the same file (start a new run instead)")
-            at = Progress(st.step, st.epoch, st.step_in_epoch, st.tokens_seen, st.step,
-                          skipped=st.skipped_steps)
+            preference.prepare_reference(s, run, resuming=ckpt is not None)
         extra = {"method": s.cfg.method, "device": str(s.device), "precision": s.precision,
                  "data": s.data_info, "optimizer": s.optimizer_name}
         runs.write_status(run, "running", step=at.step, total_steps=s.total_steps, **extra)
@@ -492,4 +509,6 @@ def _start_detail(s: Setup, ckpt: Optional[Path]) -> str:
         parts.append(f"{d['dropped_no_labels']} samples dropped: nothing to learn after truncation")
     if ckpt is not None:
         parts.append(f"from {ckpt.name}")
+    for line in d.get("skipped_checkpoints", []):
+        parts.append(f"skipped {line}")
     return "; ".join(parts)
