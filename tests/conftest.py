@@ -79,3 +79,12 @@ def trained_run(tmp_path_factory, tiny_model_dir):
         return cache[method]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def pretrained_dir(tmp_path_factory) -> Path:
+    """The shipped pretrained starter (resources/starter/: a ~1M-parameter Llama that has
+    learned the bundled corpus), copied by `new-model --pretrained`. Treat it as read-only."""
+    from studio.core.model.pretrained import copy_shipped
+
+    return copy_shipped(tmp_path_factory.mktemp("models") / "pretrained")

@@ -15,7 +15,8 @@ import traceback
 from studio.core.errors import UserError
 
 # Module names under studio/cli/, in the order --help lists them.
-COMMANDS = ["new_model", "train", "resume", "check_data", "inspect", "demo", "chat", "export"]
+COMMANDS = ["new_model", "train", "resume", "check_data", "inspect", "demo", "chat", "export",
+            "eval"]
 
 
 class _Parser(argparse.ArgumentParser):

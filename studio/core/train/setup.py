@@ -82,6 +82,10 @@ def prepare(cfg: RunConfig) -> Setup:
 
     if cfg.stage == "pretrain" and cfg.method in PROMPT_METHODS:
         raise ConfigError(f"{cfg.method} trains virtual tokens for instructions; use stage: sft")
+    if cfg.eval_data:
+        from studio.core.eval.run_eval import check_eval_data
+
+        check_eval_data(cfg.eval_data, cfg.eval_metric)
     device = pick_device(cfg)
     precision = pick_precision(cfg, device)
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
