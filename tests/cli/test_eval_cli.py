@@ -37,3 +37,17 @@ def test_bad_input_is_one_line_and_exit_2(pretrained_dir, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+
+
+def test_the_dataset_doctor_recognises_question_files(tmp_path, capsys):
+    exact = tmp_path / "q.jsonl"
+    exact.write_text(json.dumps({"question": "q?", "answer": "a"}) + "\n", encoding="utf-8")
+    choice = tmp_path / "mc.jsonl"
+    choice.write_text(json.dumps({"question": "q?", "choices": ["a", "b"], "answer": 1}) + "\n",
+                      encoding="utf-8")
+    assert main(["check-data", str(exact)]) == 0
+    assert "evaluation: exact-match questions" in capsys.readouterr().out
+    main(["check-data", str(choice)])   # not trainable (no text answer), but an evaluation file
+    assert "evaluation: multiple-choice questions" in capsys.readouterr().out
+    main(["check-data", str(choice), "--json"])
+    assert json.loads(capsys.readouterr().out)["evaluation"] == "choice"

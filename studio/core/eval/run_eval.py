@@ -37,7 +37,7 @@ def pick_metric(data: str | Path, metric: str = "auto") -> str:
         if metric not in ("auto", "perplexity"):
             raise UserError("the held-out corpus is plain text: only perplexity applies")
         return "perplexity"
-    kind = _question_kind_of(Path(data))
+    kind = question_kind_of(Path(data))
     if metric == "auto":
         return kind or "perplexity"
     if metric in ("exact", "choice") and kind != metric:
@@ -56,7 +56,8 @@ def check_eval_data(data: str, metric: str) -> None:
     pick_metric(data, metric)
 
 
-def _question_kind_of(path: Path) -> Optional[str]:
+def question_kind_of(path: str | Path) -> Optional[str]:
+    """'exact' / 'choice' when the file's first readable row is a question row, else None."""
     from studio.core.data.load import read_rows
     from studio.core.eval.questions import question_kind
 
