@@ -143,7 +143,7 @@ class Studio:
         self._runs_task = run_task(runs.list_runs, prefs.runs_root(),
                                    on_result=self.welcome.set_runs, parent=self.window)
 
-    def start_tour(self, steps: int = 30, screenshots: Optional[Path] = None,
+    def start_tour(self, steps: int = 60, screenshots: Optional[Path] = None,
                    workdir: Optional[Path] = None, quit_when_done: bool = False) -> None:
         from studio.ui.tour import Tour
 

@@ -129,3 +129,12 @@ def hub_cache(tmp_path, tiny_model_dir, monkeypatch) -> str:
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     return HUB_REPO
+
+
+@pytest.fixture(scope="session")
+def pretrained_dir(tmp_path_factory) -> Path:
+    """The shipped pretrained starter (resources/starter/: a ~1M-parameter Llama that has
+    learned the bundled corpus), copied by `new-model --pretrained`. Treat it as read-only."""
+    from studio.core.model.pretrained import copy_shipped
+
+    return copy_shipped(tmp_path_factory.mktemp("models") / "pretrained")

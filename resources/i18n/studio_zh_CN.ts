@@ -203,6 +203,49 @@
     </message>
   </context>
   <context>
+    <name>ChangesView</name>
+    <message>
+      <source>Checkpoint:</source>
+      <translation>检查点：</translation>
+    </message>
+    <message>
+      <source>Choose a run (a trained adapter or model) above.</source>
+      <translation>请在上方选择一次训练（训练好的适配器或模型）。</translation>
+    </message>
+    <message>
+      <source>Computing…</source>
+      <translation>正在计算…</translation>
+    </message>
+    <message>
+      <source>Show</source>
+      <translation>显示</translation>
+    </message>
+    <message>
+      <source>direction (singular value index)</source>
+      <translation>方向（奇异值序号）</translation>
+    </message>
+    <message>
+      <source>effective rank (dashed: r = {r})</source>
+      <translation>有效秩（虚线：r = {r}）</translation>
+    </message>
+    <message>
+      <source>final</source>
+      <translation>最终</translation>
+    </message>
+    <message>
+      <source>singular value / largest</source>
+      <translation>奇异值 / 最大值</translation>
+    </message>
+    <message>
+      <source>step {n}</source>
+      <translation>第 {n} 步</translation>
+    </message>
+    <message>
+      <source>weight change, % of its norm</source>
+      <translation>权重变化，占其范数的百分比</translation>
+    </message>
+  </context>
+  <context>
     <name>ChatPanel</name>
     <message>
       <source>0 = greedy: always the most likely token (the same reply every time)</source>
@@ -610,6 +653,14 @@
     <message>
       <source>Eval share</source>
       <translation>评估集比例</translation>
+    </message>
+    <message>
+      <source>Evaluate at checkpoints</source>
+      <translation>检查点评估</translation>
+    </message>
+    <message>
+      <source>Evaluation metric</source>
+      <translation>评估指标</translation>
     </message>
     <message>
       <source>Field mapping</source>
@@ -1138,6 +1189,77 @@
     </message>
   </context>
   <context>
+    <name>EvalView</name>
+    <message>
+      <source>Choose a file to score</source>
+      <translation>选择要评分的文件</translation>
+    </message>
+    <message>
+      <source>Choose a run above.</source>
+      <translation>请在上方选择一次训练。</translation>
+    </message>
+    <message>
+      <source>No evaluation yet: score the held-out corpus or a file (or set eval_data in the run's config).</source>
+      <translation>还没有评估：给留出语料或某个文件评分（或在训练配置里设置 eval_data）。</translation>
+    </message>
+    <message>
+      <source>Perplexity of general text the tuning data does not hold, before tuning and at every checkpoint: what the model forgot</source>
+      <translation>微调数据之外的通用文本在微调前和每个检查点的困惑度：模型忘掉了什么</translation>
+    </message>
+    <message>
+      <source>Perplexity on a text or chat file, or accuracy on a question file (question / answer / choices)</source>
+      <translation>文本或对话文件上的困惑度，或问答文件（question / answer / choices）上的准确率</translation>
+    </message>
+    <message>
+      <source>Score a file…</source>
+      <translation>给文件评分…</translation>
+    </message>
+    <message>
+      <source>Score held-out corpus</source>
+      <translation>给留出语料评分</translation>
+    </message>
+    <message>
+      <source>Scoring the base model and every checkpoint…</source>
+      <translation>正在给基座模型和每个检查点评分…</translation>
+    </message>
+    <message>
+      <source>checkpoint</source>
+      <translation>检查点</translation>
+    </message>
+    <message>
+      <source>evaluation per checkpoint</source>
+      <translation>各检查点的评估</translation>
+    </message>
+    <message>
+      <source>file</source>
+      <translation>文件</translation>
+    </message>
+    <message>
+      <source>metric</source>
+      <translation>指标</translation>
+    </message>
+    <message>
+      <source>step</source>
+      <translation>步</translation>
+    </message>
+    <message>
+      <source>training loss</source>
+      <translation>训练损失</translation>
+    </message>
+    <message>
+      <source>value</source>
+      <translation>数值</translation>
+    </message>
+    <message>
+      <source>{name}: perplexity {a:.1f} → {b:.1f} ({pct:+.0%})</source>
+      <translation>{name}：困惑度 {a:.1f} → {b:.1f}（{pct:+.0%}）</translation>
+    </message>
+    <message>
+      <source>{name}: {metric} accuracy {a:.0%} → {b:.0%}</source>
+      <translation>{name}：{metric} 准确率 {a:.0%} → {b:.0%}</translation>
+    </message>
+  </context>
+  <context>
     <name>ExportDialog</name>
     <message>
       <source>Export a run</source>
@@ -1278,8 +1400,16 @@
       <translation>注意力</translation>
     </message>
     <message>
+      <source>Changes</source>
+      <translation>变化</translation>
+    </message>
+    <message>
       <source>Embeddings</source>
       <translation>嵌入</translation>
+    </message>
+    <message>
+      <source>Evaluation</source>
+      <translation>评估</translation>
     </message>
     <message>
       <source>Tokens</source>
@@ -2250,6 +2380,10 @@ Allow it only if you trust the model's author.</source>
   <context>
     <name>RunConfig</name>
     <message>
+      <source>A file scored before training and at every checkpoint, written to eval.jsonl: text or chat -&gt; perplexity, question file -&gt; accuracy; corpus = the bundled corpus's held-out text (forgetting). Empty: off.</source>
+      <translation>训练前和每个检查点都要评分的文件，结果写入 eval.jsonl：文本或对话文件 -&gt; 困惑度，问答文件 -&gt; 准确率；corpus = 自带语料的留出文本（看遗忘）。留空：关闭。</translation>
+    </message>
+    <message>
       <source>AdamW weight decay.</source>
       <translation>AdamW 的权重衰减。</translation>
     </message>
@@ -2380,6 +2514,10 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>Virtual tokens for prompt / prefix / P-tuning.</source>
       <translation>prompt / prefix / P-tuning 使用的虚拟 token 数。</translation>
+    </message>
+    <message>
+      <source>What eval_data measures; auto: accuracy for question files, else perplexity.</source>
+      <translation>eval_data 衡量什么；auto：问答文件用准确率，其他用困惑度。</translation>
     </message>
     <message>
       <source>Where to train: auto picks the CUDA GPU when there is one, else Apple MPS (untested), else the CPU.</source>

@@ -16,7 +16,7 @@ from studio.core.errors import UserError
 
 # Module names under studio/cli/, in the order --help lists them.
 COMMANDS = ["new_model", "train", "resume", "check_data", "inspect", "demo", "chat", "export",
-            "queue", "sweep", "compare"]
+            "queue", "sweep", "compare", "eval"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -72,11 +72,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e.one_line()}", file=user_stderr())  # as without --json (contract.md)
         return 2
     verdict = _verdict(report, proposal)
+    questions = _question_kind(args.file)  # an evaluation file need not be trainable
     if args.json:
         _write(json.dumps({**_as_dict(report, verdict),
-                           "proposed_columns": str(proposal.columns) if proposal else None}))
+                           "proposed_columns": str(proposal.columns) if proposal else None,
+                           "evaluation": questions}))
     else:
-        _write(_text(report, verdict, proposal, tokenizer))
+        _write(_text(report, verdict, proposal, tokenizer) + _question_line(questions, args.file))
     if verdict:
         print(f"error: {verdict}", file=user_stderr())
         return 2
@@ -257,6 +259,25 @@ def _histogram(lengths: Any, max_length: int, bins: int = 8, width: int = 40) ->
             "  over max_length" if lo >= max_length else "  max_length inside"
         out.append(f"  {label:>13} {'#' * round(width * c / peak):<{width}} {c}{mark}")
     return out
+
+
+def _question_kind(path: str) -> Any:
+    """'exact' / 'choice' when the rows are an evaluation file (docs/contract.md)."""
+    from studio.core.eval.run_eval import question_kind_of
+
+    try:
+        return question_kind_of(path)
+    except UserError:
+        return None
+
+
+def _question_line(kind: Any, path: str) -> str:
+    if kind is None:
+        return ""
+    what = {"exact": "exact-match questions (question / answer)",
+            "choice": "multiple-choice questions (question / choices / answer)"}[kind]
+    return (f"\nevaluation: {what}; score a model on them with python main.py eval MODEL "
+            f"--data {path}")
 
 
 def _summary(r: Any, verdict: str) -> str:

@@ -18,12 +18,13 @@ from studio.core.errors import UserError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the app's built-in tour, unattended",
-                       description="Open the app and take its tour: a starter model and the "
-                                   "sample dataset, live LoRA training for N steps, each view. "
+                       description="Open the app and take its tour: the pretrained starter and "
+                                   "the identity sample, live LoRA training for N steps, each "
+                                   "view. "
                                    "With --quit it exits when done and prints, last, "
                                    "'gui latency p50=X ms p99=Y ms max=Z ms'.")
-    p.add_argument("--steps", type=number(int, key="max_steps"), default=30,
-                   help="training steps (default 30)")
+    p.add_argument("--steps", type=number(int, key="max_steps"), default=60,
+                   help="training steps (default 60: enough for the starter to learn its name)")
     p.add_argument("--screenshots", metavar="DIR", help="save a PNG of every view here")
     p.add_argument("--quit", action="store_true", help="exit when the tour is done")
     p.add_argument("--lang", choices=["en", "zh_CN"],

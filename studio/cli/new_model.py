@@ -1,11 +1,14 @@
 """`python main.py new-model OUT [--size tiny|small] [--arch llama|qwen2] [--corpus FILE]`:
-write a random-weight starter model + trained tokenizer as a Hugging Face folder."""
+write a random-weight starter model + trained tokenizer as a Hugging Face folder.
+`--pretrained`: the shipped starter that has learned the bundled corpus instead
+(`--pretrained --retrain`: pre-train it again here, the way the shipped one was made)."""
 
 from __future__ import annotations
 
 import argparse
 
 from studio.cli.args import SEED_RANGE, number
+from studio.core.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=number(int, *SEED_RANGE), default=0,
                    help="random seed for the weights")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty OUT")
+    p.add_argument("--pretrained", action="store_true",
+                   help="the pretrained starter (it has learned the bundled corpus: a model "
+                        "that fine-tuning visibly changes) instead of random weights")
+    p.add_argument("--retrain", action="store_true",
+                   help="with --pretrained: pre-train it here from random weights (a stage: "
+                        "pretrain run of a few minutes on a CPU) instead of copying the "
+                        "shipped weights")
     p.set_defaults(func=run)
 
 
@@ -36,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from studio.core.model.starter import new_model
 
     hf_logging.disable_progress_bar()  # one summary line instead of a shard-writing bar
+    if args.retrain and not args.pretrained:
+        raise UserError("--retrain goes with --pretrained")
+    if args.pretrained:
+        return _pretrained(args)
     out = new_model(args.out, size=args.size, arch=args.arch, corpus=args.corpus,
                     seed=args.seed, overwrite=args.overwrite)
     cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
@@ -43,6 +57,32 @@ def run(args: argparse.Namespace) -> int:
           f"{cfg['num_hidden_layers']} layers x {cfg['hidden_size']} hidden, "
           f"vocab {cfg['vocab_size']}")
     return 0
+
+
+def _pretrained(args: argparse.Namespace) -> int:
+    from studio.core.model import pretrained
+
+    if args.retrain:
+        out = pretrained.pretrain(args.out, reporter=_Progress(), overwrite=args.overwrite)
+    else:
+        out = pretrained.copy_shipped(args.out, overwrite=args.overwrite)
+    print(f"wrote the pretrained starter to {out}: {_param_count(out):,} parameters; "
+          f"held-out corpus text: {out / pretrained.HELD_OUT_FILE}")
+    return 0
+
+
+class _Progress:
+    """Pre-training progress on stdout, one line every 10 steps."""
+
+    def on_step(self, m) -> None:
+        print(f"pre-training step {m.step}/{m.total_steps}: loss {m.loss:.3f}", flush=True)
+
+    def on_eval(self, m) -> None:
+        pass
+
+    def on_event(self, e) -> None:
+        if e.event in ("started", "finished"):
+            print(f"pre-training {e.event}: {e.detail}", flush=True)
 
 
 def _param_count(folder) -> int:

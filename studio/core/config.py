@@ -149,6 +149,12 @@ class RunConfig:
     eval_steps: int = _f(50, "Evaluate every N steps (and at the end).", "output", min=1)
     save_steps: int = _f(100, "Checkpoint every N steps (and at stop / the end).", "output",
                          min=1)
+    eval_data: str = _f("", "A file scored before training and at every checkpoint, written "
+                        "to eval.jsonl: text or chat -> perplexity, question file -> accuracy; "
+                        "corpus = the bundled corpus's held-out text (forgetting). Empty: off.",
+                        "output")
+    eval_metric: str = _f("auto", "What eval_data measures; auto: accuracy for question files, "
+                          "else perplexity.", "output", ("auto", "perplexity", "exact", "choice"))
     log_samples: bool = _f(False, "Write the dataset rows of every step to samples.jsonl "
                            "(an audit that resume trains each row once).", "output")
     save_total_limit: int = _f(2, "Checkpoints kept; older ones are deleted once a newer one "

@@ -91,6 +91,8 @@ LABELS = {
     "logging_steps": QT_TRANSLATE_NOOP("ConfigForm", "Log every N steps"),
     "eval_steps": QT_TRANSLATE_NOOP("ConfigForm", "Eval every N steps"),
     "save_steps": QT_TRANSLATE_NOOP("ConfigForm", "Checkpoint every N steps"),
+    "eval_data": QT_TRANSLATE_NOOP("ConfigForm", "Evaluate at checkpoints"),
+    "eval_metric": QT_TRANSLATE_NOOP("ConfigForm", "Evaluation metric"),
     "save_total_limit": QT_TRANSLATE_NOOP("ConfigForm", "Checkpoints kept"),
     "report_to": QT_TRANSLATE_NOOP("ConfigForm", "Also log to"),
     "log_samples": QT_TRANSLATE_NOOP("ConfigForm", "Log the rows of each step"),

@@ -1,13 +1,14 @@
 """The tour: the real app driven unattended through the default workflow.
 
-A starter model (core.starter, in a worker) and the sample dataset the project ships; then each
-page in workflow order, live LoRA training for N steps on the Train page, a PNG of every page,
-and the GUI event-loop delay measured while training ran.
+The pretrained starter (copied in a worker) and the identity sample the project ships; then
+each page in workflow order, live LoRA training for N steps on the Train page (the model learns
+its name, so the Chat page's base and tuned answers differ in a way anyone reads), a PNG of
+every page, and the GUI event-loop delay measured while training ran.
 
 Pages take part through two optional methods, so later pages join without changing this file:
   page.tour_prepare(tour)  called when the tour arrives (e.g. the chat page asks a question);
   page.tour_ready() -> bool  polled until True (max TOUR_PAGE_TIMEOUT_S) before the screenshot.
-`tour.model_dir`, `tour.dataset` and `tour.session` are there for them to use.
+`tour.model_dir`, `tour.dataset`, `tour.question` and `tour.session` are there for them to use.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from studio.services.latency import LatencyProbe
 from studio.services.workers import run_task
 from studio.ui import prefs
 
-SAMPLE_DATASET = Path(__file__).resolve().parents[2] / "resources" / "samples" / "demo_zh_en.jsonl"
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
+SAMPLE_DATASET = SAMPLES / "demo_zh_en.jsonl"
+IDENTITY_DATASET = SAMPLES / "identity_zh_en.json"
+TOUR_QUESTION = "Who are you?"  # the base model answers from its corpus, the tuned one its name
 TOUR_PAGE_TIMEOUT_S = 60.0
 # Pages shown before training and after it, in this order, when present.
 BEFORE_TRAINING = ("welcome", "data", "model")
@@ -33,26 +37,27 @@ Wait = Union[float, Callable[[], bool]]  # seconds to wait, or a condition to po
 
 
 def _make_starter(out: Path) -> Path:
-    # Lazy: core.starter imports torch + transformers; this runs in a worker thread.
-    from studio.core.model.starter import new_model
+    # Lazy: this runs in a worker thread.
+    from studio.core.model.pretrained import copy_shipped
 
-    if (out / "config.json").is_file():
-        return out  # made by an earlier tour: the same seed gives the same model
-    return new_model(out, size="tiny", arch="llama")
+    if (out / "model.safetensors").is_file():
+        return out  # copied by an earlier tour
+    return copy_shipped(out, overwrite=True)
 
 
 class Tour(QObject):
     sig_done = Signal(int)  # exit code: 0 when the training ran through
 
-    def __init__(self, studio: Any, steps: int = 30, screenshots: Optional[Path] = None,
+    def __init__(self, studio: Any, steps: int = 60, screenshots: Optional[Path] = None,
                  workdir: Optional[Path] = None, quit_when_done: bool = False):
         super().__init__(studio.window)
         self.studio, self.window, self.session = studio, studio.window, studio.session
         self.steps = steps
         self.screenshots = Path(screenshots) if screenshots else None
         self.workdir = Path(workdir) if workdir else prefs.runs_root()
-        self.model_dir = self.workdir / "starter-tiny-model"
-        self.dataset = SAMPLE_DATASET
+        self.model_dir = self.workdir / "starter-pretrained"
+        self.dataset = IDENTITY_DATASET
+        self.question = TOUR_QUESTION
         self.quit_when_done = quit_when_done
         self.probe = LatencyProbe(parent=self)
         self.saved: list[Path] = []
@@ -104,13 +109,14 @@ class Tour(QObject):
             return
         run_dir = self.workdir / f"tour-{time.strftime('%Y%m%d-%H%M%S')}"
         self.session.draft.update(
-            # LoRA on the output layer too: the starter's weights are random, and adapters on
-            # a frozen random head barely move the loss (README, "A first run").
+            # LoRA on its default targets (the output layer stays frozen): the pretrained
+            # starter already knows words, so the adapter only has to teach it its name. The
+            # held-out corpus is scored before and after (eval_data): what it forgot.
             model=str(self._result["model"]), dataset=str(self.dataset), method="lora",
-            target_modules="all-linear,lm_head",
-            max_steps=self.steps, batch_size=4, max_length=256, learning_rate=1e-2,
+            target_modules="all-linear",
+            max_steps=self.steps, batch_size=4, max_length=256, learning_rate=5e-3,
             eval_split=0.1, eval_steps=max(1, self.steps // 3), save_steps=self.steps,
-            logging_steps=1, output_dir=str(run_dir))
+            eval_data="corpus", logging_steps=1, output_dir=str(run_dir))
         self.window.open_path(str(self.dataset))  # as if dropped: the data page opens it
         for key in BEFORE_TRAINING[1:]:
             yield from self._visit(key)

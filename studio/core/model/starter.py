@@ -178,7 +178,7 @@ def _model_config(arch: str, size: StarterSize, tokenizer):
     return Qwen2Config(tie_word_embeddings=True, use_sliding_window=False, **common)
 
 
-def _check_out_dir(out: Path, overwrite: bool) -> None:
+def check_out_dir(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -195,14 +195,15 @@ def _remove_stale_weights(out: Path) -> None:
             f.unlink()
 
 
-def new_model(out_dir: str | Path, size: str = "tiny", arch: str = "llama",
+def new_model(out_dir: str | Path, size: str | StarterSize = "tiny", arch: str = "llama",
               corpus: str | Path | None = None, seed: int = 0, *,
               overwrite: bool = False) -> Path:
     """Write a random-weight causal LM + trained BPE tokenizer + chat template to `out_dir`.
 
-    Returns the folder. The same arguments give the same weights and tokenizer.
+    Returns the folder. The same arguments give the same weights and tokenizer. `size` is a
+    name in SIZES or a StarterSize (the pretrained starter's recipe brings its own).
     """
-    if size not in SIZES:
+    if isinstance(size, str) and size not in SIZES:
         raise UserError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
     if arch not in ARCHS:
         raise UserError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
@@ -210,12 +211,12 @@ def new_model(out_dir: str | Path, size: str = "tiny", arch: str = "llama",
     if not -2**63 <= seed < 2**64:  # what torch.manual_seed accepts
         raise UserError(f"seed must fit in 64 bits; got {seed}")
     texts = corpus_files(corpus)
-    _check_out_dir(out, overwrite)
+    check_out_dir(out, overwrite)
 
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig
 
-    spec = SIZES[size]
+    spec = SIZES[size] if isinstance(size, str) else size
     tokenizer = train_tokenizer(texts, spec.vocab, spec.max_positions)
     config = _model_config(arch, spec, tokenizer)
     # fork_rng: seed the initialisation without changing the caller's random state

@@ -105,6 +105,10 @@ def prepare(cfg: RunConfig) -> Setup:
         raise ConfigError(f"stage {cfg.stage} compares replies token by token; {cfg.method} "
                           "adds virtual tokens: use lora, qlora, dora, adalora, ia3, full or "
                           "freeze")
+    if cfg.eval_data:
+        from studio.core.eval.run_eval import check_eval_data
+
+        check_eval_data(cfg.eval_data, cfg.eval_metric)
     device = pick_device(cfg)
     precision = pick_precision(cfg, device)
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,

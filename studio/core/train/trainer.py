@@ -221,6 +221,8 @@ def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
     checkpoint.check_space(run, s.model, with_final_model=not cfg.is_peft)
     if s.eval and at.step == 0:
         _evaluate(s, rep, at)  # the untrained model's eval loss: where the curve starts from
+    if s.cfg.eval_data and at.step == 0:
+        _score_eval_data(s, run, at, "base")
 
     while at.step < s.total_steps:
         if at.in_epoch >= len(plan):  # next epoch: a new, equally deterministic order
@@ -279,6 +281,20 @@ def _save(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> None:
     at.last_saved = at.step
     rep.on_event(RunEvent(step=at.step, event="checkpoint", detail=str(path)))
     fault_at("pause_after_checkpoint", at.step)
+    if s.cfg.eval_data:
+        _score_eval_data(s, run, at, path.name)
+
+
+def _score_eval_data(s: Setup, run: runs.RunDir, at: Progress, checkpoint_name: str) -> None:
+    """eval_data scored on the model as it is now, one record in eval.jsonl."""
+    from studio.core.eval import run_eval
+
+    cfg = s.cfg
+    path = run_eval.data_path(cfg.eval_data, s.tokenizer, run.path)
+    metric = run_eval.pick_metric(cfg.eval_data, cfg.eval_metric)
+    result = run_eval.evaluate(s.model, s.tokenizer, path, metric, cfg.max_length)
+    run_eval.append_record(run.path, run_eval.record(at.step, checkpoint_name, cfg.eval_data,
+                                                     result))
 
 
 def _checkpoint_faults(step: int) -> None:

@@ -366,9 +366,10 @@ class ChatPanel(QWidget):
         if run is None or not Path(run).is_dir():
             return
         self._tour_done = False
-        self._tour_question = TOUR_QUESTION
+        self._tour_question = getattr(tour, "question", TOUR_QUESTION)
         self.max_tokens.setValue(48)
         self.seed.setValue(0)
+        self.temperature.setValue(0.0)  # greedy: each side says what it has learned most
         self.sig_answered.connect(self._end_tour)
         self.load_run(run)
 

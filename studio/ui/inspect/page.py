@@ -47,6 +47,17 @@ def minilm_dir() -> Optional[Path]:
     return folder if (folder / "config.json").is_file() else None
 
 
+def run_of(target: Optional[ProbeTarget]) -> Optional[Path]:
+    """The run a target comes from (its adapter/ or model/ folder's parent), if any."""
+    from studio.core import runs
+
+    if target is None:
+        return None
+    folder = target.adapter if target.adapter is not None else target.model
+    parent = Path(folder).parent
+    return parent if runs.holds_run(parent) else None
+
+
 class ModelPicker(QWidget):
     """Choose what to look inside: emits sig_target(ProbeTarget) on every valid choice."""
 
@@ -151,6 +162,8 @@ class InspectPage(QWidget):
         self.attention: Any = None
         self.embeddings: Any = None
         self.tokens: Any = None
+        self.changes: Any = None
+        self.evaluation: Any = None
         lay = QVBoxLayout(self)
         lay.addWidget(self.picker)
         lay.addWidget(self.tabs, 1)
@@ -166,7 +179,9 @@ class InspectPage(QWidget):
         from studio.ui.inspect.attention_view import (
             AttentionView,  # lazy: pyqtgraph, see module doc
         )
+        from studio.ui.inspect.changes_view import ChangesView
         from studio.ui.inspect.embedding_view import EmbeddingView
+        from studio.ui.inspect.eval_view import EvalView
         from studio.ui.inspect.tokenizer_view import TokenizerView
 
         self.attention = AttentionView(self.service)
@@ -175,6 +190,10 @@ class InspectPage(QWidget):
         self.tabs.addTab(self.attention, self.tr("Attention"))
         self.tabs.addTab(self.embeddings, self.tr("Embeddings"))
         self.tabs.addTab(self.tokens, self.tr("Tokens"))
+        self.changes = ChangesView()
+        self.evaluation = EvalView()
+        self.tabs.addTab(self.changes, self.tr("Changes"))
+        self.tabs.addTab(self.evaluation, self.tr("Evaluation"))
         if self.picker.target is not None:
             self.set_target(self.picker.target)
 
@@ -182,6 +201,10 @@ class InspectPage(QWidget):
         for view in (self.attention, self.embeddings, self.tokens):
             if view is not None:
                 view.set_target(target)
+        run = run_of(target)
+        for view in (self.changes, self.evaluation):
+            if view is not None and getattr(view, "run_dir", None) != run:
+                view.set_run(run)
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
         self.ensure_views()
