@@ -38,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"no such run or model folder: {target}")
     if args.max_length < 2:
         raise UserError(f"--max-length must be at least 2; got {args.max_length}")
+    from transformers.utils import logging as hf_logging  # heavy: torch, transformers
+
+    hf_logging.disable_progress_bar()  # one line per model scored says what happens
     if runs.holds_run(target):
         return _run_dir(target, args)
     return _model(target, args)

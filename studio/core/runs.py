@@ -126,9 +126,10 @@ def open_run(path: str | Path) -> RunDir:
     p = Path(path).expanduser()
     if not p.is_dir():
         raise UserError(f"run directory not found: {p}")
+    if (p / "config.yaml").exists():  # a pipe or device there is named as such, not "no run"
+        files.regular_file(p / "config.yaml", "run config")
     if not (p / "config.yaml").is_file() or not holds_run(p):
         raise UserError(f"{p} is not a run directory (no config.yaml, or an export's copy)")
-    files.regular_file(p / "config.yaml", "run config")
     return RunDir(p)
 
 

@@ -30,7 +30,7 @@ def test_refusals_exit_2_with_one_line(trained_run, tmp_path, capsys):
     run = trained_run("lora")
     capsys.readouterr()  # whatever training the fixture printed
     cases = [
-        (["--to", tmp_path / "g", "--format", "gguf"], "gguf export is not available yet"),
+        (["--to", tmp_path / "g", "--format", "gguf", "--quant", "q3_z"], "unknown GGUF type"),
         (["--to", tmp_path / "x", "--merge", "--format", "adapter"], "--merge means"),
         (["--to", run], "holds the run itself"),
         (["--to", tmp_path / "s", "--step", "3"], "no checkpoint at step 3"),

@@ -386,6 +386,30 @@ def _cases() -> dict[str, Callable[[World], tuple[list, tuple]]]:
         ["demo", "--screenshots", w.read_only() / "shots", "--quit"], ("--screenshots",))
     c["demo: --workdir below a file"] = lambda w: (
         ["demo", "--workdir", w.file("f") / "work", "--quit"], ("--workdir", "file"))
+    # eval
+    c["eval: --data is a named pipe"] = lambda w: (
+        ["eval", w.run, "--data", w.fifo("q.jsonl")], ("q.jsonl", "named pipe"))
+    c["eval: no such run or model"] = lambda w: (
+        ["eval", w.root / "nothing", "--data", "corpus"], ("nothing",))
+    c["eval: --max-length nan"] = lambda w: (
+        ["eval", w.run, "--data", "corpus", "--max-length", "nan"], ("--max-length",))
+    # sweep
+    c["sweep: config is a named pipe"] = lambda w: (
+        ["sweep", w.fifo("s.yaml"), "--grid", "lora_r=4,8"], ("s.yaml", "named pipe"))
+    c["sweep: a grid value out of range"] = lambda w: (
+        ["sweep", w.cfg, "--grid", "learning_rate=.nan,1e-3"], ("learning_rate",))
+    c["sweep: an unknown key"] = lambda w: (
+        ["sweep", w.cfg, "--grid", "no_such_key=1,2"], ("no_such_key",))
+    # compare
+    c["compare: not a run"] = lambda w: (["compare", w.root / "nothing"], ("nothing",))
+    c["compare: run config is a named pipe"] = lambda w: (
+        ["compare", w.run] if replace_with_fifo(w.run / "config.yaml") else [],
+        ("config.yaml", "named pipe"))
+    # queue
+    c["queue: add a config that is a named pipe"] = lambda w: (
+        ["queue", "add", w.fifo("q.yaml"), "--root", w.root / "runs"], ("q.yaml", "named pipe"))
+    c["queue: cancel an entry that does not exist"] = lambda w: (
+        ["queue", "cancel", "q999", "--root", w.root / "runs"], ("q999",))
     return c
 
 

@@ -56,7 +56,7 @@ def test_tokens_prints_the_split(tiny_model_dir, capsys):
     (["embeddings", "--model", "{tiny}", "--words", " , ", "--out", "x.npz"], "no words"),
     (["embeddings", "--model", "{tiny}", "--words", "a", "--layer", "5", "--out", "x.npz"],
      "does not exist"),
-    (["tokens", "--model", "{tiny}", "--text-file", "/no/such/file.txt"], "cannot read"),
+    (["tokens", "--model", "{tiny}", "--text-file", "/no/such/file.txt"], "not found"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, reason, tiny_model_dir, tmp_path, capsys,
                                           monkeypatch):

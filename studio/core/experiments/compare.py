@@ -49,12 +49,14 @@ COLUMNS = (
 
 def expand_paths(paths: list[str | Path]) -> list[Path]:
     """Run folders, with a sweep folder (one that holds runs) standing for its runs."""
+    from studio.core import runs
+
     out: list[Path] = []
     for p in map(lambda x: Path(x).expanduser(), paths):
-        if (p / "config.yaml").is_file():
-            out.append(p)
-        elif p.is_dir() and any((c / "config.yaml").is_file() for c in p.iterdir()):
-            out += sorted(c for c in p.iterdir() if (c / "config.yaml").is_file())
+        if (p / "config.yaml").exists() or runs.holds_run(p):
+            out.append(runs.open_run(p).path)  # names a pipe, an export's copy, ...
+        elif p.is_dir() and any(c.is_dir() and runs.holds_run(c) for c in p.iterdir()):
+            out += sorted(c for c in p.iterdir() if c.is_dir() and runs.holds_run(c))
         else:
             from studio.core.errors import UserError
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -107,12 +108,22 @@ class Queue:
 
     @contextlib.contextmanager
     def change(self) -> Iterator[QueueState]:
-        """Read, let the caller change, write back: all under the queue's lock."""
+        """Read, let the caller change, write back: all under the queue's lock. A change that
+        fails on a queue that did not exist yet leaves no folder behind."""
+        created = self.dir
+        while not created.parent.exists():  # the top-most folder this call creates
+            created = created.parent
+        fresh = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
-        with _file_lock(self.dir / ".lock"):
-            state = self.read()
-            yield state
-            self._write(state)
+        try:
+            with _file_lock(self.dir / ".lock"):
+                state = self.read()
+                yield state
+                self._write(state)
+        except BaseException:
+            if fresh:
+                shutil.rmtree(created, ignore_errors=True)
+            raise
 
     # --- what people do -----------------------------------------------------------------------
     def add(self, cfg: RunConfig, name: str = "", sweep: str = "") -> Entry:

@@ -99,7 +99,7 @@ def _text(v: Any) -> str:
 def method_runs(base: RunConfig, methods: list[str], folder: str | Path) -> list[SweepRun]:
     """"Compare methods": the same model, data and budget (steps, batch, length, seed) with each
     method at its own recommended learning rate, one folder per method under `folder`."""
-    from studio.core.methods.builders import recommended_learning_rate  # light: no torch
+    from studio.core.methods.registry import recommended_learning_rate  # light: no torch
 
     if not methods:
         raise ConfigError("tick at least one method to compare")

@@ -50,6 +50,12 @@ def pick_device(device: Optional[str] = None) -> str:
     return policy.resolve(device)
 
 
+def final_step(run: runs.RunDir) -> Optional[int]:
+    """The step the final adapter / model was saved at (run.json), if known."""
+    st = runs.read_status(run.path)
+    return int(st["step"]) if st.get("status") == "finished" and "step" in st else None
+
+
 def _base(cfg: RunConfig, device: str, dequantize: bool = False,
           dtype: Any = None) -> tuple[Any, Path]:
     from studio.core.model import load as model_mod

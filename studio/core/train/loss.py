@@ -29,12 +29,15 @@ def unwrap_causal_lm(model: Any) -> Any:
     return get_base() if callable(get_base) else model
 
 
-def supports_fast_loss(model: Any, method: str) -> bool:
+def supports_fast_loss(model: Any, method: str = "") -> bool:
+    """Can the label-only head run on this model? `method` "" (evaluating a model that no run
+    describes) reads it off the PEFT wrapper instead of the registry."""
     # Prompt-learning methods prepend virtual tokens inside PeftModel.forward, and AdaLoRA adds an
     # orthogonality term there: both need the wrapper's own forward (the registry says which).
-    from studio.core.methods.registry import get
+    from studio.core.methods.registry import find
 
-    if get(method).own_forward:
+    spec = find(method) if method else None
+    if spec.own_forward if spec is not None else _needs_own_forward(model):
         return False
     lm = unwrap_causal_lm(model)
     cfg = getattr(lm, "config", None)
@@ -79,6 +82,12 @@ def fast_loss_sum(model: Any, batch: dict) -> tuple[Any, int]:
             part = _head_ce_sum(head, h[s:s + rows], y[s:s + rows])
         total = total + part
     return total, n
+
+
+def _needs_own_forward(model: Any) -> bool:
+    configs = getattr(model, "peft_config", None) or {}
+    return any(getattr(c, "is_prompt_learning", False) or type(c).__name__ == "AdaLoraConfig"
+               for c in configs.values())
 
 
 def standard_loss_sum(model: Any, batch: dict, method: str = "") -> tuple[Any, int]:

@@ -99,7 +99,7 @@ def test_text_and_preference_roles(tmp_path):
     assert (report.format, report.preview[0].text) == ("text", "Plain paragraph.")
     report = inspect_dataset(path, columns="prompt=q,chosen=good,rejected=bad")
     assert report.is_preference and report.good_rows == 1
-    with pytest.raises(DataError, match="preference training"):
+    with pytest.raises(DataError, match="train it with stage: dpo"):   # not with stage sft
         load_samples(path, columns="prompt=q,chosen=good,rejected=bad")
 
 

@@ -55,8 +55,8 @@ def test_glaive_tool_calls_become_assistant_and_tool_turns():
     assert "arguments" in json.loads(call.content)
 
 
-def test_preference_files_are_refused_for_training():
-    with pytest.raises(DataError, match=r"^preference training \(DPO\) is not supported yet; "):
+def test_preference_files_are_refused_for_sft_and_pointed_at_their_stage():
+    with pytest.raises(DataError, match=r"preference data\): train it with stage: dpo"):
         load_samples(_shared("dpo_en_demo.json"))
 
 
