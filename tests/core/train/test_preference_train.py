@@ -78,8 +78,11 @@ def test_dpo_learns_the_preference(tmp_path, tiny_model_dir, pairs_file):
 @pytest.mark.parametrize("loss", ["ipo", "hinge", "orpo", "simpo"])
 def test_every_pair_loss_trains_towards_the_chosen_reply(tmp_path, tiny_model_dir, pairs_file,
                                                          loss):
+    # IPO's squared loss overshoots its target margin at 1e-2 on the tiny model (it oscillates):
+    # 3e-3 is its stable rate there
     result = trainer.train(cfg_of(tmp_path, tiny_model_dir, pairs_file, pref_loss=loss,
-                                  max_steps=8, pref_beta=2.0 if loss == "simpo" else 0.5))
+                                  max_steps=8, pref_beta=2.0 if loss == "simpo" else 0.5,
+                                  learning_rate=3e-3 if loss == "ipo" else 1e-2))
     steps = _lines(result.run_dir, "step")
     assert result.status == "finished" and steps[-1].loss < steps[0].loss
     assert steps[-1].reward_accuracy > 0.5 and steps[-1].reward_margin > steps[0].reward_margin

@@ -142,29 +142,41 @@ def test_reference_free_losses_match_trl(tmp_path, models, kind, smoothing):
 def test_kto_loss_matches_trl(tmp_path, models):
     from datasets import Dataset
 
-    tok, ref, policy = models  # this way round the KL estimate is above 0, not clamped
+    tok, first, second = models
     beta = 0.25
     rows = [{"prompt": p["prompt"], "completion": p["chosen"] if i % 2 else p["rejected"],
              "label": bool(i % 2)} for i, p in enumerate(_pairs())]
     args = trl.KTOConfig(output_dir=str(tmp_path), per_device_train_batch_size=N,
                          report_to="none", use_cpu=True, beta=beta, max_length=None,
                          bf16=False)
-    trainer = trl.KTOTrainer(model=policy, ref_model=ref, args=args,
-                             train_dataset=Dataset.from_list(rows), processing_class=tok)
-    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(N)])
+    cpu = torch.device("cpu")
+
+    def kl_of(policy, ref, kl_seqs):
+        with torch.no_grad():
+            return (sequence_logps(policy, kl_seqs, cpu, fast=True)[0]
+                    - sequence_logps(ref, kl_seqs, cpu, fast=True)[0]).mean()
+
+    def trainer_for(policy, ref):
+        trainer = trl.KTOTrainer(model=policy, ref_model=ref, args=args,
+                                 train_dataset=Dataset.from_list(rows), processing_class=tok)
+        return trainer, trainer.data_collator([trainer.train_dataset[i] for i in range(N)])
+
+    trainer, batch = trainer_for(first, second)
+    kl_seqs = _seqs(batch["KL_input_ids"], batch["KL_attention_mask"],
+                    batch["KL_completion_mask"])
+    policy, ref = first, second
+    if kl_of(first, second, kl_seqs) <= 0.01:  # the KL term is clamped at 0: take the order
+        policy, ref = second, first            # where it is above 0, so it is really compared
+        trainer, batch = trainer_for(policy, ref)
     with torch.no_grad():
         trl_loss = float(trainer._compute_loss(policy, batch, False))
     m = {k: v[-1] for k, v in trainer._metrics["eval"].items()}
 
     seqs = _seqs(batch["input_ids"], batch["attention_mask"], batch["completion_mask"])
-    kl_seqs = _seqs(batch["KL_input_ids"], batch["KL_attention_mask"],
-                    batch["KL_completion_mask"])
-    cpu = torch.device("cpu")
     with torch.no_grad():
         sums, _ = sequence_logps(policy, seqs, cpu, fast=True)
         ref_sums, _ = sequence_logps(ref, seqs, cpu, fast=True)
-        kl = (sequence_logps(policy, kl_seqs, cpu, fast=True)[0]
-              - sequence_logps(ref, kl_seqs, cpu, fast=True)[0]).mean().clamp(min=0)
+    kl = kl_of(policy, ref, kl_seqs).clamp(min=0)
     good = torch.tensor([r["label"] for r in rows])
     losses, rewards = kto_loss(sums, ref_sums, good, kl, beta)
     assert float(losses.mean()) == pytest.approx(trl_loss, abs=TOL)
