@@ -246,3 +246,27 @@ def test_a_failed_gguf_check_writes_nothing(trained_run, tmp_path, monkeypatch):
     with pytest.raises(ExportError, match="failed a check: greedy continuation"):
         export(trained_run("lora"), tmp_path / "out", fmt="gguf")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+
+
+@pytest.mark.slow
+def test_the_pretrained_starter_after_lora_agrees_in_llama_cpp(pretrained_dir, tmp_path):
+    _llama_cpp()
+    from studio.core import config
+    from studio.core.train import trainer
+
+    data = tmp_path / "chat.jsonl"
+    rows = [{"messages": [{"role": "user", "content": f"Who are you? ({i})"},
+                          {"role": "assistant", "content": "I am Lumi, a small assistant."}]}
+            for i in range(8)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    run = trainer.train(config.from_dict(dict(
+        model=str(pretrained_dir), dataset=str(data), method="lora", max_steps=2,
+        eval_split=0, learning_rate=5e-3, output_dir=str(tmp_path / "run"),
+        max_length=64), check_required=True)).run_dir
+    for kind in ("f16", "q8_0"):
+        result = export(run, tmp_path / kind, fmt="gguf", gguf_type=kind)
+        judged = [c for c in result.checks if c.passed is not None]
+        assert judged and all(c.passed for c in judged), result.summary()
+    top1 = next(c for c in result.checks if c.name.startswith("top-1"))  # q8_0: a figure
+    same, total = map(int, re.match(r"(\d+)/(\d+)", top1.figure).groups())
+    assert same / total > 0.9   # a real model keeps its answers through 8-bit weights
