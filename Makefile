@@ -18,9 +18,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --upgrade --quiet pip
 	$(PIP) install --quiet $(TORCH_SPEC)
 	$(PIP) install --quiet -e '.[dev,projection,tracking]'
-	# llama.cpp for the GGUF checks and k-quants: built from source the first time (~10 min on
-	# 2 cores, then pip's wheel cache). Without it GGUF export still works, unverified.
-	$(PIP) install --quiet -e '.[gguf]' || echo "warning: llama-cpp-python did not install: GGUF exports will not be checked by llama.cpp
+	@# llama.cpp for the GGUF checks and k-quants: built from source the first time (~10 min on
+	@# 2 cores, then pip's wheel cache). Without it GGUF export still works, unverified.
+	$(PIP) install --quiet -e '.[gguf]' || echo "warning: llama-cpp-python did not install: GGUF exports will not be checked by llama.cpp"
 	touch $(STAMP)
 
 run: setup

@@ -179,12 +179,13 @@ def effective_status(path: str | Path) -> str:
     """run.json's status, except that a 'running' run whose process is gone was killed."""
     st = read_status(path)
     status = st.get("status", "unknown")
-    if status == "running" and not _pid_alive(st.get("pid")):
+    if status == "running" and not pid_alive(st.get("pid")):
         return "stopped"
     return status
 
 
-def _pid_alive(pid: Any) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """Is the process `pid` running (a run's recorded pid, a queue runner's)?"""
     if not isinstance(pid, int) or pid <= 0:
         return False
     if pid == os.getpid():
@@ -195,8 +196,17 @@ def _pid_alive(pid: Any) -> bool:
         return False
     except PermissionError:
         return True
-    # a zombie or a reused pid still counts as alive here; good enough for a status label
-    return True
+    except OSError:  # Windows: a pid that is not there
+        return False
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    # A killed child of this very process stays a zombie until reaped: it is not running.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 # --- checkpoints ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any, Iterator, Optional
 from studio.core import config as config_mod
 from studio.core.config import RunConfig
 from studio.core.errors import UserError
-from studio.core.runs import atomic_write_text
+from studio.core.runs import atomic_write_text, pid_alive
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
 WAITING = ("queued", "running")       # entries a runner still has work for
@@ -211,31 +211,6 @@ def _absolute_paths(cfg: RunConfig) -> dict[str, str]:
     # absolute; a hub id (no such path here) stays as it is.
     return {k: str(Path(v).expanduser().resolve()) for k in ("model", "dataset")
             if (v := getattr(cfg, k)) and Path(v).expanduser().exists()}
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:  # Windows: a pid that is not there
-        return False
-    return _not_zombie(pid)
-
-
-def _not_zombie(pid: int) -> bool:
-    # A killed child of this very process stays a zombie until reaped: it is not running.
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().split(")")[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 @contextlib.contextmanager

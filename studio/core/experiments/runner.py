@@ -29,8 +29,9 @@ from typing import Callable, Optional
 from studio.core import config as config_mod
 from studio.core import runs
 from studio.core.errors import UserError
-from studio.core.experiments.queue import Entry, Queue, entry_config, pid_alive
+from studio.core.experiments.queue import Entry, Queue, entry_config
 from studio.core.faults import fault_at
+from studio.core.runs import pid_alive
 
 POLL_S = 0.3
 
