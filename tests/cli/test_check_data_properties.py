@@ -77,7 +77,7 @@ def model_dir(tiny_model_dir):
 
 
 @settings(max_examples=EXAMPLES // 2, **SETTINGS)
-@given(f=hostile_files(max_rows=5, huge=False), max_length=st.integers(1, 64),
+@given(f=hostile_files(max_rows=5, huge=False), max_length=st.integers(8, 64),  # >= the key's min
        as_json=st.booleans())
 def test_check_data_with_a_model_exits_0_or_2(tmp_path, capsys, model_dir, f, max_length,
                                                as_json):

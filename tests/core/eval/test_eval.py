@@ -106,10 +106,14 @@ def test_metric_must_fit_the_file(tmp_path):
 
 
 def test_a_run_is_scored_per_checkpoint_into_eval_jsonl(trained_run, tmp_path):
-    run = trained_run("lora")                          # checkpoints at steps 2 and 4
+    import shutil
+
+    run = tmp_path / "run"                             # checkpoints at steps 2 and 4
+    shutil.copytree(trained_run("lora"), run)          # scoring writes eval.jsonl: a copy
     data = _write(tmp_path / "d.jsonl", [{"instruction": "What is 3 plus one?",
                                           "output": "It is 4."}])
     before = len(run_eval.read_records(run))
+    assert before == 0
     recs = run_eval.evaluate_run(run, data)
     assert [r["checkpoint"] for r in recs] == ["base", "step-2", "step-4"]
     assert all(r["metric"] == "perplexity" and r["value"] > 1 for r in recs)
