@@ -20,7 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SAMPLE = ROOT / "resources" / "samples" / "demo_zh_en.jsonl"
+from studio.paths import resource  # noqa: E402 (after the path)
+
+SAMPLE = resource("samples", "demo_zh_en.jsonl")
 
 
 def _run(work: Path, size: str, steps: int) -> Path:

@@ -31,8 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from studio.paths import resource  # noqa: E402 (after the path)
+
 DATA = ROOT.parent / "shared" / "datasets" / "alpaca_en_demo.json"
-SAMPLE = ROOT / "resources" / "samples" / "demo_zh_en.jsonl"
+SAMPLE = resource("samples", "demo_zh_en.jsonl")
 
 
 def _percentiles(delays: list[float]) -> dict:

@@ -1,4 +1,4 @@
-"""Rebuild resources/fonts/NotoSansSC-Subset.otf (see resources/fonts/README.md).
+"""Rebuild studio/resources/fonts/NotoSansSC-Subset.otf (see studio/resources/fonts/README.md).
 
     python packaging/subset_cjk_font.py NotoSansCJK-Regular.ttc
 
@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "resources" / "fonts" / "NotoSansSC-Subset.otf"
+OUT = ROOT / "studio" / "resources" / "fonts" / "NotoSansSC-Subset.otf"
 SC_FACE = 2  # JP, KR, SC, TC, HK, then the Mono faces
 
 
@@ -30,8 +30,9 @@ def characters() -> str:
             except UnicodeDecodeError:
                 pass
     chars |= {chr(c) for c in range(0x3000, 0x3040)} | {chr(c) for c in range(0xFF00, 0xFFF0)}
-    for p in [*ROOT.glob("resources/i18n/*.ts"), *ROOT.glob("resources/i18n/*.json"),
-              *ROOT.glob("resources/corpus/zh_*.txt"), *ROOT.glob("resources/samples/*")]:
+    res = ROOT / "studio" / "resources"
+    for p in [*res.glob("i18n/*.ts"), *res.glob("i18n/*.json"), *res.glob("corpus/zh_*.txt"),
+              *res.glob("samples/*")]:
         chars |= set(p.read_text(encoding="utf-8"))
     return "".join(sorted(c for c in chars if ord(c) >= 0x2E80))
 

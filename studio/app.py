@@ -15,6 +15,7 @@ from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from studio.paths import resource
 from studio.services.gc_collector import GuiThreadCollector
 from studio.services.session import Session
 from studio.services.workers import Task, run_task
@@ -29,8 +30,7 @@ from studio.ui.model.panel import ModelPanel
 from studio.ui.train.panel import TrainPanel
 from studio.ui.welcome import WelcomePage
 
-ROOT = Path(__file__).resolve().parents[1]
-RESOURCES = ROOT / "resources"
+RESOURCES = resource()
 
 
 def icon() -> QIcon:

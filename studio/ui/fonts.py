@@ -1,19 +1,20 @@
 """A Chinese font for machines that have none: Chinese never renders as empty boxes.
 
 Many Linux installs (containers, minimal desktops) ship no CJK font, and Qt then draws every
-hanzi as a box. The studio ships a subset of Noto Sans CJK SC (resources/fonts/README.md) and
+hanzi as a box. The studio ships a subset of Noto Sans CJK SC (studio/resources/fonts/README.md) and
 registers it at start-up only when the system has no Simplified Chinese font. Qt's glyph
 fallback finds it for Han text; Latin text keeps the system font.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 from PySide6.QtGui import QFont, QFontDatabase
 
-FONT_FILE = Path(__file__).resolve().parents[2] / "resources" / "fonts" / "NotoSansSC-Subset.otf"
+from studio.paths import resource
+
+FONT_FILE = resource("fonts", "NotoSansSC-Subset.otf")
 
 
 def system_has_cjk_font() -> bool:

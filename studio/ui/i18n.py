@@ -2,14 +2,14 @@
 
 At run time: code writes English in `self.tr("...")` (QObject subclasses) or
 `QCoreApplication.translate("Context", "...")` (anywhere else, see `tr` below); `install()` loads
-resources/i18n/studio_zh_CN.qm (a standard compiled Qt translation) plus Qt's own qtbase
+studio/resources/i18n/studio_zh_CN.qm (a standard compiled Qt translation) plus Qt's own qtbase
 translation for stock buttons. The language follows the system locale unless chosen in
 Settings; a change applies when the app next starts (widgets are built once, translated).
 
 Adding text (for every helper writing UI):
   1. write the English string through tr()/translate() (str.format placeholders are fine:
      `self.tr("{n} rows").format(n=n)`; never build the English from pieces);
-  2. add "English": "中文" to resources/i18n/zh_CN.json (one flat catalogue: the same English
+  2. add "English": "中文" to studio/resources/i18n/zh_CN.json (one flat catalogue: the same English
      always gets the same Chinese);
   3. run `python -m studio.ui.i18n`: pyside6-lupdate extracts every string, the catalogue fills
      them, pyside6-lrelease compiles studio_zh_CN.qm; missing ones are listed (exit 1).
@@ -30,11 +30,12 @@ from typing import Optional
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 
+from studio.paths import resource
 from studio.ui import prefs
 
 LANGUAGES = {"en": "English", "zh_CN": "简体中文"}
 ROOT = Path(__file__).resolve().parents[2]
-I18N_DIR = ROOT / "resources" / "i18n"
+I18N_DIR = resource("i18n")
 CATALOGUE = I18N_DIR / "zh_CN.json"
 TS_FILE = I18N_DIR / "studio_zh_CN.ts"
 QM_FILE = I18N_DIR / "studio_zh_CN.qm"

@@ -20,11 +20,12 @@ from typing import Any, Callable, Iterator, Optional, Union
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
+from studio.paths import resource
 from studio.services.latency import LatencyProbe
 from studio.services.workers import run_task
 from studio.ui import prefs
 
-SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
+SAMPLES = resource("samples")
 SAMPLE_DATASET = SAMPLES / "demo_zh_en.jsonl"
 IDENTITY_DATASET = SAMPLES / "identity_zh_en.json"
 TOUR_QUESTION = "Who are you?"  # the base model answers from its corpus, the tuned one its name

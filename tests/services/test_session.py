@@ -8,9 +8,10 @@ from PySide6.QtCore import QThread
 
 from studio.core import config as config_mod
 from studio.core import runs
+from studio.paths import resource
 from studio.services.session import Session
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "demo_zh_en.jsonl"
+SAMPLE = resource("samples", "demo_zh_en.jsonl")
 
 
 def _cfg(model: Path, out: Path, steps: int):

@@ -52,7 +52,7 @@ class MemoryModel:
 class Method:
     name: str                      # the `method` config value
     label: str                     # shown in the model card and the UI
-    description: str               # the Model page text (English; zh_CN in resources/i18n)
+    description: str               # the Model page text (English; zh_CN in studio/resources/i18n)
     # (model, cfg, total_steps, meta) -> the model to train; see builders.py
     build: Callable[[Any, Any, int, bool], Any]
     memory: MemoryModel

@@ -1,14 +1,16 @@
 """The pretrained starter: a small causal LM that has really learned the bundled corpus.
 
-The studio ships its weights in resources/starter/ (a normal Hugging Face folder), produced by
-`pretrain()` below, which is the studio's own `stage: pretrain` run (studio.core.train.trainer)
-on the training split of resources/corpus/. `python main.py new-model OUT --pretrained` copies
-that folder; `--pretrained --retrain` runs the pre-training again (minutes on a CPU) with the
-same recipe and seed, which is how the shipped weights were made.
+The studio ships its weights in studio/resources/starter/ (a normal Hugging Face folder),
+produced by `pretrain()` below, which is the studio's own `stage: pretrain` run
+(studio.core.train.trainer) on the training split of studio/resources/corpus/.
+`python main.py new-model OUT --pretrained` copies that folder; `--pretrained --retrain` runs
+the pre-training again (minutes on a CPU) with the same recipe and seed,
+which is how the shipped weights were made.
 
-Held-out split (deterministic, documented in resources/corpus/README.md): in every corpus file
-(name order), paragraph i (counted from 0, paragraphs separated by blank lines) is held out when
-i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1. Neither the tokenizer nor the model sees those.
+Held-out split (deterministic, documented in studio/resources/corpus/README.md): in every
+corpus file (name order), paragraph i (counted from 0, paragraphs separated by blank lines) is
+held out when i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1. Neither the tokenizer nor the model
+sees those.
 
 Instruction paragraphs (`User:` / `Assistant:`, `用户：` / `助手：` lines) are written in the
 chat template's ChatML, so the pretrained model already knows the turn format the chat page
@@ -27,8 +29,9 @@ from typing import Any, Optional
 
 from studio.core.errors import UserError
 from studio.core.model import starter
+from studio.paths import resource
 
-SHIPPED_DIR = Path(__file__).resolve().parents[3] / "resources" / "starter"
+SHIPPED_DIR = resource("starter")
 HELD_OUT_EVERY = 10
 TRAIN_FILE = "pretrain_train.txt"      # written into the pre-training run's folder
 HELD_OUT_FILE = "pretrain_heldout.txt"

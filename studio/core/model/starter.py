@@ -2,8 +2,8 @@
 
 There is no model hub on the machines this studio targets first (and none in tests), so the
 studio builds its own small model: a Llama or Qwen2 config with random weights, a tokenizer
-trained in about a second on the mixed Chinese + English corpus in resources/corpus/ (or on the
-user's own text), a ChatML chat template and a generation config whose EOS ends the assistant
+trained in about a second on the mixed Chinese + English corpus in studio/resources/corpus/ (or
+on the user's own text), a ChatML chat template and a generation config whose EOS ends the assistant
 turn. The result is a normal Hugging Face folder (safetensors) that loads through the same code
 as any downloaded model (`studio.core.model.load.load_model` / `load_tokenizer`).
 
@@ -18,8 +18,9 @@ from pathlib import Path
 
 from studio.core import files
 from studio.core.errors import UserError
+from studio.paths import resource
 
-CORPUS_DIR = Path(__file__).resolve().parents[3] / "resources" / "corpus"
+CORPUS_DIR = resource("corpus")
 
 # Special tokens. EOS is the end-of-turn marker, so `generate` stops after the assistant's
 # reply; <|endoftext|> pads and also ends generation (it separates documents in pre-training).

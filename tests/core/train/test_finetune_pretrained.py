@@ -12,11 +12,12 @@ from studio.core.chat.engine import GenSettings
 from studio.core.eval import run_eval
 from studio.core.model.run_model import load_chat_models
 from studio.core.train import trainer
+from studio.paths import resource
 
 # Two real trainings of ~100 and 30 steps: minutes on 2 busy cores, more than the default limit.
 pytestmark = pytest.mark.timeout(1800)
 ROOT = Path(__file__).resolve().parents[3]
-IDENTITY = ROOT / "resources" / "samples" / "identity_zh_en.json"
+IDENTITY = resource("samples", "identity_zh_en.json")
 
 
 class _Losses:
