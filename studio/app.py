@@ -124,6 +124,20 @@ class Studio:
         else:
             self.window.show_page("data")
 
+    def open_path(self, path: str) -> None:
+        """A file or folder the desktop asked the app to open (studio --open PATH)."""
+        from studio.core import runs
+        from studio.core.data.types import is_dataset_file
+
+        if runs.holds_run(path):
+            self._on_follow(str(Path(path).resolve()))
+        elif Path(path).is_file() and is_dataset_file(path):
+            self.window.sig_file_dropped.emit(str(Path(path).resolve()))
+        else:
+            self.window.status.showMessage(QCoreApplication.translate(
+                "App", "Cannot open {path}: not a dataset file or a run folder").format(
+                    path=path), 15000)
+
     def _on_follow(self, path: str) -> None:
         self.window.show_page("train")
         self.train.follow(path)
@@ -154,7 +168,7 @@ class Studio:
         self.tour.start()
 
 
-def run_app(argv: list[str]) -> int:
+def run_app(argv: list[str], open_paths: Optional[list[str]] = None) -> int:
     if not has_display():
         print("error: no display found (run it on a desktop, or set QT_QPA_PLATFORM=offscreen "
               "for a headless run)", file=sys.stderr)
@@ -162,4 +176,6 @@ def run_app(argv: list[str]) -> int:
     app = create_app(argv)
     studio = Studio()
     studio.show()
+    for path in open_paths or []:
+        QTimer.singleShot(0, lambda p=path: studio.open_path(p))
     return app.exec()

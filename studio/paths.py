@@ -8,6 +8,7 @@ Standard library only (core, ui and cli all use it).
 
 from __future__ import annotations
 
+import sys
 from importlib.resources import files
 from pathlib import Path
 
@@ -16,3 +17,14 @@ def resource(*parts: str) -> Path:
     """studio/resources/<parts...> as a file-system path (every install path keeps the package
     as real files on disk: wheel, editable, PyInstaller's one-folder build)."""
     return Path(str(files("studio").joinpath("resources", *parts)))
+
+
+def frozen() -> bool:
+    """True in the stand-alone build (PyInstaller sets sys.frozen)."""
+    return bool(getattr(sys, "frozen", False))
+
+
+def studio_command() -> list[str]:
+    """The argv prefix that runs a studio sub-command in a new process: `python -m studio`,
+    or the app itself in the stand-alone build (there sys.executable is the app, no Python)."""
+    return [sys.executable] if frozen() else [sys.executable, "-m", "studio"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import subprocess
 import sys
 import traceback
 
@@ -32,12 +33,38 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f"studio.cli.{name}").register(sub)
     parser.add_argument("--version", action="version", version="studio 0.1.0")
+    desk = parser.add_mutually_exclusive_group()
+    desk.add_argument("--install-desktop", action="store_true",
+                      help="add the app to this computer's menu, with its icon and 'Open with' "
+                           "for dataset files and run folders (Linux: freedesktop; Windows: "
+                           "Start menu; macOS: ~/Applications/Studio.app)")
+    desk.add_argument("--uninstall-desktop", action="store_true",
+                      help="remove what --install-desktop added")
     return parser
+
+
+def desktop_integration(install: bool) -> int:
+    from studio.core import desktop
+
+    done = desktop.install() if install else desktop.uninstall()
+    for path in done:
+        print(f"{'wrote' if install else 'removed'} {path}")
+    if not done:
+        print("nothing to remove: the desktop integration was not installed")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.install_desktop or args.uninstall_desktop:
+        if getattr(args, "func", None):
+            parser.error("--install-desktop / --uninstall-desktop take no command")
+        try:
+            return desktop_integration(install=args.install_desktop)
+        except (OSError, subprocess.SubprocessError) as e:
+            print(f"error: the desktop integration failed: {e}", file=sys.stderr)
+            return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

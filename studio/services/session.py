@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -27,6 +26,7 @@ from studio.core import runs
 from studio.core.config import RunConfig
 from studio.core.errors import UserError
 from studio.core.events import EvalMetrics, RunEvent, StepMetrics
+from studio.paths import studio_command
 from studio.services.draft import ConfigDraft
 from studio.services.engine_import import import_engine
 from studio.services.follow import RunFollower
@@ -251,7 +251,7 @@ class Session(QObject):
             # start_new_session: the run is not in the window's process group, so neither
             # closing the window nor a Ctrl+C in its terminal reaches it.
             process = subprocess.Popen(
-                [sys.executable, "-m", "studio", "train", str(cfg_file)],
+                [*studio_command(), "train", str(cfg_file)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                 cwd=str(Path.cwd()), start_new_session=True)
         self.follow(run_dir, process=process, log_file=log_file)

@@ -163,7 +163,9 @@ class MainWindow(QMainWindow):
         self.last_message = box
 
     def restart(self) -> None:
-        if QProcess.startDetached(sys.executable, sys.argv):
+        # the stand-alone build's sys.executable is the app itself: it takes no script argument
+        args = sys.argv[1:] if getattr(sys, "frozen", False) else sys.argv
+        if QProcess.startDetached(sys.executable, args):
             self.close()
 
     def about(self) -> None:

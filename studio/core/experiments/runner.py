@@ -32,6 +32,7 @@ from studio.core.errors import UserError
 from studio.core.experiments.queue import Entry, Queue, entry_config
 from studio.core.faults import fault_at
 from studio.core.runs import pid_alive
+from studio.paths import studio_command
 
 POLL_S = 0.3
 
@@ -121,7 +122,7 @@ def _run_entry(queue: Queue, entry: Entry, stop: threading.Event) -> tuple[str, 
 
 def _child_argv(queue: Queue, entry: Entry) -> list[str]:
     """`resume RUN_DIR` when the run folder has a checkpoint to continue from, else `train`."""
-    base = [sys.executable, "-m", "studio"]
+    base = studio_command()
     run = runs.RunDir(entry.run_dir)
     if run.config_file.is_file() and runs.latest_checkpoint(run) is not None:
         return base + ["resume", str(entry.run_dir), "--quiet"]
@@ -225,9 +226,9 @@ def start_background_runner(root: str | Path) -> Optional[int]:
     kwargs: dict = {"start_new_session": True} if os.name != "nt" else \
         {"creationflags": getattr(subprocess, "DETACHED_PROCESS", 0)
          | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-    proc = subprocess.Popen([sys.executable, "-m", "studio", "queue", "run", "--root",
-                             str(queue.root)], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, **kwargs)
+    proc = subprocess.Popen([*studio_command(), "queue", "run", "--root", str(queue.root)],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            **kwargs)
     log.close()
     return proc.pid
 
