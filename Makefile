@@ -9,7 +9,7 @@ PIP    := $(VENV)/bin/pip
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.setup-done
 
-.PHONY: setup run test test-fast lint bench clean
+.PHONY: setup run test test-fast lint bench clean package package-test
 
 setup: $(STAMP)
 
@@ -39,5 +39,24 @@ lint: setup
 bench: setup
 	$(PY) bench/train_throughput.py
 
+# The stand-alone one-folder app (dist/studio/studio) for this machine: PyInstaller, from the
+# `package` extra (not part of setup). Slow: ~N min and ~1-2 GB with torch (docs/performance.md).
+PACKAGE_STAMP := $(VENV)/.package-deps-done
+$(PACKAGE_STAMP): $(STAMP)
+	$(PIP) install --quiet -e '.[package]'
+	touch $(PACKAGE_STAMP)
+
+package: $(PACKAGE_STAMP)
+	$(PY) -m PyInstaller --noconfirm --distpath dist --workpath build/pyinstaller packaging/studio.spec
+	@du -sh dist/studio
+
+# The built app, headless, from a folder outside the source tree: its tour for a few steps.
+package-test:
+	test -x dist/studio/studio || { echo "error: run 'make package' first" >&2; exit 2; }
+	tmp=$$(mktemp -d) && cd $$tmp && \
+	QT_QPA_PLATFORM=offscreen $(CURDIR)/dist/studio/studio demo --steps 3 --quit --workdir $$tmp/tour && \
+	$(CURDIR)/dist/studio/studio check-data $$tmp/tour/starter-pretrained/pretrain_heldout.txt && \
+	rm -rf $$tmp && echo "package-test: ok"
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info

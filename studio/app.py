@@ -111,6 +111,10 @@ class Studio:
         self.welcome.sig_follow_run.connect(w.follow_dialog)
         self.welcome.sig_go_train.connect(lambda: w.show_page("train"))
         self.welcome.sig_open_run.connect(self._on_follow)
+        self.welcome.sig_resume_run.connect(self._on_resume)
+        self.welcome.sig_chat_run.connect(self._on_chat)
+        self.welcome.sig_export_run.connect(self._on_export)
+        w.status.sig_environment.connect(self.welcome.set_environment)
         self.session.sig_finished.connect(lambda _s, _r: self.list_recent_runs())
         w.sig_runs_root_changed.connect(lambda _p: self.list_recent_runs())
 
@@ -138,6 +142,18 @@ class Studio:
                 "App", "Cannot open {path}: not a dataset file or a run folder").format(
                     path=path), 15000)
 
+    def _on_resume(self, path: str) -> None:
+        self.window.show_page("train")
+        self.train.resume(path)
+
+    def _on_chat(self, path: str) -> None:
+        self.window.show_page("chat")
+        self.chat.load_run(path)
+
+    def _on_export(self, path: str) -> None:
+        self.window.show_page("export")
+        self.export.set_run(path)
+
     def _on_follow(self, path: str) -> None:
         self.window.show_page("train")
         self.train.follow(path)
@@ -147,6 +163,7 @@ class Studio:
         self.window.show()
         # After the first paint: detect the device (imports torch in a worker), sample memory.
         QTimer.singleShot(0, self.window.status.start)
+        QTimer.singleShot(0, lambda: self.window.status.check_environment(str(prefs.runs_root())))
         self.list_recent_runs()
         # Build the charts (pyqtgraph) while the user reads the first page.
         QTimer.singleShot(300, lambda: self.train.plots)

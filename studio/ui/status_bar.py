@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Optional
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from studio.services.workers import run_task
@@ -24,13 +24,27 @@ def _detect_device() -> Any:
     return detect_device()
 
 
+def _check_environment(runs_root: str) -> Any:
+    # Lazy: imports torch and bitsandbytes; this runs in a worker thread.
+    from studio.core.environment import check
+
+    return check(runs_root)
+
+
 def _gb(mb: float) -> str:
     return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
 
 
 class StatusBar(QStatusBar):
+    sig_environment = Signal(object)  # studio.core.environment.Environment, once at start
+
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
+        # A problem the machine check found, with its fix (hidden while there is none).
+        self.env_label = QLabel("")
+        self.env_label.setObjectName("env_problem")
+        self.env_label.setVisible(False)
+        self.addWidget(self.env_label, 1)
         self.device_label = QLabel(self.tr("Device: detecting…"))
         self.device_label.setObjectName("device_label")
         self.memory_label = QLabel("")
@@ -50,6 +64,30 @@ class StatusBar(QStatusBar):
         self._timer.start()
         self._task = run_task(_detect_device, on_result=self.set_device,
                               on_error=self._device_failed, parent=self)
+
+    def check_environment(self, runs_root: str) -> None:
+        """The first-run check (torch, CUDA, GPU, bitsandbytes, disk) in a worker."""
+        self._env_task = run_task(_check_environment, str(runs_root),
+                                  on_result=self.set_environment,
+                                  on_error=self._environment_failed, parent=self)
+
+    def _environment_failed(self, reason: str, details: str) -> None:
+        self.env_label.setText(self.tr("⚠ The machine check failed: {reason}").format(
+            reason=reason))
+        self.env_label.setToolTip(details)
+        self.env_label.setVisible(True)
+
+    def set_environment(self, env: Any) -> None:
+        problems = list(getattr(env, "problems", []))
+        if problems:
+            first = problems[0]
+            more = (self.tr(" (+{n} more)").format(n=len(problems) - 1)
+                    if len(problems) > 1 else "")
+            self.env_label.setText(self.tr("⚠ {what}. Fix: {fix}").format(
+                what=first.what, fix=first.fix) + more)
+            self.env_label.setToolTip("\n".join(f"{p.what}: {p.fix}" for p in problems))
+        self.env_label.setVisible(bool(problems))
+        self.sig_environment.emit(env)
 
     def set_device(self, info: Any) -> None:
         self.device = info

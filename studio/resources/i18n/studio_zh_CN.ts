@@ -23,6 +23,10 @@
   <context>
     <name>App</name>
     <message>
+      <source>Cannot open {path}: not a dataset file or a run folder</source>
+      <translation>无法打开 {path}：它既不是数据集文件，也不是运行文件夹</translation>
+    </message>
+    <message>
       <source>Chat</source>
       <translation>对话</translation>
     </message>
@@ -1472,6 +1476,69 @@
     </message>
   </context>
   <context>
+    <name>MachineCard</name>
+    <message>
+      <source>CPU only: {name}, {ram} memory</source>
+      <translation>仅 CPU：{name}，内存 {ram}</translation>
+    </message>
+    <message>
+      <source>Checking this machine (PyTorch, GPU, bitsandbytes, disk)…</source>
+      <translation>正在检查本机（PyTorch、GPU、bitsandbytes、磁盘）…</translation>
+    </message>
+    <message>
+      <source>PyTorch {v} (CPU build)</source>
+      <translation>PyTorch {v}（CPU 版本）</translation>
+    </message>
+    <message>
+      <source>PyTorch {v} (CUDA {cuda})</source>
+      <translation>PyTorch {v}（CUDA {cuda}）</translation>
+    </message>
+    <message>
+      <source>The machine check failed: {reason}</source>
+      <translation>本机检查失败：{reason}</translation>
+    </message>
+    <message>
+      <source>This machine</source>
+      <translation>本机</translation>
+    </message>
+    <message>
+      <source>What fits (memory estimate): {fits}</source>
+      <translation>能否放下（按内存估算）：{fits}</translation>
+    </message>
+    <message>
+      <source>bitsandbytes {v}: QLoRA available</source>
+      <translation>bitsandbytes {v}：可以使用 QLoRA</translation>
+    </message>
+    <message>
+      <source>bitsandbytes: not usable</source>
+      <translation>bitsandbytes：不可用</translation>
+    </message>
+    <message>
+      <source>no</source>
+      <translation>否</translation>
+    </message>
+    <message>
+      <source>yes</source>
+      <translation>是</translation>
+    </message>
+    <message>
+      <source>{free} free for runs</source>
+      <translation>运行目录所在磁盘剩余 {free}</translation>
+    </message>
+    <message>
+      <source>{name}, {mem} memory</source>
+      <translation>{name}，显存 {mem}</translation>
+    </message>
+    <message>
+      <source>{recipe}: {answer} ({needs})</source>
+      <translation>{recipe}：{answer}（需要 {needs}）</translation>
+    </message>
+    <message>
+      <source>⚠ {what}. Fix: {fix}</source>
+      <translation>⚠ {what}。解决办法：{fix}</translation>
+    </message>
+  </context>
+  <context>
     <name>MainWindow</name>
     <message>
       <source>&amp;About Studio</source>
@@ -2642,6 +2709,10 @@ Allow it only if you trust the model's author.</source>
   <context>
     <name>StatusBar</name>
     <message>
+      <source> (+{n} more)</source>
+      <translation>（另有 {n} 项）</translation>
+    </message>
+    <message>
       <source>Device: CPU ({name})</source>
       <translation>设备：CPU（{name}）</translation>
     </message>
@@ -2668,6 +2739,14 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>Memory: {rss}</source>
       <translation>内存：{rss}</translation>
+    </message>
+    <message>
+      <source>⚠ The machine check failed: {reason}</source>
+      <translation>⚠ 本机检查失败：{reason}</translation>
+    </message>
+    <message>
+      <source>⚠ {what}. Fix: {fix}</source>
+      <translation>⚠ {what}。解决办法：{fix}</translation>
     </message>
   </context>
   <context>
@@ -2952,28 +3031,28 @@ characters {a}–{b}: {chars!r}</source>
   <context>
     <name>WelcomePage</name>
     <message>
-      <source>1. Data</source>
-      <translation>1. 数据</translation>
+      <source>1. &lt;b&gt;Data&lt;/b&gt;: drop a .json, .jsonl, .csv, .parquet or .txt file anywhere on this window; Studio detects its format and points at rows it cannot train on.&lt;br&gt;2. &lt;b&gt;Model and method&lt;/b&gt;: a model folder or hub id, then LoRA, QLoRA, full fine-tuning and more, with the memory each needs.&lt;br&gt;3. &lt;b&gt;Train&lt;/b&gt;: watch loss, learning rate and memory live; Stop saves a checkpoint, Resume continues the same curve.</source>
+      <translation>1. &lt;b&gt;数据&lt;/b&gt;：把 .json、.jsonl、.csv、.parquet 或 .txt 文件拖到窗口任意位置；Studio 会识别格式，并指出无法训练的行。&lt;br&gt;2. &lt;b&gt;模型与方法&lt;/b&gt;：选择模型文件夹或 Hub 名称，再选 LoRA、QLoRA、全参数微调等方法，并查看各自需要的显存。&lt;br&gt;3. &lt;b&gt;训练&lt;/b&gt;：实时查看损失、学习率和内存；“停止”会保存检查点，“继续”接着同一条曲线训练。</translation>
     </message>
     <message>
-      <source>2. Model and method</source>
-      <translation>2. 模型与方法</translation>
-    </message>
-    <message>
-      <source>3. Train</source>
-      <translation>3. 训练</translation>
+      <source>Chat with it</source>
+      <translation>与它对话</translation>
     </message>
     <message>
       <source>Creates a small starter model and trains it for a few steps on a sample dataset, showing each page on the way. Takes about a minute on a CPU.</source>
       <translation>创建一个小型入门模型，用示例数据集训练几步，并依次展示每个页面。在 CPU 上大约需要一分钟。</translation>
     </message>
     <message>
-      <source>Drop a .json, .jsonl, .csv, .parquet or .txt file anywhere on this window. Studio detects its format and points at rows it cannot train on.</source>
-      <translation>把 .json、.jsonl、.csv、.parquet 或 .txt 文件拖到窗口任意位置。Studio 会识别格式，并指出无法用于训练的行。</translation>
+      <source>Export…</source>
+      <translation>导出…</translation>
     </message>
     <message>
       <source>Fine-tune a language model on your own computer and watch it learn.</source>
       <translation>在自己的电脑上微调语言模型，亲眼看着它学习。</translation>
+    </message>
+    <message>
+      <source>First run: the starter model learns its name</source>
+      <translation>第一次运行：让入门模型学会它的名字</translation>
     </message>
     <message>
       <source>Follow a run folder…</source>
@@ -2984,28 +3063,32 @@ characters {a}–{b}: {chars!r}</source>
       <translation>前往训练</translation>
     </message>
     <message>
+      <source>No runs yet. Start with the first run above (about a minute on a CPU), or drop a dataset on the window and press Start on the Train page.</source>
+      <translation>还没有运行记录。可以先点上方的“第一次运行”（CPU 上约一分钟），或把数据集拖到窗口上，再在“训练”页点击“开始”。</translation>
+    </message>
+    <message>
       <source>Open a dataset…</source>
       <translation>打开数据集…</translation>
     </message>
     <message>
-      <source>Pick a model folder or create a small starter model, then a method: LoRA, QLoRA, full fine-tuning and more.</source>
-      <translation>选择模型文件夹或创建一个小型入门模型，再选择方法：LoRA、QLoRA、全参数微调等。</translation>
+      <source>Recent runs</source>
+      <translation>最近的运行</translation>
     </message>
     <message>
-      <source>Press Start and watch loss, learning rate and memory live. Stop saves a checkpoint; Resume continues the same curve.</source>
-      <translation>点击“开始”，实时观看损失、学习率和内存。“停止”会保存检查点；“继续”会接着同一条曲线训练。</translation>
+      <source>Resume</source>
+      <translation>继续</translation>
     </message>
     <message>
-      <source>Recent runs (double-click to see their curves)</source>
-      <translation>最近的运行（双击查看曲线）</translation>
+      <source>Show curves</source>
+      <translation>查看曲线</translation>
     </message>
     <message>
-      <source>Take the tour</source>
-      <translation>开始导览</translation>
+      <source>Start here</source>
+      <translation>从这里开始</translation>
     </message>
     <message>
-      <source>Tip: everything here also runs without the window: python main.py --help. A run started with “python main.py train” can be followed live from File › Follow a run folder.</source>
-      <translation>提示：这里的一切也可以在命令行完成：python main.py --help。用“python main.py train”启动的训练，可以通过“文件 › 跟踪运行文件夹”实时查看。</translation>
+      <source>Tip: everything here also runs without the window: studio --help (or python main.py --help).</source>
+      <translation>提示：这里的所有功能也可以不开窗口运行：studio --help（或 python main.py --help）。</translation>
     </message>
     <message>
       <source>Welcome to Studio</source>
