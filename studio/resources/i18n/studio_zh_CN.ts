@@ -110,6 +110,10 @@
       <translation>头</translation>
     </message>
     <message>
+      <source>How spread out each layer's attention is, once a text is shown.</source>
+      <translation>显示文本后，这里是每一层注意力的分散程度。</translation>
+    </message>
+    <message>
       <source>Layer</source>
       <translation>层</translation>
     </message>
@@ -150,6 +154,10 @@
       <translation>显示注意力</translation>
     </message>
     <message>
+      <source>The chosen head: row = the token that looks, column = the token it looks at; brighter = more attention.</source>
+      <translation>选中的注意力头：行是“看”的词元，列是被看的词元；越亮表示注意力越多。</translation>
+    </message>
+    <message>
       <source>The text was cut to its first {n} tokens.</source>
       <translation>文本已截断为前 {n} 个词元。</translation>
     </message>
@@ -164,6 +172,10 @@
     <message>
       <source>Tuned</source>
       <translation>微调后</translation>
+    </message>
+    <message>
+      <source>Type a sentence above and press Show attention: every layer and head of the model appears here; click one to open it.</source>
+      <translation>在上方输入一句话并点击“显示注意力”：模型每一层、每个头都会显示在这里；点击其中一个即可打开。</translation>
     </message>
     <message>
       <source>Type a sentence to see where each token looks</source>
@@ -2080,6 +2092,10 @@ Allow it only if you trust the model's author.</source>
   <context>
     <name>ParamMapView</name>
     <message>
+      <source>Choose a model above (a folder, a hub id, or Create a starter model…): every weight matrix appears here, coloured by what the method trains.</source>
+      <translation>先在上方选择模型（文件夹、Hub 名称，或“创建入门模型…”）：每个权重矩阵都会显示在这里，颜色表示方法训练了哪些部分。</translation>
+    </message>
+    <message>
       <source>Choose a model to see which of its weights the method trains.</source>
       <translation>选择模型后，可以看到所选方法会训练哪些权重。</translation>
     </message>
@@ -2181,6 +2197,10 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>Memory (MB)</source>
       <translation>内存（MB）</translation>
+    </message>
+    <message>
+      <source>No run on the charts yet. Press Start (or take the first run on the Welcome page), or pick a past run in the list: loss, learning rate and memory draw here live.</source>
+      <translation>图表上还没有运行。点击“开始”（或在欢迎页进行第一次运行），或在列表中选择以前的运行：损失、学习率和内存会在这里实时绘制。</translation>
     </message>
     <message>
       <source>Preference accuracy / KL</source>
@@ -2704,6 +2724,13 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>unknown</source>
       <translation>未知</translation>
+    </message>
+  </context>
+  <context>
+    <name>ScatterCanvas</name>
+    <message>
+      <source>Pick what to map above (tokens, words or your sentences) and press the button: each point is one embedding, close points mean similar things to the model.</source>
+      <translation>在上方选择要映射的内容（词元、词语或你的句子）并点击按钮：每个点是一个嵌入向量，距离近的点在模型看来意思相近。</translation>
     </message>
   </context>
   <context>

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.probes.attention import MAX_TOKENS, ProbeTarget, attention_mosaic, head_summary
 from studio.services.probe_worker import AttentionResult, ProbeService
+from studio.ui.empty_hint import EmptyHint
 
 ATTENTION_MAP = pg.colormap.get("inferno")
 DIFF_MAP = pg.colormap.get("CET-D1")  # blue - white - red: less / same / more attention
@@ -236,6 +237,14 @@ class AttentionView(QWidget):
         lay.addLayout(opts)
         lay.addWidget(self.status)
         lay.addWidget(split, 1)
+        self.hints = [EmptyHint(self.mosaic, self.tr(
+                          "Type a sentence above and press Show attention: every layer and "
+                          "head of the model appears here; click one to open it.")),
+                      EmptyHint(self.heatmap, self.tr(
+                          "The chosen head: row = the token that looks, column = the token "
+                          "it looks at; brighter = more attention.")),
+                      EmptyHint(self.entropy, self.tr(
+                          "How spread out each layer's attention is, once a text is shown."))]
 
         self.run_button.clicked.connect(self.run)
         self.heads_mode.currentIndexChanged.connect(self._redraw)
@@ -272,6 +281,8 @@ class AttentionView(QWidget):
         if kind != "attention":
             return
         self.result = result
+        for hint in self.hints:
+            hint.hide()
         layers, heads, t = result.maps.shape
         for spin, n in ((self.layer_spin, layers), (self.head_spin, heads),
                         (self.token_spin, t)):

@@ -42,6 +42,7 @@ from studio.core.probes.attention import ProbeTarget, target_layers
 from studio.core.probes.embed import parse_words
 from studio.core.probes.projection import available_methods
 from studio.services.probe_worker import NeighbourResult, PointsResult, ProbeService
+from studio.ui.empty_hint import EmptyHint
 
 GROUP_COLOURS = ("#1f5fa8", "#e67e22", "#27ae60", "#8e44ad", "#c0392b", "#00838f")
 LOSS_BINS = 8
@@ -96,10 +97,14 @@ class ScatterCanvas(pg.PlotWidget):
         self.legend = self.addLegend(offset=(10, 10))
         for side in ("bottom", "left"):  # coordinates have no unit: no "x0.001" prefixes
             self.getAxis(side).enableAutoSIPrefix(False)
+        self.hint = EmptyHint(self, self.tr(
+            "Pick what to map above (tokens, words or your sentences) and press the button: "
+            "each point is one embedding, close points mean similar things to the model."))
 
     def show_points(self, coords: np.ndarray, labels: tuple[str, ...] = (),
                     groups: tuple[str, ...] = (), values: Optional[np.ndarray] = None,
                     base: Optional[np.ndarray] = None) -> None:
+        self.hint.hide()
         brush, legend = group_brushes(groups, values)
         # small symbols for many points: the repaint cost grows with the pixels drawn
         size = 9 if len(coords) <= 2000 else 5

@@ -20,6 +20,8 @@ from PySide6.QtCore import QEvent, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
+from studio.ui.empty_hint import EmptyHint
+
 COLOURS = {"trainable": QColor("#2e9d5a"), "frozen": QColor("#c5ccd6"),
            "quantized": QColor("#9b7fd0"), "added": QColor("#f0932b")}
 TEXT_ON = {"trainable": QColor("white"), "frozen": QColor("#3d4753"),
@@ -228,6 +230,9 @@ class ParamMapView(QWidget):
         layout.addWidget(self.hint)
         self.blocks: list = []
         self.counts: dict[str, int] = totals([])
+        self.empty = EmptyHint(scroll, self.tr(
+            "Choose a model above (a folder, a hub id, or Create a starter model…): every "
+            "weight matrix appears here, coloured by what the method trains."))
         self.show_message(self.tr("Choose a model to see which of its weights the method "
                                   "trains."))
 
@@ -239,11 +244,13 @@ class ParamMapView(QWidget):
         self.blocks = []
         self.counts = totals([])
         self.canvas.set_rows([])
+        self.empty.show()
         self.show_message(text)
 
     def set_blocks(self, blocks: list) -> None:
         self.blocks = list(blocks)
         self.counts = totals(self.blocks)
+        self.empty.setVisible(not self.blocks)
         self.canvas.set_rows(self._rows(self.blocks))
         c = self.counts
         share = c["trainable"] / c["params"] if c["params"] else 0.0

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.events import EvalMetrics, Record, StepMetrics
+from studio.ui.empty_hint import EmptyHint
 from studio.ui.train.curves import SERIES_KEYS, RunCurves, Series, ema  # noqa: F401  (re-exported)
 from studio.ui.train.decimate import peak_decimate
 from studio.ui.train.overlay_layer import OverlayLayer
@@ -116,6 +117,10 @@ class PlotsView(QWidget):
         # points, top right); it lists the series that have data, and the overlaid runs.
         self._titles: dict[str, str] = {}
         self.preference_shown = False
+        self.hint = EmptyHint(self.graphics, self.tr(
+            "No run on the charts yet. Press Start (or take the first run on the Welcome "
+            "page), or pick a past run in the list: loss, learning rate and memory draw here "
+            "live."), width=520)
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
@@ -294,6 +299,7 @@ class PlotsView(QWidget):
         if not self._dirty:
             return
         self._dirty = False
+        self.hint.setVisible(not self.points("loss") and not self._overlays)
         for key, curve in self.curves.items():
             s = self.live.series[key]
             if self._drawn.get(key) == (len(s), self._version):

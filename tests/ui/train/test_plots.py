@@ -304,3 +304,20 @@ def test_preference_runs_get_reward_and_accuracy_charts(qtbot):
     assert "margin" in view.plots["rewards"].titleLabel.text
     view.clear()  # the next run is sft again
     assert not view.preference_shown and view.plots["rewards"].scene() is None
+
+
+def test_empty_charts_say_what_to_do_until_a_run_draws(qtbot):
+    view = PlotsView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    assert view.hint.isVisible() and "Press Start" in view.hint.text()
+    hint = view.hint.geometry()  # centred over the charts, inside them
+    assert view.graphics.rect().contains(hint) and abs(hint.center().x()
+                                                       - view.graphics.rect().center().x()) < 2
+    view.add_step(step(1))
+    view.redraw()
+    assert not view.hint.isVisible()
+    view.clear()
+    view.redraw()
+    assert view.hint.isVisible()
