@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from studio.cli.console import run_with_console
-    from studio.cli.train import launch_of, process_overrides
+    from studio.cli.train import group_outcome, launch_of, process_overrides
     from studio.core import runs
     from studio.core.config import parse_overrides
     from studio.core.train import distributed, launch as launch_mod
@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
         runs.load_config(run_dir)
     if cfg.processes > 1 and not distributed.in_torchrun():
         argv = ["resume", args.run_dir, *(a for o in pairs for a in ("--set", o))]
-        return launch_mod.run_group(launch_of(args, cfg.processes),
-                                    argv + (["--quiet"] if args.quiet else []), cfg)
+        argv += ["--quiet"] if args.quiet else []
+        return group_outcome(launch_mod.run_group(launch_of(args, cfg.processes), argv, cfg))
     from studio.core.train import trainer
 
     main = os.environ.get("RANK", "0") == "0"

@@ -83,9 +83,24 @@ def run(args: argparse.Namespace) -> int:
     if cfg.processes > 1 and not distributed.in_torchrun():
         launch = launch_of(args, cfg.processes)
         argv = ["train", args.config, *(a for o in overrides for a in ("--set", o))]
-        return launch_mod.run_group(launch, argv + (["--quiet"] if args.quiet else []), cfg)
+        argv += ["--quiet"] if args.quiet else []
+        return group_outcome(launch_mod.run_group(launch, argv, cfg))
     from studio.core.train import trainer  # heavy: torch, transformers
 
     main = os.environ.get("RANK", "0") == "0"  # the other processes of a group stay silent
     return run_with_console(lambda rep, stop: trainer.train(cfg, rep, stop),
                             quiet=args.quiet or not main, summary=main)
+
+
+def group_outcome(outcome: tuple[int, str]) -> int:
+    """A process group's end as the contract wants it: bad input is a UserError (exit 2),
+    a failed run one `error:` line on stderr and exit 1."""
+    from studio.cli.console import user_stderr
+    from studio.core.errors import UserError
+
+    code, line = outcome
+    if code == 2:
+        raise UserError(line)
+    if code:
+        print(f"error: {line}", file=user_stderr(), flush=True)
+    return code

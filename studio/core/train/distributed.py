@@ -15,8 +15,9 @@ the gradients across ranks then gives the one-process gradient of the group's to
   wrapper is not used: the label-only loss (loss.py) calls the decoder inside the model directly,
   which bypasses the wrapper's forward and with it its gradient hooks. Reducing once at the
   accumulation boundary is what DDP's no_sync() does.
-- fsdp: torch's fully_shard (FSDP2) on every decoder layer and on the causal LM, with its
-  gradient averaging turned off (divide factor 1: the sum above). Forward and backward are
+- fsdp: torch's fully_shard (FSDP2) on every decoder layer and on the causal LM; it averages
+  gradients across ranks, so each rank's loss is multiplied by the rank count (World.loss_scale)
+  and the average is the sum above (a plain sum would need PREMUL_SUM, which gloo lacks). Forward and backward are
   collectives, so every rank runs the same number of micro-batches (a rank short of rows runs a
   zero-weight one). Checkpoints hold the FULL state (gathered, written by rank 0): the same files
   as a one-process run, so a run resumes with any process count, with or without fsdp. The cost
@@ -35,6 +36,9 @@ from studio.core.errors import ConfigError
 
 TIMEOUT_MIN = 30  # a collective waiting this long means a peer hangs: the run fails, not waits
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+# what a collective raises when a peer process has died (gloo, nccl) or hangs
+PEER_GONE = ("connection closed by peer", "connection reset by peer", "broken pipe",
+             "timed out", "communicator was aborted", "heartbeat")
 LOST_PEER = "another process of the run stopped (killed or failed)"  # the launcher names it
 
 
@@ -56,6 +60,12 @@ class World:
     @property
     def fsdp(self) -> bool:
         return self.active and self.strategy == "fsdp"
+
+    @property
+    def loss_scale(self) -> int:
+        """fsdp averages gradients across ranks (a sum would need PREMUL_SUM, which gloo
+        lacks): the loss is scaled by the rank count so that the average is the sum."""
+        return self.size if self.fsdp else 1
 
     # --- which rows this rank trains ------------------------------------------------------
     def micro_batches(self, group: list, batch_size: int) -> list[tuple[list, float]]:
@@ -218,8 +228,6 @@ def shard(s: Any) -> None:
     for layer in layers:
         fully_shard(layer)
     fully_shard(lm)
-    for m in layers + [lm]:
-        m.set_gradient_divide_factor(1.0)  # gradients are summed: the loss is already a mean
     saved = s.optimizer.state_dict()
     s.optimizer, s.optimizer_name = optim.build_optimizer(s.model, s.cfg, s.device.type)
     if saved["state"]:
@@ -246,11 +254,9 @@ def full(t: Any) -> Any:
 
 
 def full_optimizer_state(optimizer: Any) -> dict:
-    sd = optimizer.state_dict()
-    for st in sd["state"].values():
-        for k, v in st.items():
-            st[k] = full(v)
-    return sd
+    sd = optimizer.state_dict()  # its per-parameter dicts are the live state: copied here
+    return {**sd, "state": {i: {k: full(v) for k, v in st.items()}
+                            for i, st in sd["state"].items()}}
 
 
 def full_model_state(s: Any) -> dict:
@@ -286,6 +292,4 @@ def _lost_peer(e: BaseException) -> bool:
     if isinstance(e, getattr(dist, "DistError", ())):
         return True
     text = str(e).lower()
-    return isinstance(e, RuntimeError) and any(
-        w in text for w in ("gloo", "nccl", "connection closed", "connection reset",
-                            "broken pipe", "timed out"))
+    return isinstance(e, RuntimeError) and any(w in text for w in PEER_GONE)

@@ -63,9 +63,9 @@ def command(launch: Launch, studio_args: list[str], python: str = sys.executable
             *studio_args]
 
 
-def run_group(launch: Launch, studio_args: list[str], cfg: RunConfig) -> int:
-    """Run the process group to its end; print the one-line reason of a failure on stderr.
-    Returns the exit code (0, 1 a failed run, 2 bad input)."""
+def run_group(launch: Launch, studio_args: list[str], cfg: RunConfig) -> tuple[int, str]:
+    """Run the process group to its end: (exit code, one-line reason): (0, ""), (1, a failed
+    run's reason), (2, bad input). What the processes wrote on stderr is passed on to stdout."""
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(command(launch, studio_args), stderr=err,
                                 start_new_session=True)
@@ -81,14 +81,11 @@ def run_group(launch: Launch, studio_args: list[str], cfg: RunConfig) -> int:
                 proc.wait()
         err.seek(0)
         log = err.read().decode("utf-8", errors="replace")
-    if rc == 0:
-        sys.stdout.write(log)  # warnings of the processes: kept, on stdout like all noise
-        return 0
-    sys.stdout.write(log)
+    sys.stdout.write(log)  # warnings and tracebacks of the processes: kept, like all noise
     sys.stdout.flush()
-    code, line = explain(log, Path(cfg.output_dir).expanduser(), launch)
-    print(f"error: {line}", file=sys.stderr, flush=True)
-    return code
+    if rc == 0:
+        return 0, ""
+    return explain(log, Path(cfg.output_dir).expanduser(), launch)
 
 
 def _stop_workers(torchrun_pid: int) -> None:

@@ -217,8 +217,10 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
     except checkpoint.SaveError as e:
         return _save_failed(s, run, rep, at, e)
     except BaseException as e:
+        lost = distributed.failure_reason(e, s.world, at.step, _kept(at), run.path)
+        if lost:  # not this process's fault: a failed run, not a bug
+            return _end(s, run, rep, "failed", at.step, lost, "process_lost")
         reason = "interrupted" if isinstance(e, KeyboardInterrupt) else \
-            distributed.failure_reason(e, s.world, at.step, _kept(at), run.path) or \
             f"{type(e).__name__}: {e}".splitlines()[0]
         _status(s, run, "failed", step=at.step, total_steps=s.total_steps, reason=reason)
         rep.on_event(RunEvent(step=at.step, event="failed", detail=reason))
@@ -386,7 +388,7 @@ def _sft_backward(s: Setup, group: list, poison: bool, at: Progress) -> float:
             lsum = lsum * float("nan")
         at.phase = "backward"
         fault_at("oom_backward", at.step + 1)
-        s.backward(lsum * weight / max(1, n_step))
+        s.backward(lsum * (weight * s.world.loss_scale / max(1, n_step)))
         total += float(lsum.detach()) * weight
     return s.world.sum(total) / max(1, n_step)
 
