@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from studio.cli.train import group_outcome, launch_of, process_overrides
     from studio.core import runs
     from studio.core.config import parse_overrides
-    from studio.core.train import distributed, launch as launch_mod
+    from studio.core.train import distributed
+    from studio.core.train import launch as launch_mod
 
     pairs = args.overrides + process_overrides(args)
     overrides = parse_overrides(pairs)

@@ -71,7 +71,8 @@ def process_overrides(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from studio.cli.console import run_with_console
-    from studio.core.train import distributed, launch as launch_mod
+    from studio.core.train import distributed
+    from studio.core.train import launch as launch_mod
 
     overrides = args.overrides + process_overrides(args)
     cfg = config_mod.load(args.config, overrides)

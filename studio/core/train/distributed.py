@@ -17,11 +17,12 @@ the gradients across ranks then gives the one-process gradient of the group's to
   accumulation boundary is what DDP's no_sync() does.
 - fsdp: torch's fully_shard (FSDP2) on every decoder layer and on the causal LM; it averages
   gradients across ranks, so each rank's loss is multiplied by the rank count (World.loss_scale)
-  and the average is the sum above (a plain sum would need PREMUL_SUM, which gloo lacks). Forward and backward are
-  collectives, so every rank runs the same number of micro-batches (a rank short of rows runs a
-  zero-weight one). Checkpoints hold the FULL state (gathered, written by rank 0): the same files
-  as a one-process run, so a run resumes with any process count, with or without fsdp. The cost
-  is that rank 0 holds the trainable weights and optimizer state in CPU RAM while it saves.
+  and the average is the sum above (a plain sum would need PREMUL_SUM, which gloo lacks).
+  Forward and backward are collectives, so every rank runs the same number of micro-batches (a
+  rank short of rows runs a zero-weight one). Checkpoints hold the FULL state (gathered,
+  written by rank 0): the same files as a one-process run, so a run resumes with any process
+  count, with or without fsdp. The cost: rank 0 holds the trainable weights and optimizer state
+  in CPU RAM while it saves (a sharded torch.distributed.checkpoint would not; not done).
 """
 
 from __future__ import annotations

@@ -29,21 +29,23 @@ from studio.core.events import (
     StepMetrics,
 )
 from studio.core.faults import fault_at
-from studio.core.train import batching, checkpoint, distributed, oom, optim, saving, tracking
+from studio.core.train import (
+    batching,
+    checkpoint,
+    distributed,
+    endings,
+    oom,
+    optim,
+    saving,
+    tracking,
+)
+from studio.core.train.endings import RunResult
 from studio.core.train.setup import Setup, check_output_dir, prepare, total_steps_of
 
 # Keys a resume may change: how the same work is split and how long it runs, not what it is.
 RESUMABLE_OVERRIDES = ("batch_size", "grad_accum", "max_steps", "epochs", "save_steps",
                        "eval_steps", "logging_steps", "save_total_limit", "gradient_checkpointing",
                        "device", "precision", "processes", "distributed")
-
-
-@dataclass(frozen=True)
-class RunResult:
-    status: str          # finished | stopped | failed
-    run_dir: Path
-    step: int
-    reason: str = ""
 
 
 # --- public entry points ---------------------------------------------------------------------
@@ -207,7 +209,7 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
             preference.prepare_reference(s, run, resuming=ckpt is not None)
         extra = {"method": s.cfg.method, "device": str(s.device), "precision": s.precision,
                  "data": s.data_info, "optimizer": s.optimizer_name}
-        _status(s, run, "running", step=at.step, total_steps=s.total_steps, **extra)
+        endings.write_status(s, run, "running", step=at.step, total_steps=s.total_steps, **extra)
         rep.on_event(RunEvent(step=at.step, event="resumed" if ckpt else "started",
                               detail=_start_detail(s, ckpt),
                               data={"total_steps": s.total_steps, **_param_counts(s.model)}))
@@ -215,14 +217,15 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
             runs.append_samples(run, {"resumed_from": at.step} if ckpt else {"started": 0})
         return _loop(s, run, rep, stop, at)
     except checkpoint.SaveError as e:
-        return _save_failed(s, run, rep, at, e)
+        return endings.save_failed(s, run, rep, at, e)
     except BaseException as e:
-        lost = distributed.failure_reason(e, s.world, at.step, _kept(at), run.path)
+        lost = distributed.failure_reason(e, s.world, at.step, endings.kept(at), run.path)
         if lost:  # not this process's fault: a failed run, not a bug
-            return _end(s, run, rep, "failed", at.step, lost, "process_lost")
+            return endings.end(s, run, rep, "failed", at.step, lost, "process_lost")
         reason = "interrupted" if isinstance(e, KeyboardInterrupt) else \
             f"{type(e).__name__}: {e}".splitlines()[0]
-        _status(s, run, "failed", step=at.step, total_steps=s.total_steps, reason=reason)
+        endings.write_status(s, run, "failed", step=at.step, total_steps=s.total_steps,
+                             reason=reason)
         rep.on_event(RunEvent(step=at.step, event="failed", detail=reason))
         raise
     finally:
@@ -241,7 +244,7 @@ def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
             raise
     # Handled after the except block: by now the exception and its traceback, which held the
     # failed step's activations, are gone, so emptying the cache really frees them.
-    return _out_of_memory(s, run, rep, at)
+    return endings.out_of_memory(s, run, rep, at)
 
 
 def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
@@ -265,11 +268,11 @@ def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
         t0 = time.perf_counter()
         loss, grad_norm, applied, extra = _train_step(s, indices, params, at)
         if not math.isfinite(loss) or (s.scaler is None and not math.isfinite(grad_norm)):
-            return _diverged(s, run, rep, at, loss, grad_norm)
+            return endings.diverged(s, run, rep, at, loss, grad_norm)
         if not applied:  # fp16: a gradient overflowed; the scaler halved its scale
             at.skipped += 1
             if s.scaler.get_scale() < MIN_LOSS_SCALE:
-                return _diverged(s, run, rep, at, loss, grad_norm)
+                return endings.diverged(s, run, rep, at, loss, grad_norm)
         at.step, at.in_epoch = at.step + 1, at.in_epoch + 1
         real_tokens = sum(lengths[i] for i in indices)
         at.tokens_seen += real_tokens
@@ -288,14 +291,14 @@ def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
         if at.step % cfg.save_steps == 0:
             _save(s, run, rep, at)
         if s.world.any(stop.is_set()) and at.step < s.total_steps:  # every rank stops here
-            return _stopped(s, run, rep, at)
+            return endings.stopped(s, run, rep, at)
 
     if s.eval and at.last_eval != at.step:
         _evaluate(s, rep, at)
     if at.last_saved != at.step:
         _save(s, run, rep, at)
     saving.save_final(s, run, at)
-    _status(s, run, "finished", step=at.step, total_steps=s.total_steps)
+    endings.write_status(s, run, "finished", step=at.step, total_steps=s.total_steps)
     rep.on_event(RunEvent(step=at.step, event="finished", detail=str(saving.final_dir(s, run))))
     return RunResult("finished", run.path, at.step)
 
@@ -429,81 +432,6 @@ def _evaluate(s: Setup, rep: Reporter, at: Progress) -> float:
     rep.on_eval(EvalMetrics(step=at.step, eval_loss=eval_loss, perplexity=ppl))
     at.last_eval = at.step
     return eval_loss
-
-
-# --- how a run ends early ----------------------------------------------------------------------
-
-def _status(s: Setup, run: runs.RunDir, status: str, **fields: Any) -> None:
-    """run.json is rank 0's to write, except that a process failing on its own (out of memory
-    on its GPU) says why; the first failure written is kept (the others only lost a peer)."""
-    if not s.world.is_main and status != "failed":
-        return
-    if s.world.active and status == "failed" and \
-            runs.read_status(run.path).get("status") == "failed":
-        return
-    runs.write_status(run, status, **fields)
-
-
-def _end(s: Setup, run: runs.RunDir, rep: Reporter, status: str, step: int, reason: str,
-         kind: str, **data: Any) -> RunResult:
-    _status(s, run, status, step=step, total_steps=s.total_steps, reason=reason)
-    rep.on_event(RunEvent(step=step, event=status, detail=reason, data={"kind": kind, **data}))
-    return RunResult(status, run.path, step, reason)
-
-
-def _stopped(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> RunResult:
-    if at.last_saved != at.step:
-        _save(s, run, rep, at)
-    return _end(s, run, rep, "stopped", at.step, "stopped by the user; continue with: "
-                f"python main.py resume {run.path}", "stop")
-
-
-def _kept(at: Progress) -> str:
-    return (f"the last good checkpoint is step {at.last_saved}" if at.last_saved >= 0
-            else "no checkpoint was written before it")
-
-
-def _diverged(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress, loss: float,
-              grad_norm: float) -> RunResult:
-    # The poisoned step was never applied (optimizer.step skipped) and is never checkpointed.
-    what, value = ("loss", loss) if not math.isfinite(loss) else ("gradient norm", grad_norm)
-    reason = (f"{what} became {value} at step {at.step + 1}: training diverged (try a lower "
-              f"learning_rate than {s.cfg.learning_rate:g}); {_kept(at)}")
-    return _end(s, run, rep, "failed", at.step, reason, "diverged")
-
-
-def _out_of_memory(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> RunResult:
-    where = at.phase or "forward"
-    s.optimizer.zero_grad(set_to_none=True)
-    oom.give_back_memory(s.device)
-    # with several processes a save is a step all of them take together: this one stops alone
-    if where in oom.WEIGHTS_WHOLE and at.step > 0 and at.last_saved != at.step and \
-            not s.world.active:
-        _save_if_memory_allows(s, run, rep, at)
-    in_step = where in ("forward", "backward", "optimizer step")
-    step = at.step + 1 if in_step else at.step
-    on = f" on {s.device}" if s.world.active else ""
-    reason = (f"out of memory at step {step} ({where}){on}; {_kept(at)}; "
-              + "; or ".join(oom.remedies(s.cfg, run.path, where)))
-    return _end(s, run, rep, "failed", at.step, reason, "oom", where=where)
-
-
-def _save_if_memory_allows(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> None:
-    try:
-        _save(s, run, rep, at)
-    except Exception as e:
-        if not is_out_of_memory(e):
-            raise  # the last good checkpoint stays, and the report names it
-
-
-def _save_failed(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress,
-                 e: Exception) -> RunResult:
-    reason = f"{e} at step {at.step}; {_kept(at)}: free some space, then python main.py " \
-             f"resume {run.path}"
-    try:
-        return _end(s, run, rep, "failed", at.step, reason, "disk")
-    except OSError:  # the disk is too full even for run.json: say it where we can
-        return RunResult("failed", run.path, at.step, reason)
 
 
 # --- small helpers -------------------------------------------------------------------------------
