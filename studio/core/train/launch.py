@@ -68,7 +68,7 @@ def run_group(launch: Launch, studio_args: list[str], cfg: RunConfig) -> tuple[i
     run's reason), (2, bad input). What the processes wrote on stderr is passed on to stdout."""
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(command(launch, studio_args), stderr=err,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_stop_with_parent)
         old = {s: signal.signal(s, lambda *_: _stop_workers(proc.pid))
                for s in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -86,6 +86,17 @@ def run_group(launch: Launch, studio_args: list[str], cfg: RunConfig) -> tuple[i
     if rc == 0:
         return 0, ""
     return explain(log, Path(cfg.output_dir).expanduser(), launch)
+
+
+def _stop_with_parent() -> None:
+    """Linux: torchrun gets SIGTERM (and stops its processes) when the launcher dies, even
+    by SIGKILL: no training group is left behind without its launcher."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _stop_workers(torchrun_pid: int) -> None:
