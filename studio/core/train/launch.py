@@ -134,8 +134,8 @@ def explain(log: str, run_dir: Path, launch: Launch) -> tuple[int, str]:
     if status.get("status") == "failed" and status.get("reason"):
         reason = status["reason"]
         return 1, reason.replace(LOST_PEER, who) if who else reason
-    if errors:
-        return 1, errors[-1]
+    if errors and not (exitcode is not None and exitcode < 0):  # killed: that is the news
+        return 1, errors[0]
     step = status.get("step")
     kept = _kept(run_dir)
     at = f" at step {step}" if step is not None else ""
