@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -134,6 +135,10 @@ class RunConfig:
                           "every device; fsdp shards weights, gradients and optimizer state "
                           "across them (torch fully_shard) for models that do not fit one.",
                           "training", DISTRIBUTED)
+    gpus: str = _f("", "Which GPUs the processes use, by number: 0,1 (CUDA_VISIBLE_DEVICES "
+                   "for a run started here). Empty: the first `processes` GPUs.", "training",
+                   pattern=r"^\s*(\d+\s*(,\s*\d+\s*)*)?$",
+                   pattern_help="GPU numbers separated by commas, like 0,1")
     pref_loss: str = _f("sigmoid", "stage dpo: sigmoid (DPO), ipo, hinge (SLiC), orpo (odds "
                         "ratio plus SFT, no reference) or simpo (length-normalised, no "
                         "reference).", "training", PREF_LOSSES)
@@ -306,6 +311,9 @@ def _validate(cfg: RunConfig) -> None:
         if meta.get("choices") and v not in meta["choices"]:
             raise ConfigError(f"config key '{f.name}' must be one of "
                               f"{', '.join(meta['choices'])}; got {v!r}")
+        if meta.get("pattern") and isinstance(v, str) and not re.match(meta["pattern"], v):
+            raise ConfigError(f"config key '{f.name}' must be {meta['pattern_help']}; "
+                              f"got {v!r}")
         if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
             continue
         check_number(f"config key '{f.name}'", v, *value_range(f))

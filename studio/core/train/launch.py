@@ -66,8 +66,9 @@ def command(launch: Launch, studio_args: list[str], python: str = sys.executable
 def run_group(launch: Launch, studio_args: list[str], cfg: RunConfig) -> tuple[int, str]:
     """Run the process group to its end: (exit code, one-line reason): (0, ""), (1, a failed
     run's reason), (2, bad input). What the processes wrote on stderr is passed on to stdout."""
+    env = {**os.environ, **visible_gpus(cfg, launch)}
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(command(launch, studio_args), stderr=err,
+        proc = subprocess.Popen(command(launch, studio_args), stderr=err, env=env,
                                 start_new_session=True, preexec_fn=_stop_with_parent)
         old = {s: signal.signal(s, lambda *_: _stop_workers(proc.pid))
                for s in (signal.SIGINT, signal.SIGTERM)}
@@ -86,6 +87,17 @@ def run_group(launch: Launch, studio_args: list[str], cfg: RunConfig) -> tuple[i
     if rc == 0:
         return 0, ""
     return explain(log, Path(cfg.output_dir).expanduser(), launch)
+
+
+def visible_gpus(cfg: RunConfig, launch: Launch) -> dict:
+    """CUDA_VISIBLE_DEVICES for the config key gpus (one GPU per process on this node)."""
+    if not cfg.gpus.strip():
+        return {}
+    ids = [x.strip() for x in cfg.gpus.split(",")]
+    if len(ids) != launch.processes:
+        raise ConfigError(f"gpus: {cfg.gpus} names {len(ids)} GPUs for {launch.processes} "
+                          "processes on this machine; name one per process")
+    return {"CUDA_VISIBLE_DEVICES": ",".join(ids)}
 
 
 def _stop_with_parent() -> None:
