@@ -293,7 +293,10 @@ class TrainPanel(QWidget):
         self.plots.add_records(records)
         self._keep_curves = True
         try:
-            self.session.resume(target, overrides=overrides or None)
+            if _processes(target, overrides) > 1:  # a process group: in the background
+                self.session.resume_detached(target, overrides=overrides or None)
+            else:
+                self.session.resume(target, overrides=overrides or None)
         except UserError as e:
             self.message.setText(e.one_line())
 
@@ -448,3 +451,13 @@ class TrainPanel(QWidget):
         self.plots  # noqa: B018 (builds the charts on first show)
         if not self.runs_list.loaded:
             self.runs_list.refresh()
+
+
+def _processes(run_dir: Path, overrides: Optional[dict]) -> int:
+    """How many processes the resumed run has (its config.yaml, changed by `overrides`)."""
+    if overrides and "processes" in overrides:
+        return int(overrides["processes"])
+    try:
+        return runs.load_config(runs.RunDir(run_dir)).processes
+    except UserError:  # the engine says what is wrong with the run when it resumes
+        return 1
