@@ -82,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
             print(path)
         return 0
     if cfg.processes > 1 and not distributed.in_torchrun():
+        from studio.core.train.setup import check_output_dir
+
+        distributed.check(cfg)  # refused here in a moment, not after N processes loaded torch
+        check_output_dir(cfg)
         launch = launch_of(args, cfg.processes)
         argv = ["train", args.config, *(a for o in overrides for a in ("--set", o))]
         argv += ["--quiet"] if args.quiet else []
