@@ -3,9 +3,12 @@
 Same model (the tiny starter, or --model DIR), same data, same effective batch: one process
 trains batch_size x grad_accum = E rows a step, N processes E / N each. Each configuration is
 its own `python main.py train` (the N-process one through torchrun), alternating, --repeats
-times; the figure is real (label-carrying) tokens per second of the steps after the first
-(start-up and the first step's allocations excluded), from the run's metrics.jsonl times.
-Prints one line per run and the median ratio N processes / 1 process.
+times; the figure is real tokens per second of the steps after the first (start-up and the
+first step's allocations excluded), from the run's metrics.jsonl times. torchrun gives each
+process one CPU thread (OMP_NUM_THREADS=1), so one process is also run with one thread: the
+baseline is one process as a user starts it (torch's default threads), and the 1-thread run
+shows how much of a difference is threads rather than processes. Prints one line per run and
+the median ratios to the baseline.
 
   python bench/distributed.py                       # the CPU: 2 gloo processes
   python bench/distributed.py --processes 4 --model DIR --device cuda --max-length 1024
@@ -46,10 +49,13 @@ def _tokens_per_s(run_dir: Path) -> float:
     return sum(s["tokens"] for s in later) / (later[-1]["time"] - steps[0]["time"])
 
 
-def _run(cfg: Path) -> tuple[float, float]:
+def _run(cfg: Path, threads: str = "") -> tuple[float, float]:
+    import os
+
+    env = {**os.environ, **({"OMP_NUM_THREADS": threads} if threads else {})}
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "main.py", "train", str(cfg), "--quiet"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=3600)
+                       capture_output=True, text=True, timeout=3600, env=env)
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         sys.exit(f"run failed: {r.stderr.strip().splitlines()[-1:]}")
@@ -78,17 +84,20 @@ def main() -> None:
             from studio.core.model.starter import new_model
 
             args.model = str(new_model(folder / "model", size="tiny", seed=0))
-        one, many = [], []
-        for i in range(args.repeats):  # alternating: load from other work hits both alike
-            for n, out in ((1, one), (args.processes, many)):
-                tps, wall = _run(_config(folder, args, n, f"p{n}-{i}"))
-                out.append(tps)
-                print(f"repeat {i + 1}: {n} process(es): {tps:,.0f} tokens/s, "
-                      f"{wall:.1f} s wall with start-up", flush=True)
-    ratio = statistics.median(m / o for m, o in zip(many, one))
-    print(f"median: 1 process {statistics.median(one):,.0f} tokens/s, {args.processes} "
-          f"processes ({args.strategy}) {statistics.median(many):,.0f} tokens/s; "
-          f"ratio {ratio:.2f}x")
+        kinds = [("1 process", 1, ""), ("1 process, 1 thread", 1, "1"),
+                 (f"{args.processes} processes ({args.strategy})", args.processes, "")]
+        tps: dict = {k[0]: [] for k in kinds}
+        for i in range(args.repeats):  # alternating: load from other work hits all alike
+            for name, n, threads in kinds:
+                value, wall = _run(_config(folder, args, n, f"p{n}t{threads}-{i}"), threads)
+                tps[name].append(value)
+                print(f"repeat {i + 1}: {name}: {value:,.0f} tokens/s, {wall:.1f} s wall "
+                      "with start-up", flush=True)
+    base = tps["1 process"]
+    for name, values in tps.items():
+        ratio = statistics.median(v / b for v, b in zip(values, base))
+        print(f"median {name}: {statistics.median(values):,.0f} tokens/s, {ratio:.2f}x "
+              "one process")
 
 
 if __name__ == "__main__":
