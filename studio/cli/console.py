@@ -74,9 +74,10 @@ def _preference(m: StepMetrics | EvalMetrics) -> str:
     return "  " + "  ".join(parts) if parts else ""
 
 
-def run_with_console(start: Callable, quiet: bool = False) -> int:
+def run_with_console(start: Callable, quiet: bool = False, summary: bool = True) -> int:
     """Run `start(reporter, stop_event)`; the first Ctrl+C / SIGTERM stops after the current
-    step with a checkpoint, a second one aborts."""
+    step with a checkpoint, a second one aborts. `summary`: print the closing line (process
+    rank 0 of a group does; the others are silent)."""
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -92,6 +93,7 @@ def run_with_console(start: Callable, quiet: bool = False) -> int:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    print(f"{result.status}: {result.run_dir} at step {result.step}"
-          + (f" ({result.reason})" if result.reason else ""))
+    if summary:
+        print(f"{result.status}: {result.run_dir} at step {result.step}"
+              + (f" ({result.reason})" if result.reason else ""))
     return 0 if result.status in ("finished", "stopped") else 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -38,6 +39,7 @@ PREFERENCE_STAGES = ("dpo", "kto")  # learn from chosen / rejected (or good / ba
 PREF_LOSSES = ("sigmoid", "ipo", "hinge", "orpo", "simpo")
 REFERENCE_FREE_LOSSES = ("orpo", "simpo")  # no reference model at all
 REPORT_TO = ("none", "tensorboard")  # experiment trackers a run can also log to
+DISTRIBUTED = ("ddp", "fsdp")  # how several processes share a run (processes > 1)
 # Integers every consumer accepts: a Qt spin box, torch (seeds, sizes) and numpy. A field's own
 # min / max narrow it; floats must also be finite.
 INT_LIMIT = 2**31 - 1
@@ -105,7 +107,7 @@ class RunConfig:
                        "training", min=0.01, max=1e6)
     batch_size: int = _f(4, "Samples (or packed rows) per micro-batch.", "training", min=1)
     grad_accum: int = _f(1, "Micro-batches per optimizer step (effective batch = "
-                         "batch_size x grad_accum).", "training", min=1)
+                         "batch_size x grad_accum x processes).", "training", min=1)
     learning_rate: float = _f(2e-4, "Peak learning rate.", "training", min=0.0, max=100.0)
     lr_scheduler: str = _f("cosine", "How the learning rate moves after warm-up.", "training",
                            ("cosine", "linear", "constant"))
@@ -126,6 +128,17 @@ class RunConfig:
     device: str = _f("auto", "Where to train: auto picks the CUDA GPU when there is one, else "
                      "Apple MPS (untested), else the CPU.", "training",
                      ("auto", "cuda", "mps", "cpu"))
+    processes: int = _f(1, "Training processes in all nodes (one per GPU, or CPU processes "
+                        "with gloo), started through torchrun; each trains its share of every "
+                        "step's rows. train --processes N sets it.", "training", min=1, max=4096)
+    distributed: str = _f("ddp", "With processes > 1: ddp keeps a whole copy of the model on "
+                          "every device; fsdp shards weights, gradients and optimizer state "
+                          "across them (torch fully_shard) for models that do not fit one.",
+                          "training", DISTRIBUTED)
+    gpus: str = _f("", "Which GPUs the processes use, by number: 0,1 (CUDA_VISIBLE_DEVICES "
+                   "for a run started here). Empty: the first `processes` GPUs.", "training",
+                   pattern=r"^\s*(\d+\s*(,\s*\d+\s*)*)?$",
+                   pattern_help="GPU numbers separated by commas, like 0,1")
     pref_loss: str = _f("sigmoid", "stage dpo: sigmoid (DPO), ipo, hinge (SLiC), orpo (odds "
                         "ratio plus SFT, no reference) or simpo (length-normalised, no "
                         "reference).", "training", PREF_LOSSES)
@@ -183,7 +196,8 @@ class RunConfig:
 
     @property
     def effective_batch(self) -> int:
-        return self.batch_size * self.grad_accum
+        """Rows per optimizer step over all processes: the data order is planned from it."""
+        return self.batch_size * self.grad_accum * self.processes
 
 
 # --- field introspection (used by forms and --help) ------------------------------------------
@@ -297,6 +311,9 @@ def _validate(cfg: RunConfig) -> None:
         if meta.get("choices") and v not in meta["choices"]:
             raise ConfigError(f"config key '{f.name}' must be one of "
                               f"{', '.join(meta['choices'])}; got {v!r}")
+        if meta.get("pattern") and isinstance(v, str) and not re.match(meta["pattern"], v):
+            raise ConfigError(f"config key '{f.name}' must be {meta['pattern_help']}; "
+                              f"got {v!r}")
         if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
             continue
         check_number(f"config key '{f.name}'", v, *value_range(f))

@@ -18,6 +18,8 @@ Set STUDIO_FAULTS to a comma list of NAME or NAME@STEP, e.g. "oom@3,kill_in_chec
   pause_after_checkpoint@K  sleep PAUSE_S (3 s) once checkpoint K is complete: a run caught
                        between steps (a Ctrl+C / SIGTERM meanwhile stops it right after)
   kill_runner@K        SIGKILL the queue runner once its run's checkpoint K is complete
+  kill_rank1@K         SIGKILL process rank 1 of a several-process run as step K starts
+  oom_rank1@K          out of memory in step K's forward pass on process rank 1 only
 Unset (always, for users) it costs one dict lookup.
 """
 

@@ -244,6 +244,21 @@ class Session(QObject):
         cfg_file = launch / f"{run_dir.name}.yaml"
         log_file = launch / f"{run_dir.name}.log"
         config_mod.save(cfg.replace(output_dir=str(run_dir)), cfg_file)
+        self._detach(["train", str(cfg_file)], run_dir, log_file)
+        return run_dir
+
+    def resume_detached(self, run_dir: str | Path, overrides: Optional[dict] = None) -> None:
+        """`python -m studio resume RUN_DIR` as a separate process, followed (a run of several
+        processes resumes so: the command relaunches itself through torchrun)."""
+        self._refuse_if_busy()
+        run_dir = Path(run_dir).expanduser().resolve()
+        launch = run_dir.parent / ".launch"
+        launch.mkdir(parents=True, exist_ok=True)
+        sets = [a for k, v in (overrides or {}).items() for a in ("--set", f"{k}={v}")]
+        self._detach(["resume", str(run_dir), *sets], run_dir,
+                     launch / f"{run_dir.name}.resume.log")
+
+    def _detach(self, args: list[str], run_dir: Path, log_file: Path) -> None:
         root = Path(__file__).resolve().parents[2]  # the folder holding the studio package
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(root)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
@@ -251,11 +266,10 @@ class Session(QObject):
             # start_new_session: the run is not in the window's process group, so neither
             # closing the window nor a Ctrl+C in its terminal reaches it.
             process = subprocess.Popen(
-                [*studio_command(), "train", str(cfg_file)],
+                [*studio_command(), *args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                 cwd=str(Path.cwd()), start_new_session=True)
         self.follow(run_dir, process=process, log_file=log_file)
-        return run_dir
 
     @Slot(list)
     def _on_records(self, records: list) -> None:

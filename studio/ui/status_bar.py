@@ -106,7 +106,12 @@ class StatusBar(QStatusBar):
 
     def sample_memory(self) -> None:
         text = self.tr("Memory: {rss}").format(rss=_gb(self._rss_mb()))
-        if self.device is not None and getattr(self.device, "kind", "cpu") != "cpu" \
+        gpus = self._gpus()
+        if len(gpus) > 1:  # a machine of several GPUs (a run of several processes): each
+            text += "  " + "  ".join(
+                self.tr("GPU {i}: {used} of {total}").format(i=i, used=_gb(u), total=_gb(t))
+                for i, (u, t) in enumerate(gpus))
+        elif self.device is not None and getattr(self.device, "kind", "cpu") != "cpu" \
                 and "studio.core.model.memory" in sys.modules:
             try:
                 m = sys.modules["studio.core.model.memory"].sample_memory()
@@ -119,6 +124,12 @@ class StatusBar(QStatusBar):
             except Exception:  # a failed reading only leaves the GPU part out
                 pass
         self.memory_label.setText(text)
+
+    def _gpus(self) -> list:
+        if getattr(self.device, "kind", "cpu") != "cuda" or \
+                "studio.core.model.telemetry" not in sys.modules:
+            return []
+        return sys.modules["studio.core.model.telemetry"].gpus_memory_mb()
 
     @staticmethod
     def _rss_mb() -> float:

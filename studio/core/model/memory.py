@@ -38,6 +38,15 @@ The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`)
   overhead    500 MiB on a GPU (CUDA context, kernels) or 480 MiB on a CPU (Python, torch,
               transformers, tokenizer, data), plus 10% of everything above (fragmentation).
 
+Several processes (config processes > 1) get a per-GPU figure, each GPU holding one process:
+  ddp         the whole model on every GPU, as above, plus one flat copy of the trainable
+              gradients (the buffer they are summed across processes in: gradients x 2)
+  fsdp        weights, autocast copies, gradients and optimizer state divided by the process
+              count, plus what is gathered whole while it computes: the causal LM's own
+              parameters (embeddings, head, final norm) and two decoder layers (the one
+              computing and the next, prefetched) at the weights' bytes; the loss then runs
+              through the model's own forward (full-vocabulary logits, see "logits")
+
 Sequences are counted at max_length (packing fills rows; padding only shortens them), so this
 is an upper bound for the usual run.
 """
@@ -257,7 +266,10 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
         activations = grad_layers * per_layer
     from studio.core.train.loss import PLAIN_HEAD_TYPES, chunk_rows  # light: torch is lazy there
 
-    fast = dims.model_type in PLAIN_HEAD_TYPES and not spec.own_forward
+    weights, autocast, grads, optimizer = _per_device(cfg, dims, weights, autocast, grads,
+                                                      optimizer, wbytes)
+    fsdp = getattr(cfg, "processes", 1) > 1 and cfg.distributed == "fsdp"
+    fast = dims.model_type in PLAIN_HEAD_TYPES and not spec.own_forward and not fsdp
     logits = (min(tokens, chunk_rows(dims.vocab)) * dims.vocab * 8.0 if fast
               else tokens * dims.vocab * (act_bytes + 8.0))
     # A packed micro-batch is one row of T = tokens: SDPA then keeps a (T, T) float mask for
@@ -282,6 +294,19 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
         precision=precision, device_kind=kind, device_total_mb=device_total_mb)
 
 
+def _per_device(cfg: Any, dims: ModelDims, weights: float, autocast: float, grads: float,
+                optimizer: float, wbytes: int) -> tuple[float, float, float, float]:
+    """(weights, autocast, gradients, optimizer) bytes on one GPU of a several-process run."""
+    procs = getattr(cfg, "processes", 1)
+    if procs <= 1:
+        return weights, autocast, grads, optimizer
+    if cfg.distributed != "fsdp":
+        return weights, autocast, grads * 2, optimizer  # + the flat all-reduce buffer
+    root = dims.base_params() - dims.layers * dims.layer_params()  # embeddings, head, norm
+    gathered = (root + 2 * dims.layer_params()) * (4 if not cfg.method_spec.is_peft else wbytes)
+    return weights / procs + gathered, autocast / procs, grads / procs, optimizer / procs
+
+
 def _optimizer(cfg: Any, kind: str) -> str:
     from studio.core.train.optim import choose_optimizer  # light: stdlib + config
 
@@ -301,9 +326,13 @@ def _suggestions(cfg: Any, dims: ModelDims, kind: str, device_total_mb: float,
         changes.append(("gradient_checkpointing: on (about 20-30% slower)",
                         {"gradient_checkpointing": "on"}))
     if cfg.batch_size > 1:
-        changes.append((f"batch_size: 1 with grad_accum: {cfg.effective_batch} "
+        per_process = cfg.batch_size * cfg.grad_accum
+        changes.append((f"batch_size: 1 with grad_accum: {per_process} "
                         "(same effective batch)",
-                        {"batch_size": 1, "grad_accum": cfg.effective_batch}))
+                        {"batch_size": 1, "grad_accum": per_process}))
+    if getattr(cfg, "processes", 1) > 1 and cfg.distributed == "ddp":
+        changes.append(("distributed: fsdp (the model shared out across the GPUs)",
+                        {"distributed": "fsdp"}))
     if cfg.max_length > 256:
         changes.append((f"max_length: {cfg.max_length // 2} (longer samples are truncated)",
                         {"max_length": cfg.max_length // 2}))

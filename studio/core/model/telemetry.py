@@ -138,6 +138,21 @@ def _nvml_memory_mb(init: bool) -> tuple[Optional[float], Optional[float]]:
         return None, None
 
 
+def gpus_memory_mb() -> list[tuple[float, float]]:
+    """(used, total) MiB of every GPU of the machine (NVML, once detect_device or a sample with
+    init_nvml found it); [] without NVML. A status-bar tick: plain NVML reads, no torch."""
+    out = []
+    for handle in _NVML.get("all", []):
+        try:
+            import pynvml
+
+            info = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            out.append((info.used / MB, info.total / MB))
+        except Exception:  # a driver hiccup: this GPU lacks numbers in this sample
+            out.append((float("nan"), float("nan")))
+    return out
+
+
 def _find_nvml_handle() -> Any:
     try:
         import pynvml  # optional (nvidia-ml-py)
@@ -146,6 +161,7 @@ def _find_nvml_handle() -> Any:
         handles = [pynvml.nvmlDeviceGetHandleByIndex(i)
                    for i in range(pynvml.nvmlDeviceGetCount())]
         whole = len(handles)
+        _NVML["all"] = handles[:whole]  # every GPU: a run of several processes uses several
         handles += [m for h in handles[:whole] for m in _mig_handles(pynvml, h)]
         uuids = [_text(pynvml.nvmlDeviceGetUUID(h)) for h in handles]
     except Exception:  # not installed, no driver, no permission: no device-wide numbers

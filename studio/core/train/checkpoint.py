@@ -46,6 +46,7 @@ class TrainerState:
     grad_accum: int
     optimizer: str = ""       # its name: a resume loads the saved state into the same class
     skipped_steps: int = 0    # fp16: steps the gradient scaler skipped (overflow) so far
+    processes: int = 1        # how many processes trained it (the effective batch includes them)
 
 
 def trainable_state(model: Any) -> dict:
@@ -109,16 +110,18 @@ def why_write_failed(e: BaseException, folder: Path) -> str:
 
 
 def save(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, keep: int,
-         hook: Any = None, scaler: Any = None) -> Path:
+         hook: Any = None, scaler: Any = None, gathered: Any = None) -> Path:
     """Write a checkpoint atomically; old ones are rotated out only after the new one is in.
     Any write failure (disk full, read-only folder) raises SaveError and leaves no trace; an
-    out-of-memory passes through as itself (the trainer ends every one the same way)."""
+    out-of-memory passes through as itself (the trainer ends every one the same way).
+    `gathered`: (trainable weights, optimizer state dict) already gathered from the processes
+    of an fsdp run, written instead of the model's and optimizer's own."""
     from studio.core.device import is_out_of_memory
 
     try:
         run.checkpoints.mkdir(parents=True, exist_ok=True)
         check_space(run, model)
-        return _write(run, model, optimizer, state, keep, hook, scaler)
+        return _write(run, model, optimizer, state, keep, hook, scaler, gathered)
     except write_errors() as e:
         if is_out_of_memory(e):
             raise
@@ -127,7 +130,7 @@ def save(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, keep
 
 
 def _write(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, keep: int,
-           hook: Any, scaler: Any) -> Path:
+           hook: Any, scaler: Any, gathered: Any = None) -> Path:
     import torch
     from safetensors.torch import save_file
 
@@ -135,8 +138,9 @@ def _write(run: runs.RunDir, model: Any, optimizer: Any, state: TrainerState, ke
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        weights, opt_state = gathered or (trainable_state(model), optimizer.state_dict())
+        save_file(weights, str(tmp / "trainable.safetensors"))
+        torch.save(opt_state, tmp / "optimizer.pt")
         rng = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()

@@ -47,6 +47,9 @@ def remedies(cfg: Any, run_path: Any, where: str) -> list[str]:
         tips.append("method: qlora (4-bit base weights)")
     if where != "optimizer step":
         tips.append("gradient_checkpointing: on")
+    if getattr(cfg, "processes", 1) > 1 and cfg.distributed == "ddp":
+        tips.append(f"python main.py resume {run_path} --set distributed=fsdp (weights, "
+                    "gradients and optimizer state shared out across the processes)")
     return tips
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from studio.core import runs
 from studio.core.config import RunConfig
 from studio.core.errors import ConfigError, DataError
-from studio.core.train import batching, optim
+from studio.core.train import batching, distributed, optim
 from studio.core.train.checkpointing import check_checkpointing
 
 
@@ -36,6 +36,8 @@ class Setup:
     scaler: Any = None          # torch.amp.GradScaler for fp16 (device.needs_grad_scaler)
     data_info: dict = field(default_factory=dict)
     reference: Any = None      # dpo / kto on full / freeze: stored reference log-probs
+    # this process's place among the run's processes (SINGLE: the only one)
+    world: Any = field(default_factory=lambda: distributed.SINGLE)
 
     def autocast(self) -> Any:
         """Mixed precision for forward passes (a no-op in fp32)."""
@@ -89,8 +91,9 @@ def total_steps_of(cfg: RunConfig, steps_per_epoch_or_total: int) -> int:
     return cfg.max_steps if cfg.max_steps else steps_per_epoch_or_total
 
 
-def prepare(cfg: RunConfig) -> Setup:
-    """Load data and model and attach the method. Raises UserError on any bad input."""
+def prepare(cfg: RunConfig, world: Any = None) -> Setup:
+    """Load data and model and attach the method. Raises UserError on any bad input. Every
+    process of a distributed run (`world`) loads the same data and the same initial model."""
     import torch
 
     from studio.core import device as policy
@@ -109,7 +112,8 @@ def prepare(cfg: RunConfig) -> Setup:
         from studio.core.eval.run_eval import check_eval_data
 
         check_eval_data(cfg.eval_data, cfg.eval_metric)
-    device = pick_device(cfg)
+    world = world or distributed.SINGLE
+    device = distributed.device_of(world, pick_device(cfg))
     precision = pick_precision(cfg, device)
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
                                    allow_pickle=cfg.allow_pickle)
@@ -157,7 +161,8 @@ def prepare(cfg: RunConfig) -> Setup:
     setup = Setup(cfg=cfg, device=device, precision=precision, model=model, tokenizer=tokenizer,
                   train=train_set, eval=eval_set, total_steps=total,
                   fast_loss=supports_fast_loss(model, cfg.method),
-                  packing=cfg.packing and not cfg.method_spec.virtual_tokens, data_info=info)
+                  packing=cfg.packing and not cfg.method_spec.virtual_tokens, data_info=info,
+                  world=world)
     setup.optimizer, setup.optimizer_name = optim.build_optimizer(model, cfg, device.type)
     if policy.needs_grad_scaler(precision):
         setup.scaler = torch.amp.GradScaler(device.type)

@@ -29,36 +29,52 @@ from studio.core.events import (
     StepMetrics,
 )
 from studio.core.faults import fault_at
-from studio.core.train import batching, checkpoint, oom, optim, tracking
+from studio.core.train import (
+    batching,
+    checkpoint,
+    distributed,
+    endings,
+    oom,
+    optim,
+    saving,
+    tracking,
+)
+from studio.core.train.endings import RunResult
 from studio.core.train.setup import Setup, check_output_dir, prepare, total_steps_of
 
 # Keys a resume may change: how the same work is split and how long it runs, not what it is.
 RESUMABLE_OVERRIDES = ("batch_size", "grad_accum", "max_steps", "epochs", "save_steps",
                        "eval_steps", "logging_steps", "save_total_limit", "gradient_checkpointing",
-                       "device", "precision")
-
-
-@dataclass(frozen=True)
-class RunResult:
-    status: str          # finished | stopped | failed
-    run_dir: Path
-    step: int
-    reason: str = ""
+                       "device", "precision", "processes", "distributed")
 
 
 # --- public entry points ---------------------------------------------------------------------
 
 def train(cfg: RunConfig, reporter: Optional[Reporter] = None,
           stop: Optional[threading.Event] = None) -> RunResult:
-    check_output_dir(cfg)
-    tracking.check(cfg)
-    files.check_writable(cfg.output_dir, "output_dir", ConfigError)  # before minutes of loading
-    setup = prepare(cfg)
+    distributed.check(cfg)
+    world = distributed.start(cfg)
     try:
-        run = runs.create(cfg)
-        return _run(setup, run, reporter, stop, ckpt=None)
+        if world.is_main:
+            check_output_dir(cfg)
+            files.check_writable(cfg.output_dir, "output_dir", ConfigError)  # before loading
+        tracking.check(cfg)
+        setup = prepare(cfg, world)
+        try:
+            run = _create_run(cfg, world)
+            distributed.shard(setup)
+            return _run(setup, run, reporter, stop, ckpt=None)
+        finally:
+            _release(setup)
     finally:
-        _release(setup)
+        distributed.finish(world)
+
+
+def _create_run(cfg: RunConfig, world: distributed.World) -> runs.RunDir:
+    """Rank 0 makes the run directory; the other processes open it once it is there."""
+    run = runs.create(cfg) if world.is_main else None
+    world.barrier()
+    return run or runs.open_run(cfg.output_dir)
 
 
 def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
@@ -68,6 +84,17 @@ def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
     damaged files, no space) leaves run.json and config.yaml byte-identical."""
     run = runs.open_run(run_dir)
     cfg = resume_config(runs.load_config(run), overrides)
+    distributed.check(cfg)
+    world = distributed.start(cfg)
+    try:
+        return _resume(run, cfg, world, reporter, stop, overrides)
+    finally:
+        distributed.finish(world)
+
+
+def _resume(run: runs.RunDir, cfg: RunConfig, world: distributed.World,
+            reporter: Optional[Reporter], stop: Optional[threading.Event],
+            overrides: Optional[dict]) -> RunResult:
     files.check_writable(run.path, "the run directory")
     ckpt, skipped = checkpoint.newest_intact(run)
     if ckpt is None and skipped:
@@ -78,14 +105,16 @@ def resume(run_dir: str | Path, reporter: Optional[Reporter] = None,
             raise ConfigError(f"run {run.path} already finished at step {done.step}; "
                               "raise max_steps with --set to train further")
     tracking.check(cfg)
-    setup = prepare(_same_optimizer(cfg, ckpt))
+    setup = prepare(_same_optimizer(cfg, ckpt), world)
     try:
         at = _restore(setup, ckpt) if ckpt is not None else Progress()
         checkpoint.check_space(run, setup.model, with_final_model=not cfg.is_peft)
+        distributed.shard(setup)  # fsdp: after the full checkpoint is in the whole model
         # the resume really starts here: from now on the run's files say what happens
-        removed = runs.clean_temporaries(run)
-        if overrides:  # the run's config.yaml says how it really ran from here on
+        removed = runs.clean_temporaries(run) if world.is_main else []
+        if overrides and world.is_main:  # config.yaml says how it really ran from here on
             runs.atomic_write_text(run.config_file, config_mod.to_yaml(cfg))
+        world.barrier()
         setup.data_info["cleaned_temporaries"] = len(removed)
         if skipped:
             setup.data_info["skipped_checkpoints"] = skipped
@@ -138,8 +167,8 @@ def resume_config(cfg: RunConfig, overrides: Optional[dict]) -> RunConfig:
     new = cfg.replace(**overrides)
     # the data order is planned per effective batch: changing it would retrain or skip rows
     if new.effective_batch != cfg.effective_batch:
-        raise ConfigError(f"resume must keep the effective batch batch_size x grad_accum = "
-                          f"{cfg.effective_batch}; got {new.effective_batch}")
+        raise ConfigError(f"resume must keep the effective batch batch_size x grad_accum x "
+                          f"processes = {cfg.effective_batch}; got {new.effective_batch}")
     return new
 
 
@@ -165,9 +194,11 @@ class Progress:
 def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
          stop: Optional[threading.Event], ckpt: Optional[Path],
          at: Optional[Progress] = None) -> RunResult:
-    writer = runs.MetricsWriter(run)
-    trackers = tracking.open_reporters(s.cfg, run)
-    rep = MultiReporter(writer, *trackers, reporter or NullReporter())
+    main = s.world.is_main  # only rank 0 writes metrics (the others train the same steps)
+    writer = runs.MetricsWriter(run) if main else None
+    trackers = tracking.open_reporters(s.cfg, run) if main else []
+    rep = MultiReporter(*([writer] if writer else []), *trackers,
+                        (reporter if main else None) or NullReporter())
     stop = stop or threading.Event()
     at = at or Progress()
     oom.reset_peak_memory(s.device)  # this run's peak, not an earlier run's in this process
@@ -178,23 +209,28 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
             preference.prepare_reference(s, run, resuming=ckpt is not None)
         extra = {"method": s.cfg.method, "device": str(s.device), "precision": s.precision,
                  "data": s.data_info, "optimizer": s.optimizer_name}
-        runs.write_status(run, "running", step=at.step, total_steps=s.total_steps, **extra)
+        endings.write_status(s, run, "running", step=at.step, total_steps=s.total_steps, **extra)
         rep.on_event(RunEvent(step=at.step, event="resumed" if ckpt else "started",
                               detail=_start_detail(s, ckpt),
                               data={"total_steps": s.total_steps, **_param_counts(s.model)}))
-        if s.cfg.log_samples:
+        if s.cfg.log_samples and main:
             runs.append_samples(run, {"resumed_from": at.step} if ckpt else {"started": 0})
         return _loop(s, run, rep, stop, at)
     except checkpoint.SaveError as e:
-        return _save_failed(s, run, rep, at, e)
+        return endings.save_failed(s, run, rep, at, e)
     except BaseException as e:
+        lost = distributed.failure_reason(e, s.world, at.step, endings.kept(at), run.path)
+        if lost:  # not this process's fault: a failed run, not a bug
+            return endings.end(s, run, rep, "failed", at.step, lost, "process_lost")
         reason = "interrupted" if isinstance(e, KeyboardInterrupt) else \
             f"{type(e).__name__}: {e}".splitlines()[0]
-        runs.write_status(run, "failed", step=at.step, total_steps=s.total_steps, reason=reason)
+        endings.write_status(s, run, "failed", step=at.step, total_steps=s.total_steps,
+                             reason=reason)
         rep.on_event(RunEvent(step=at.step, event="failed", detail=reason))
         raise
     finally:
-        writer.close()
+        if writer:
+            writer.close()
         for t in trackers:
             t.close()
 
@@ -208,7 +244,7 @@ def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
             raise
     # Handled after the except block: by now the exception and its traceback, which held the
     # failed step's activations, are gone, so emptying the cache really frees them.
-    return _out_of_memory(s, run, rep, at)
+    return endings.out_of_memory(s, run, rep, at)
 
 
 def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
@@ -222,7 +258,7 @@ def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
     if s.eval and at.step == 0:
         _evaluate(s, rep, at)  # the untrained model's eval loss: where the curve starts from
     if s.cfg.eval_data and at.step == 0:
-        _score_eval_data(s, run, at, "base")
+        saving.score_eval_data(s, run, at, "base")
 
     while at.step < s.total_steps:
         if at.in_epoch >= len(plan):  # next epoch: a new, equally deterministic order
@@ -232,18 +268,17 @@ def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
         t0 = time.perf_counter()
         loss, grad_norm, applied, extra = _train_step(s, indices, params, at)
         if not math.isfinite(loss) or (s.scaler is None and not math.isfinite(grad_norm)):
-            return _diverged(s, run, rep, at, loss, grad_norm)
+            return endings.diverged(s, run, rep, at, loss, grad_norm)
         if not applied:  # fp16: a gradient overflowed; the scaler halved its scale
             at.skipped += 1
             if s.scaler.get_scale() < MIN_LOSS_SCALE:
-                return _diverged(s, run, rep, at, loss, grad_norm)
+                return endings.diverged(s, run, rep, at, loss, grad_norm)
         at.step, at.in_epoch = at.step + 1, at.in_epoch + 1
         real_tokens = sum(lengths[i] for i in indices)
         at.tokens_seen += real_tokens
         dt = max(time.perf_counter() - t0, 1e-9)
         if cfg.log_samples:
-            runs.append_samples(run, {"step": at.step, "epoch": at.epoch,
-                                      "samples": [s.train[i].row for i in indices]})
+            _log_samples(s, run, at, indices)
         if at.step % cfg.logging_steps == 0 or at.step == s.total_steps:
             rep.on_step(StepMetrics(step=at.step, loss=loss, grad_norm=grad_norm,
                                     lr=optim.lr_at(at.step - 1, cfg, s.total_steps),
@@ -255,55 +290,33 @@ def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
             _evaluate(s, rep, at)
         if at.step % cfg.save_steps == 0:
             _save(s, run, rep, at)
-        if stop.is_set() and at.step < s.total_steps:
-            return _stopped(s, run, rep, at)
+        if s.world.any(stop.is_set()) and at.step < s.total_steps:  # every rank stops here
+            return endings.stopped(s, run, rep, at)
 
     if s.eval and at.last_eval != at.step:
         _evaluate(s, rep, at)
     if at.last_saved != at.step:
         _save(s, run, rep, at)
-    _save_final(s, run, at)
-    runs.write_status(run, "finished", step=at.step, total_steps=s.total_steps)
-    rep.on_event(RunEvent(step=at.step, event="finished", detail=str(_final_dir(s, run))))
+    saving.save_final(s, run, at)
+    endings.write_status(s, run, "finished", step=at.step, total_steps=s.total_steps)
+    rep.on_event(RunEvent(step=at.step, event="finished", detail=str(saving.final_dir(s, run))))
     return RunResult("finished", run.path, at.step)
 
 
 def _save(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> None:
-    state = checkpoint.TrainerState(step=at.step, epoch=at.epoch, step_in_epoch=at.in_epoch,
-                                    total_steps=s.total_steps, tokens_seen=at.tokens_seen,
-                                    data_fingerprint=s.data_info["fingerprint"],
-                                    batch_size=s.cfg.batch_size, grad_accum=s.cfg.grad_accum,
-                                    optimizer=s.optimizer_name, skipped_steps=at.skipped)
-    at.phase = "checkpoint"
-    path = checkpoint.save(run, s.model, s.optimizer, state, s.cfg.save_total_limit,
-                           hook=lambda tmp: _checkpoint_faults(at.step), scaler=s.scaler)
-    at.phase = ""
-    at.last_saved = at.step
-    rep.on_event(RunEvent(step=at.step, event="checkpoint", detail=str(path)))
-    fault_at("pause_after_checkpoint", at.step)
-    if s.cfg.eval_data:
-        _score_eval_data(s, run, at, path.name)
+    saving.save(s, run, rep, at)
 
 
-def _score_eval_data(s: Setup, run: runs.RunDir, at: Progress, checkpoint_name: str) -> None:
-    """eval_data scored on the model as it is now, one record in eval.jsonl."""
-    from studio.core.eval import run_eval
-
-    cfg = s.cfg
-    path = run_eval.data_path(cfg.eval_data, s.tokenizer, run.path)
-    metric = run_eval.pick_metric(cfg.eval_data, cfg.eval_metric)
-    result = run_eval.evaluate(s.model, s.tokenizer, path, metric, cfg.max_length)
-    run_eval.append_record(run.path, run_eval.record(at.step, checkpoint_name, cfg.eval_data,
-                                                     result))
-
-
-def _checkpoint_faults(step: int) -> None:
-    import errno
-
-    fault_at("kill_in_checkpoint", step)
-    fault_at("oom_checkpoint", step)
-    if fault_at("disk_full", step, raise_=False):
-        raise OSError(errno.ENOSPC, "No space left on device (injected)")
+def _log_samples(s: Setup, run: runs.RunDir, at: Progress, indices: list) -> None:
+    """samples.jsonl: the step's rows, and with several processes the rows each one trained
+    (gathered from the ranks themselves: the audit that every row trains once)."""
+    ranks = s.world.gather([s.train[i].row for i in s.world.rows_of(indices)])
+    if not s.world.is_main:
+        return
+    record = {"step": at.step, "epoch": at.epoch, "samples": [s.train[i].row for i in indices]}
+    if s.world.active:
+        record["ranks"] = ranks
+    runs.append_samples(run, record)
 
 
 def _collate(s: Setup, mb: list) -> dict:
@@ -325,6 +338,9 @@ def _train_step(s: Setup, indices: list, params: list,
     poison = fault_at("nan", step + 1, raise_=False)
     at.phase = "forward"
     fault_at("oom", step + 1)
+    if s.world.rank == 1:  # one process of a distributed run fails alone
+        fault_at("kill_rank1", step + 1)
+        fault_at("oom_rank1", step + 1)
     fault_at("oom_cublas", step + 1)
     if cfg.is_preference:
         from studio.core.train import preference
@@ -334,13 +350,14 @@ def _train_step(s: Setup, indices: list, params: list,
     else:
         loss, extra = _sft_backward(s, [(s.train[i].input_ids, s.train[i].labels)
                                         for i in indices], poison, at), {}
+    s.world.sync_gradients(params)  # ddp: the gradients of all ranks' rows, summed
     if fault_at("overflow", step + 1, raise_=False):
         params[0].grad.fill_(float("inf"))
     at.phase = "optimizer step"
     if scaler is not None:
         scaler.unscale_(s.optimizer)  # the true gradients, for clipping and the reported norm
     clip = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+    grad_norm = float(distributed.full(torch.nn.utils.clip_grad_norm_(params, clip)))
     applied = False
     if math.isfinite(loss) and (math.isfinite(grad_norm) or scaler is not None):
         optim.set_lr(s.optimizer, optim.lr_at(step, cfg, s.total_steps))
@@ -363,9 +380,10 @@ def _sft_backward(s: Setup, group: list, poison: bool, at: Progress) -> float:
     """Gradients of the step group's mean token loss (scaled under fp16); returns that loss."""
     from studio.core.train.loss import loss_sum
 
-    n_step = batching.count_label_tokens(group)  # every label token of the step weighs the same
+    # every label token of the step weighs the same, on whichever rank it is trained
+    n_step = batching.count_label_tokens(group)
     total = 0.0
-    for mb in batching.micro_batches(group, s.cfg.batch_size):
+    for mb, weight in s.world.micro_batches(group, s.cfg.batch_size):  # this rank's rows
         at.phase = "forward"
         with _autocast(s):
             lsum, _ = loss_sum(s.model, _collate(s, mb), s.fast_loss, s.cfg.method)
@@ -373,9 +391,9 @@ def _sft_backward(s: Setup, group: list, poison: bool, at: Progress) -> float:
             lsum = lsum * float("nan")
         at.phase = "backward"
         fault_at("oom_backward", at.step + 1)
-        s.backward(lsum / max(1, n_step))
-        total += float(lsum.detach())
-    return total / max(1, n_step)
+        s.backward(lsum * (weight * s.world.loss_scale / max(1, n_step)))
+        total += float(lsum.detach()) * weight
+    return s.world.sum(total) / max(1, n_step)
 
 
 def _autocast(s: Setup) -> Any:
@@ -414,96 +432,6 @@ def _evaluate(s: Setup, rep: Reporter, at: Progress) -> float:
     rep.on_eval(EvalMetrics(step=at.step, eval_loss=eval_loss, perplexity=ppl))
     at.last_eval = at.step
     return eval_loss
-
-
-def _final_dir(s: Setup, run: runs.RunDir) -> Path:
-    return run.adapter_dir if s.cfg.is_peft else run.model_dir
-
-
-def _save_final(s: Setup, run: runs.RunDir, at: Progress) -> None:
-    """adapter/ (PEFT layout) or model/ (full weights + tokenizer), renamed into place whole."""
-    import shutil
-
-    final = _final_dir(s, run)
-    tmp = run.path / f"{runs.TMP_PREFIX}{final.name}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    at.phase = "final save"
-    try:
-        s.model.save_pretrained(str(tmp), safe_serialization=True)
-        fault_at("oom_final_save", 0)
-        s.tokenizer.save_pretrained(str(tmp))
-    except checkpoint.write_errors() as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if is_out_of_memory(e):
-            raise
-        raise checkpoint.SaveError(f"could not write {final.name}/: "
-                                   f"{checkpoint.why_write_failed(e, run.path)}") from None
-    fault_at("kill_in_final_save", 0)
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-    at.phase = ""
-
-
-# --- how a run ends early ----------------------------------------------------------------------
-
-def _end(s: Setup, run: runs.RunDir, rep: Reporter, status: str, step: int, reason: str,
-         kind: str, **data: Any) -> RunResult:
-    runs.write_status(run, status, step=step, total_steps=s.total_steps, reason=reason)
-    rep.on_event(RunEvent(step=step, event=status, detail=reason, data={"kind": kind, **data}))
-    return RunResult(status, run.path, step, reason)
-
-
-def _stopped(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> RunResult:
-    if at.last_saved != at.step:
-        _save(s, run, rep, at)
-    return _end(s, run, rep, "stopped", at.step, "stopped by the user; continue with: "
-                f"python main.py resume {run.path}", "stop")
-
-
-def _kept(at: Progress) -> str:
-    return (f"the last good checkpoint is step {at.last_saved}" if at.last_saved >= 0
-            else "no checkpoint was written before it")
-
-
-def _diverged(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress, loss: float,
-              grad_norm: float) -> RunResult:
-    # The poisoned step was never applied (optimizer.step skipped) and is never checkpointed.
-    what, value = ("loss", loss) if not math.isfinite(loss) else ("gradient norm", grad_norm)
-    reason = (f"{what} became {value} at step {at.step + 1}: training diverged (try a lower "
-              f"learning_rate than {s.cfg.learning_rate:g}); {_kept(at)}")
-    return _end(s, run, rep, "failed", at.step, reason, "diverged")
-
-
-def _out_of_memory(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> RunResult:
-    where = at.phase or "forward"
-    s.optimizer.zero_grad(set_to_none=True)
-    oom.give_back_memory(s.device)
-    if where in oom.WEIGHTS_WHOLE and at.step > 0 and at.last_saved != at.step:
-        _save_if_memory_allows(s, run, rep, at)
-    in_step = where in ("forward", "backward", "optimizer step")
-    step = at.step + 1 if in_step else at.step
-    reason = (f"out of memory at step {step} ({where}); {_kept(at)}; "
-              + "; or ".join(oom.remedies(s.cfg, run.path, where)))
-    return _end(s, run, rep, "failed", at.step, reason, "oom", where=where)
-
-
-def _save_if_memory_allows(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> None:
-    try:
-        _save(s, run, rep, at)
-    except Exception as e:
-        if not is_out_of_memory(e):
-            raise  # the last good checkpoint stays, and the report names it
-
-
-def _save_failed(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress,
-                 e: Exception) -> RunResult:
-    reason = f"{e} at step {at.step}; {_kept(at)}: free some space, then python main.py " \
-             f"resume {run.path}"
-    try:
-        return _end(s, run, rep, "failed", at.step, reason, "disk")
-    except OSError:  # the disk is too full even for run.json: say it where we can
-        return RunResult("failed", run.path, at.step, reason)
 
 
 # --- small helpers -------------------------------------------------------------------------------

@@ -779,6 +779,10 @@
       <translation>偏好损失</translation>
     </message>
     <message>
+      <source>Processes</source>
+      <translation>进程数</translation>
+    </message>
+    <message>
       <source>Run folder</source>
       <translation>运行文件夹</translation>
     </message>
@@ -801,6 +805,10 @@
     <message>
       <source>Stage</source>
       <translation>阶段</translation>
+    </message>
+    <message>
+      <source>Strategy</source>
+      <translation>并行策略</translation>
     </message>
     <message>
       <source>Target modules</source>
@@ -829,6 +837,10 @@
     <message>
       <source>Weight decay</source>
       <translation>权重衰减</translation>
+    </message>
+    <message>
+      <source>Which GPUs</source>
+      <translation>使用哪些 GPU</translation>
     </message>
     <message>
       <source>config key</source>
@@ -1430,6 +1442,45 @@
     <message>
       <source>Tokens</source>
       <translation>词元</translation>
+    </message>
+  </context>
+  <context>
+    <name>LaunchScriptDialog</name>
+    <message>
+      <source>Browse…</source>
+      <translation>浏览…</translation>
+    </message>
+    <message>
+      <source>Export launch script</source>
+      <translation>导出启动脚本</translation>
+    </message>
+    <message>
+      <source>Folder for the launch script</source>
+      <translation>启动脚本所在文件夹</translation>
+    </message>
+    <message>
+      <source>GPUs per machine</source>
+      <translation>每台机器的 GPU 数</translation>
+    </message>
+    <message>
+      <source>Machines</source>
+      <translation>机器数</translation>
+    </message>
+    <message>
+      <source>Master address</source>
+      <translation>主节点地址</translation>
+    </message>
+    <message>
+      <source>Master port</source>
+      <translation>主节点端口</translation>
+    </message>
+    <message>
+      <source>New folder</source>
+      <translation>新文件夹</translation>
+    </message>
+    <message>
+      <source>Written: {folder} (see README.txt there)</source>
+      <translation>已写入：{folder}（说明见其中的 README.txt）</translation>
     </message>
   </context>
   <context>
@@ -2543,8 +2594,8 @@ Allow it only if you trust the model's author.</source>
       <translation>样本的最大 token 数；更长的会被截断。</translation>
     </message>
     <message>
-      <source>Micro-batches per optimizer step (effective batch = batch_size x grad_accum).</source>
-      <translation>每个优化步包含的微批次数（有效批大小 = batch_size x grad_accum）。</translation>
+      <source>Micro-batches per optimizer step (effective batch = batch_size x grad_accum x processes).</source>
+      <translation>每个优化步包含的微批次数（有效批大小 = batch_size x grad_accum x processes）。</translation>
     </message>
     <message>
       <source>Optimizer steps to run; empty: run `epochs`.</source>
@@ -2599,6 +2650,10 @@ Allow it only if you trust the model's author.</source>
       <translation>文件中有问题行时，只用正常的行训练。关闭时会拒绝该文件并列出问题行。</translation>
     </message>
     <message>
+      <source>Training processes in all nodes (one per GPU, or CPU processes with gloo), started through torchrun; each trains its share of every step's rows. train --processes N sets it.</source>
+      <translation>所有节点上的训练进程总数（每块 GPU 一个，或使用 gloo 的 CPU 进程），通过 torchrun 启动；每个进程训练每一步中属于自己的那部分样本。train --processes N 会设置它。</translation>
+    </message>
+    <message>
       <source>Virtual tokens for prompt / prefix / P-tuning.</source>
       <translation>prompt / prefix / P-tuning 使用的虚拟 token 数。</translation>
     </message>
@@ -2611,8 +2666,16 @@ Allow it only if you trust the model's author.</source>
       <translation>训练设备：auto 有 CUDA GPU 时用 GPU，否则用 Apple MPS（未经测试），再否则用 CPU。</translation>
     </message>
     <message>
+      <source>Which GPUs the processes use, by number: 0,1 (CUDA_VISIBLE_DEVICES for a run started here). Empty: the first `processes` GPUs.</source>
+      <translation>进程使用哪些 GPU，按编号填写：0,1（在本机启动的运行会设置 CUDA_VISIBLE_DEVICES）。留空：使用前 `processes` 块 GPU。</translation>
+    </message>
+    <message>
       <source>Which field plays which role, for files whose fields have other names: prompt=q_text,response=a_text (in YAML also a mapping). Roles: prompt, query, response, system, history, messages (+ role_tag, content_tag, user_tag, assistant_tag, system_tag), chosen, rejected, label, text, tools; a.b.c reaches nested fields.</source>
       <translation>字段名不同于标准格式时，指定哪个字段扮演哪个角色：prompt=q_text,response=a_text（YAML 中也可写成映射）。角色：prompt、query、response、system、history、messages（以及 role_tag、content_tag、user_tag、assistant_tag、system_tag）、chosen、rejected、label、text、tools；a.b.c 可指向嵌套字段。</translation>
+    </message>
+    <message>
+      <source>With processes &gt; 1: ddp keeps a whole copy of the model on every device; fsdp shards weights, gradients and optimizer state across them (torch fully_shard) for models that do not fit one.</source>
+      <translation>processes &gt; 1 时：ddp 在每个设备上保存完整的模型副本；fsdp 把权重、梯度和优化器状态切分到各设备上（torch fully_shard），用于单卡放不下的模型。</translation>
     </message>
     <message>
       <source>Write a metrics line every N steps.</source>
@@ -2754,6 +2817,10 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>Device: {name}, {total}</source>
       <translation>设备：{name}，{total}</translation>
+    </message>
+    <message>
+      <source>GPU {i}: {used} of {total}</source>
+      <translation>GPU {i}：{used} / {total}</translation>
     </message>
     <message>
       <source>GPU: {used} of {total}</source>
@@ -2927,6 +2994,10 @@ characters {a}–{b}: {chars!r}</source>
       <translation>错误：{reason}</translation>
     </message>
     <message>
+      <source>Export launch script…</source>
+      <translation>导出启动脚本…</translation>
+    </message>
+    <message>
       <source>Loading the model and the data…</source>
       <translation>正在加载模型和数据…</translation>
     </message>
@@ -2971,6 +3042,10 @@ characters {a}–{b}: {chars!r}</source>
       <translation>已在后台开始；本窗口会跟踪它。关闭窗口不会中断训练。</translation>
     </message>
     <message>
+      <source>Started {n} training processes ({strategy}) in the background; this window follows process 0.</source>
+      <translation>已在后台启动 {n} 个训练进程（{strategy}）；本窗口跟随 0 号进程。</translation>
+    </message>
+    <message>
       <source>Step {step} of {total}</source>
       <translation>第 {step} / {total} 步</translation>
     </message>
@@ -3013,6 +3088,10 @@ characters {a}–{b}: {chars!r}</source>
     <message>
       <source>Train in this window, live.</source>
       <translation>在本窗口中实时训练。</translation>
+    </message>
+    <message>
+      <source>Write a folder that runs these settings on a cluster: config.yaml, a torchrun command for each machine and a Slurm sbatch file.</source>
+      <translation>写出一个文件夹，用来在集群上按这些设置训练：config.yaml、每台机器的 torchrun 命令和一个 Slurm sbatch 文件。</translation>
     </message>
     <message>
       <source>about {t} left</source>

@@ -9,12 +9,10 @@ The settings form edits the Session's draft config, shared with the data and mod
 from __future__ import annotations
 
 import time
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -39,6 +37,7 @@ from studio.ui import prefs
 from studio.ui.errors import show_error
 from studio.ui.forms import ConfigForm, group_title
 from studio.ui.train.overlay_loader import OverlayLoader
+from studio.ui.train.progress import Progress, StepBar, fmt_duration  # noqa: F401 (re-export)
 from studio.ui.train.runs_list import RunsList
 
 if TYPE_CHECKING:
@@ -46,79 +45,6 @@ if TYPE_CHECKING:
     from studio.ui.train.resume_dialog import ResumeDialog, ResumeInfo
 
 RESUMABLE = ("stopped", "failed")  # statuses "Resume with changes" is offered for
-
-
-def fmt_duration(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-class Progress:
-    """Step rate over the last steps -> seconds per step and time left."""
-
-    def __init__(self, window: int = 20):
-        self._points: deque[tuple[int, float]] = deque(maxlen=window)
-
-    def reset(self) -> None:
-        self._points.clear()
-
-    def add(self, step: int, t: float) -> None:
-        if self._points and step <= self._points[-1][0]:
-            self._points.clear()  # resumed from an earlier step
-        self._points.append((step, t))
-
-    def seconds_per_step(self) -> Optional[float]:
-        if len(self._points) < 2:
-            return None
-        (s0, t0), (s1, t1) = self._points[0], self._points[-1]
-        return (t1 - t0) / (s1 - s0) if s1 > s0 else None
-
-    def eta(self, step: int, total: int) -> Optional[float]:
-        rate = self.seconds_per_step()
-        return None if rate is None or total <= 0 else rate * max(total - step, 0)
-
-
-class StepBar(QWidget):
-    """A thin progress bar. QProgressBar.setValue repaints at once, synchronously (~10 ms a
-    step here); this one asks for an update, painted with the charts in the same frame."""
-
-    def __init__(self, parent: Optional[QWidget] = None):
-        super().__init__(parent)
-        self._value, self._maximum = 0, 0
-        self.setMinimumHeight(18)
-
-    def value(self) -> int:
-        return self._value
-
-    def maximum(self) -> int:
-        return self._maximum
-
-    def setMaximum(self, maximum: int) -> None:  # noqa: N802 (QProgressBar's name)
-        self._maximum = max(0, int(maximum))
-        self.update()
-
-    def setValue(self, value: int) -> None:  # noqa: N802
-        if value != self._value:
-            self._value = int(value)
-            self.update()
-
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        p = QPainter(self)
-        r = self.rect().adjusted(0, 0, -1, -1)
-        p.setPen(QColor("#b8c4ce"))
-        p.setBrush(QColor("#eef2f5"))
-        p.drawRoundedRect(r, 4, 4)
-        share = self._value / self._maximum if self._maximum else 0.0
-        if share > 0:
-            p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(QColor("#2e86c1"))
-            p.drawRoundedRect(r.adjusted(1, 1, -1, -1).adjusted(
-                0, 0, -int((r.width() - 2) * (1 - min(share, 1.0))), 0), 3, 3)
-        p.setPen(QColor("#1b2631"))
-        p.drawText(r, Qt.AlignmentFlag.AlignCenter, f"{share * 100:.0f}%")
-        p.end()
 
 
 class TrainPanel(QWidget):
@@ -205,6 +131,11 @@ class TrainPanel(QWidget):
         row.addWidget(self.detach_button)
         row.addWidget(self.sweep_button)
         col.addLayout(row)
+        self.launch_button = self._button(
+            self.tr("Export launch script…"), self.export_launch_script, "launch_button",
+            self.tr("Write a folder that runs these settings on a cluster: config.yaml, a "
+                    "torchrun command for each machine and a Slurm sbatch file."))
+        col.addWidget(self.launch_button)
         self.progress_bar = StepBar()
         self.progress_bar.setObjectName("progress")
         col.addWidget(self.progress_bar)
@@ -294,6 +225,8 @@ class TrainPanel(QWidget):
         cfg = self._config()
         if cfg is None:
             return False
+        if cfg.processes > 1:  # a process group cannot run in this window's thread
+            return self.start_detached()
         self._keep_curves = False
         try:
             self.session.start(cfg)
@@ -312,9 +245,20 @@ class TrainPanel(QWidget):
         except (UserError, OSError) as e:
             show_error(self, str(e))
             return False
+        if cfg.processes > 1:
+            self._log(self.tr("Started {n} training processes ({strategy}) in the background; "
+                              "this window follows process 0.").format(
+                                  n=cfg.processes, strategy=cfg.distributed))
         self._log(self.tr("Started in the background; this window follows it. Closing the "
                           "window leaves it running."))
         return True
+
+    def export_launch_script(self) -> None:
+        from studio.ui.train.launch_dialog import LaunchScriptDialog
+
+        cfg = self._config()
+        if cfg is not None:
+            LaunchScriptDialog(cfg, self).open()
 
     def sweep_dialog(self) -> None:
         from studio.ui.experiments.dialogs import SweepDialog
@@ -349,7 +293,10 @@ class TrainPanel(QWidget):
         self.plots.add_records(records)
         self._keep_curves = True
         try:
-            self.session.resume(target, overrides=overrides or None)
+            if _processes(target, overrides) > 1:  # a process group: in the background
+                self.session.resume_detached(target, overrides=overrides or None)
+            else:
+                self.session.resume(target, overrides=overrides or None)
         except UserError as e:
             self.message.setText(e.one_line())
 
@@ -504,3 +451,13 @@ class TrainPanel(QWidget):
         self.plots  # noqa: B018 (builds the charts on first show)
         if not self.runs_list.loaded:
             self.runs_list.refresh()
+
+
+def _processes(run_dir: Path, overrides: Optional[dict]) -> int:
+    """How many processes the resumed run has (its config.yaml, changed by `overrides`)."""
+    if overrides and "processes" in overrides:
+        return int(overrides["processes"])
+    try:
+        return runs.load_config(runs.RunDir(run_dir)).processes
+    except UserError:  # the engine says what is wrong with the run when it resumes
+        return 1

@@ -161,6 +161,7 @@ class ResumeDialog(QDialog):
     def _refresh(self) -> None:
         v = self.form.values()
         b, a, need = v["batch_size"], v["grad_accum"], self.info.cfg.effective_batch
+        a *= v.get("processes", 1)  # each process trains batch_size x grad_accum rows a step
         if b * a == need:
             text = self.tr("Effective batch: {b} × {a} = {n}").format(b=b, a=a, n=b * a)
         else:

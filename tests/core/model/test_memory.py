@@ -185,3 +185,24 @@ def test_the_readme_16gb_figures():
         est = memory.estimate_memory(cfg, model, 16 * 1024, device_kind="cuda")
         gb[name] = (round(est.total_mb / 1024), est.fits)
     assert gb == {"qlora7": (7, True), "lora3": (8, True), "lora7": (16, False)}
+
+
+def test_several_processes_get_per_gpu_figures():
+    """ddp: every GPU holds the whole run plus the flat gradient buffer; fsdp: the sharded
+    states divided by the process count plus what is gathered whole (root + two layers)."""
+    one = memory.estimate_memory(_cfg(method="full"), LLAMA_7B, 81920, device_kind="cuda")
+    ddp = memory.estimate_memory(_cfg(method="full", processes=8), LLAMA_7B, 81920,
+                                 device_kind="cuda")
+    fsdp = memory.estimate_memory(_cfg(method="full", processes=8, distributed="fsdp"),
+                                  LLAMA_7B, 81920, device_kind="cuda")
+    assert ddp.weights_mb == one.weights_mb and ddp.optimizer_mb == one.optimizer_mb
+    assert ddp.gradients_mb == pytest.approx(2 * one.gradients_mb)
+    assert fsdp.optimizer_mb == pytest.approx(one.optimizer_mb / 8)
+    assert fsdp.gradients_mb == pytest.approx(one.gradients_mb / 8)
+    dims = memory.model_dims(LLAMA_7B)
+    gathered = (dims.base_params() - 30 * dims.layer_params()) * 4 / MB  # root + 2 layers
+    assert fsdp.weights_mb == pytest.approx(one.weights_mb / 8 + gathered)
+    # a 7B full fine-tune: too big for one 80 GB card with or without ddp, fits 8 with fsdp
+    assert one.fits is False and ddp.fits is False and fsdp.fits is True
+    assert any(s.startswith("distributed: fsdp") and s.endswith("(fits)")
+               for s in ddp.suggestions)

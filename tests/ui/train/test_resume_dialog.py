@@ -121,7 +121,8 @@ def test_halving_keeps_the_effective_batch_and_is_offered_only_above_one(qtbot, 
     qtbot.addWidget(dialog)
     assert set(dialog.form.keys()) == {
         "batch_size", "grad_accum", "max_steps", "epochs", "save_steps", "eval_steps",
-        "logging_steps", "save_total_limit", "gradient_checkpointing", "device", "precision"}
+        "logging_steps", "save_total_limit", "gradient_checkpointing", "device", "precision",
+        "processes", "distributed"}
     assert "effective batch" in dialog.form.editor("grad_accum").toolTip()  # from the help
     assert dialog.halve() and dialog.overrides() == {"batch_size": 2, "grad_accum": 2}
     assert dialog.halve() and dialog.overrides() == {"batch_size": 1, "grad_accum": 4}
