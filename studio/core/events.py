@@ -36,7 +36,13 @@ class StepMetrics:
     reward_accuracy: Optional[float] = None    # share of pairs whose chosen reward is higher
     logps_chosen: Optional[float] = None       # log-probability of the chosen replies
     logps_rejected: Optional[float] = None
-    kl: Optional[float] = None                 # kto: the KL estimate of the step
+    kl: Optional[float] = None                 # kto: the KL estimate; grpo: mean token KL
+    # stage grpo (absent otherwise): over the step's completions
+    reward: Optional[float] = None             # mean weighted total reward
+    reward_std: Optional[float] = None
+    rewards: Optional[dict] = None             # {reward name: {"mean": x, "std": y}}
+    completion_length: Optional[float] = None  # mean completion tokens
+    clip_fraction: Optional[float] = None      # share of completion tokens whose ratio clipped
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,7 @@ def _release(s: Setup) -> None:
     from studio.core.model.load import release
 
     release(s.model)
-    s.model = s.optimizer = s.scaler = None
+    s.model = s.optimizer = s.scaler = s.grpo = None
     oom.give_back_memory(s.device)
 
 
@@ -176,6 +176,10 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
             from studio.core.train import preference
 
             preference.prepare_reference(s, run, resuming=ckpt is not None)
+        if s.cfg.is_grpo:  # rewards (a trusted user file loads now), the reference model
+            from studio.core.train.grpo import step as grpo
+
+            grpo.prepare(s, run)
         extra = {"method": s.cfg.method, "device": str(s.device), "precision": s.precision,
                  "data": s.data_info, "optimizer": s.optimizer_name}
         runs.write_status(run, "running", step=at.step, total_steps=s.total_steps, **extra)
@@ -201,8 +205,12 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
 
 def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
           at: Progress) -> RunResult:
+    from studio.core.train.grpo.rewards import RewardError
+
     try:
         return _steps(s, run, rep, stop, at)
+    except RewardError as e:  # raised before the step's first gradient: the weights are whole
+        return _reward_failed(s, run, rep, at, e)
     except Exception as e:
         if not is_out_of_memory(e):
             raise
@@ -317,11 +325,7 @@ def _train_step(s: Setup, indices: list, params: list,
     """One optimizer step over a step group: (loss, gradient norm before clipping, whether the
     optimizer applied it (fp16's scaler skips a step whose gradients overflowed), the extra
     metrics of a preference stage)."""
-    import torch
-
-    from studio.core.methods import builders as methods
-
-    cfg, scaler, step = s.cfg, s.scaler, at.step
+    cfg, step = s.cfg, at.step
     poison = fault_at("nan", step + 1, raise_=False)
     at.phase = "forward"
     fault_at("oom", step + 1)
@@ -331,12 +335,30 @@ def _train_step(s: Setup, indices: list, params: list,
 
         tally = preference.train_step(s, indices, poison)
         loss, extra = tally.loss, tally.metrics()
+    elif cfg.is_grpo:
+        from studio.core.train.grpo import step as grpo
+
+        loss, extra = grpo.train_step(s, indices, step, poison,
+                                      lambda: _optimizer_step(s, params, step, 0.0))
     else:
         loss, extra = _sft_backward(s, [(s.train[i].input_ids, s.train[i].labels)
                                         for i in indices], poison, at), {}
     if fault_at("overflow", step + 1, raise_=False):
         params[0].grad.fill_(float("inf"))
     at.phase = "optimizer step"
+    grad_norm, applied = _optimizer_step(s, params, step, loss)
+    at.phase = ""
+    return loss, grad_norm, applied, extra
+
+
+def _optimizer_step(s: Setup, params: list, step: int, loss: float) -> tuple[float, bool]:
+    """Clip, step and clear the gradients: (gradient norm before clipping, whether the
+    optimizer applied them)."""
+    import torch
+
+    from studio.core.methods import builders as methods
+
+    cfg, scaler = s.cfg, s.scaler
     if scaler is not None:
         scaler.unscale_(s.optimizer)  # the true gradients, for clipping and the reported norm
     clip = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
@@ -355,8 +377,7 @@ def _train_step(s: Setup, indices: list, params: list,
         if applied:
             methods.after_optimizer_step(s.model, step + 1)
     s.optimizer.zero_grad(set_to_none=True)  # a poisoned step leaves no trace in the weights
-    at.phase = ""
-    return loss, grad_norm, applied, extra
+    return grad_norm, applied
 
 
 def _sft_backward(s: Setup, group: list, poison: bool, at: Progress) -> float:
@@ -459,6 +480,15 @@ def _stopped(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress) -> RunResu
         _save(s, run, rep, at)
     return _end(s, run, rep, "stopped", at.step, "stopped by the user; continue with: "
                 f"python main.py resume {run.path}", "stop")
+
+
+def _reward_failed(s: Setup, run: runs.RunDir, rep: Reporter, at: Progress,
+                   e: Exception) -> RunResult:
+    s.optimizer.zero_grad(set_to_none=True)
+    if at.last_saved != at.step:
+        _save(s, run, rep, at)
+    reason = f"{e} at step {at.step + 1}; {_kept(at)}"
+    return _end(s, run, rep, "failed", at.step, reason, "reward")
 
 
 def _kept(at: Progress) -> str:
