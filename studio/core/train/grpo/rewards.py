@@ -7,10 +7,10 @@ Standard library only (the config check and the app's trust question import it w
   exact      1 when the answer equals the row's reference answer (stripped, case-folded)
   numeric    1 when the last number of the answer equals the reference's last number
   format     1 when the whole completion matches grpo_format_regex; 0.5 when the pattern only
-             occurs inside it; otherwise partial credit 0.5 x (characters of the pattern's
-             literal start, e.g. "Answer: " of "Answer: \\w+", that the completion begins
-             with) / (that start's length). The partial credit is what gives a small model a
-             gradient before it ever writes the whole format.
+             occurs inside it; otherwise partial credit 0.5 x the share of the pattern's literal
+             start ("Answer: " of "Answer: \\w+") whose characters the completion's beginning
+             has in the same order (literal_credit). The partial credit is what gives a small
+             model a gradient before it ever writes the whole format.
   length     -(completion tokens) / grpo_max_completion: a penalty that prefers short replies
   ends_turn  1 when the completion ended with the model's end-of-turn token (not cut off)
 
@@ -222,20 +222,26 @@ class Scorer:
             return 1.0
         if self.format.search(text):
             return 0.5
-        if not self.literal:
-            return 0.0
-        same = 0
-        for a, b in zip(text, self.literal):
-            if a != b:
-                break
-            same += 1
-        return 0.5 * same / len(self.literal)
+        return 0.5 * literal_credit(text, self.literal)
 
     def _length(self, c: Completion) -> float:
         return -c.tokens / max(1, self.max_tokens)
 
     def _ends_turn(self, c: Completion) -> float:
         return float(c.ended)
+
+
+def literal_credit(text: str, literal: str) -> float:
+    """Share of the literal start's characters that the completion's beginning (twice the
+    literal's length) has in the same order: 1 for the literal itself, 0.5 for "Aswr" against
+    "Answer: ", so every step towards the format earns a little."""
+    import difflib
+
+    if not literal:
+        return 0.0
+    head = text[:2 * len(literal)]
+    blocks = difflib.SequenceMatcher(None, head, literal, autojunk=False).get_matching_blocks()
+    return sum(b.size for b in blocks) / len(literal)
 
 
 def last_number(text: str) -> Optional[float]:
