@@ -204,6 +204,8 @@ def inspect_dataset(path: str | Path, format: str = "auto", *, columns: Any = ""
     "prompt=q,response=a" or a mapping)."""
     _check_stage(stage)
     scan = _Scan(path, format, max_rows, progress, columns, stage)
+    if stage == "grpo":  # prompts only: a file of pairs or plain text is refused by name
+        _check_stage_fits(scan.format, stage, Path(path).name)
     if tokenizer is None:
         for _ in scan.samples():
             pass
@@ -212,10 +214,12 @@ def inspect_dataset(path: str | Path, format: str = "auto", *, columns: Any = ""
 
     stage = "pretrain" if scan.format == "text" else "sft" if stage in PREFERENCE_FORMATS \
         else stage
+    # grpo: the prompt (and any reference answer) as the chat template renders it
+    tokenize_as = "sft" if stage == "grpo" else stage
     lengths: list[int] = []
     all_masked: list[int] = []
     for sample, tok in _longer_sides(tokenize_stream(
-            _both_sides(scan.samples()), tokenizer, stage=stage, chat_template=chat_template,
+            _both_sides(scan.samples()), tokenizer, stage=tokenize_as, chat_template=chat_template,
             max_length=max_length)):
         if isinstance(tok, str):
             scan.reject(sample, tok)
