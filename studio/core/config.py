@@ -71,8 +71,9 @@ class RunConfig:
     stage: str = _f("sft", "sft: learn answers (loss on assistant tokens); pretrain: learn "
                     "all tokens of plain text; dpo: prefer the chosen reply to the rejected one "
                     "(pref_loss says how); kto: make good replies likelier and bad ones less "
-                    "likely (rows labelled good / bad, or pairs); grpo: sample a group of replies per "
-                    "prompt, score them with grpo_rewards and learn from the better ones "
+                    "likely (rows labelled good / bad, or pairs); grpo: sample a group of "
+                    "replies per prompt, score them with grpo_rewards and learn from the better "
+                    "ones "
                     "(reinforcement learning with verifiable rewards).", "data", STAGES)
     max_length: int = _f(512, "Longest sample in tokens; longer ones are truncated.", "data",
                          min=8, max=131072)

@@ -14,9 +14,9 @@ from studio.core.errors import ConfigError
 from studio.core.train import trainer
 from studio.core.train.grpo.rewards import file_sha256
 
-ROWS = [{"prompt": f"{q} Reply as: Answer: <word>", "answer": a} for q, a in
-        [("What colour is the sky?", "blue"), ("猫喜欢吃什么？", "鱼"), ("What do bees make?", "honey"),
-         ("What is frozen water?", "ice")]]
+QA = [("What colour is the sky?", "blue"), ("猫喜欢吃什么？", "鱼"),
+      ("What do bees make?", "honey"), ("What is frozen water?", "ice")]
+ROWS = [{"prompt": f"{q} Reply as: Answer: <word>", "answer": a} for q, a in QA]
 
 
 @pytest.fixture()

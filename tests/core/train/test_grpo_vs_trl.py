@@ -65,8 +65,8 @@ def _trl_loss(new, old, ref, mask, adv):
         _get_per_token_logps_and_entropies=lambda *a, **k: (new_leaf, torch.zeros_like(new),
                                                             None))
     B = new.shape[0]
-    inputs = {"prompt_ids": torch.zeros(B, 1, dtype=torch.long),
-              "prompt_mask": torch.ones(B, 1), "completion_ids": torch.zeros(B, T, dtype=torch.long),
+    inputs = {"prompt_ids": torch.zeros(B, 1, dtype=torch.long), "prompt_mask": torch.ones(B, 1),
+              "completion_ids": torch.zeros(B, T, dtype=torch.long),
               "completion_mask": mask, "advantages": adv, "old_per_token_logps": old,
               "ref_per_token_logps": ref}
     loss = trl_grpo.GRPOTrainer._compute_loss(trainer, None, inputs)

@@ -25,10 +25,10 @@ from typing import Any, Callable, Optional, Sequence
 
 from studio.core.data.types import TokenizedSample
 from studio.core.train.grpo import objective, rollout
+from studio.core.train.grpo.completions import FILE as COMPLETIONS_FILE
 from studio.core.train.grpo.rewards import Completion, Scorer
 
 IGNORE = -100
-COMPLETIONS_FILE = "completions.jsonl"
 
 
 @dataclass
