@@ -163,8 +163,9 @@ class RunConfig:
                            "(penalty), ends_turn; other names are functions of "
                            "grpo_reward_file.", "training")
     grpo_format_regex: str = _f("Answer: \\w+", "stage grpo: the pattern the format reward "
-                                "asks the whole completion to match (partial credit for "
-                                "beginning with its literal start).", "training")
+                                "asks the whole completion to match (partial credit for the "
+                                "characters of its literal start, in order, at the beginning).",
+                                "training")
     grpo_answer_regex: str = _f("", "stage grpo: where exact / numeric find the answer in a "
                                 "completion (its first group); empty: the whole completion.",
                                 "training")
