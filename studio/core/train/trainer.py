@@ -246,7 +246,8 @@ def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
             if s.scaler.get_scale() < MIN_LOSS_SCALE:
                 return _diverged(s, run, rep, at, loss, grad_norm)
         at.step, at.in_epoch = at.step + 1, at.in_epoch + 1
-        real_tokens = sum(lengths[i] for i in indices)
+        # grpo: the sampled sequences, prompt + completion, are what trained
+        real_tokens = extra.pop("tokens", None) or sum(lengths[i] for i in indices)
         at.tokens_seen += real_tokens
         dt = max(time.perf_counter() - t0, 1e-9)
         if cfg.log_samples:

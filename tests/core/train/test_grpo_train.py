@@ -136,11 +136,16 @@ def test_an_untrusted_reward_file_refuses_the_start_without_running_it(tmp_path,
     assert not marker.exists() and not (tmp_path / "run").exists()
 
 
-def test_nan_ends_the_run_and_prompt_methods_are_refused(tmp_path, tiny_model_dir,
+def test_nan_and_oom_end_the_run_and_prompt_methods_are_refused(tmp_path, tiny_model_dir,
                                                         prompts_file, monkeypatch):
     monkeypatch.setenv("STUDIO_FAULTS", "nan@2")
     result = trainer.train(cfg_of(tmp_path / "n", tiny_model_dir, prompts_file))
     assert result.status == "failed" and "loss became nan at step 2" in result.reason
+    monkeypatch.setenv("STUDIO_FAULTS", "oom@2")
+    result = trainer.train(cfg_of(tmp_path / "o", tiny_model_dir, prompts_file))
+    assert result.status == "failed" and "out of memory at step 2" in result.reason
+    assert "smaller grpo_group_size than 4" in result.reason
+    monkeypatch.delenv("STUDIO_FAULTS")
     with pytest.raises(ConfigError, match="stage grpo scores sampled replies"):
         trainer.train(cfg_of(tmp_path / "p", tiny_model_dir, prompts_file,
                              method="prompt_tuning"))

@@ -217,7 +217,8 @@ def _metrics(names: list[str], roll: Rollout, kl: float, clipped: float, tokens:
     for name in names:
         m, sd = _mean_std([sc[name] for sc in roll.scores])
         parts[name] = {"mean": m, "std": sd}
-    return {"reward": reward, "reward_std": reward_std, "rewards": parts, "kl": kl,
+    return {"tokens": sum(len(sq.input_ids) for sq in roll.seqs),
+            "reward": reward, "reward_std": reward_std, "rewards": parts, "kl": kl,
             "completion_length": tokens / max(1, len(roll.seqs)), "clip_fraction": clipped}
 
 
