@@ -638,6 +638,10 @@
       <translation>同时记录到</translation>
     </message>
     <message>
+      <source>Answer pattern</source>
+      <translation>答案正则</translation>
+    </message>
+    <message>
       <source>Base model</source>
       <translation>基础模型</translation>
     </message>
@@ -656,6 +660,10 @@
     <message>
       <source>Checkpoints kept</source>
       <translation>保留的检查点数</translation>
+    </message>
+    <message>
+      <source>Clip range</source>
+      <translation>裁剪范围</translation>
     </message>
     <message>
       <source>Data</source>
@@ -702,12 +710,24 @@
       <translation>格式</translation>
     </message>
     <message>
+      <source>Format pattern</source>
+      <translation>格式正则</translation>
+    </message>
+    <message>
       <source>Gradient accumulation</source>
       <translation>梯度累积</translation>
     </message>
     <message>
       <source>Gradient checkpointing</source>
       <translation>梯度检查点</translation>
+    </message>
+    <message>
+      <source>Group size (GRPO)</source>
+      <translation>组大小（GRPO）</translation>
+    </message>
+    <message>
+      <source>KL weight (GRPO)</source>
+      <translation>KL 权重（GRPO）</translation>
     </message>
     <message>
       <source>LR schedule</source>
@@ -744,6 +764,10 @@
     <message>
       <source>Loss on prompt too</source>
       <translation>提示词也计算损失</translation>
+    </message>
+    <message>
+      <source>Max completion tokens</source>
+      <translation>补全最大 token 数</translation>
     </message>
     <message>
       <source>Max gradient norm</source>
@@ -794,12 +818,28 @@
       <translation>偏好损失</translation>
     </message>
     <message>
+      <source>Python files</source>
+      <translation>Python 文件</translation>
+    </message>
+    <message>
+      <source>Reward file (Python)</source>
+      <translation>奖励文件（Python）</translation>
+    </message>
+    <message>
+      <source>Rewards and weights</source>
+      <translation>奖励及权重</translation>
+    </message>
+    <message>
       <source>Run folder</source>
       <translation>运行文件夹</translation>
     </message>
     <message>
       <source>SFT term weight</source>
       <translation>SFT 项权重</translation>
+    </message>
+    <message>
+      <source>Sampling temperature</source>
+      <translation>采样温度</translation>
     </message>
     <message>
       <source>Seed</source>
@@ -832,6 +872,14 @@
     <message>
       <source>Trust remote code</source>
       <translation>信任远程代码</translation>
+    </message>
+    <message>
+      <source>Trusted reward file sha256</source>
+      <translation>已信任奖励文件的 sha256</translation>
+    </message>
+    <message>
+      <source>Updates per batch</source>
+      <translation>每批更新次数</translation>
     </message>
     <message>
       <source>Virtual tokens</source>
