@@ -62,7 +62,8 @@ class StopAt:
 
 def test_a_lora_run_reports_rewards_kl_lengths_and_its_groups(tmp_path, tiny_model_dir,
                                                               prompts_file):
-    result = trainer.train(cfg_of(tmp_path, tiny_model_dir, prompts_file))
+    result = trainer.train(cfg_of(tmp_path, tiny_model_dir, prompts_file,
+                                  report_to="tensorboard"))
     assert result.status == "finished" and (result.run_dir / "adapter").is_dir()
     steps = _steps(result.run_dir)
     assert [m.step for m in steps] == [1, 2, 3]
@@ -73,6 +74,14 @@ def test_a_lora_run_reports_rewards_kl_lengths_and_its_groups(tmp_path, tiny_mod
         assert m.reward == pytest.approx(total, abs=1e-6)
         assert 1 <= m.completion_length <= 6 and m.kl >= 0 and 0 <= m.clip_fraction <= 1
     assert steps[0].kl == pytest.approx(0.0, abs=1e-6)  # adapter off = the policy at first
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(result.run_dir / "tensorboard"))
+    acc.Reload()
+    assert [e.value for e in acc.Scalars("grpo/reward_format")] == pytest.approx(
+        [m.rewards["format"]["mean"] for m in steps], rel=1e-6)
+    assert [e.value for e in acc.Scalars("grpo/reward")] == pytest.approx(
+        [m.reward for m in steps], rel=1e-6)
     groups = _completions(result.run_dir)
     assert [g["step"] for g in groups] == [1, 2, 3]
     assert len(groups[0]["completions"]) == 4 and groups[0]["prompt"].endswith("<word>")
