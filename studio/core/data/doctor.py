@@ -100,6 +100,8 @@ class _Scan:
         self.shape: Any = detected_shape if format == "auto" else format
         if stage == "grpo" and self.shape in PROMPT_SHAPES:  # prompts, answers optional
             self.shape = "prompt"
+            if self.detected in PROMPT_SHAPES:  # what auto-detection finds for stage grpo
+                self.detected = "prompt"
         mapping = parse_columns(columns)
         if mapping:
             self._check_mapping(mapping, format, head)

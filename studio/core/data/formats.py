@@ -225,6 +225,8 @@ def _prompt_sample(value: dict, row: int) -> Sample:
         turns = _turns(value, key)
         if turns and turns[-1].role == "assistant":  # the reference answer
             reference, turns = turns[-1].content, turns[:-1]
+            if not turns:
+                raise BadRow("no prompt: the conversation holds only an assistant reply")
         prompt = _checked_conversation(turns, system, end="user")
     else:
         inst = _text_field(value, _first_key(value, INSTRUCTION_KEYS), required=True)

@@ -17,6 +17,7 @@ ROWS = [
      "solution": "because"},
     {"prompt": ""},
     {"conversations": [{"from": "human", "value": "Hi"}, {"from": "human", "value": "again"}]},
+    {"messages": [{"role": "assistant", "content": "an answer without a question"}]},
 ]
 
 
@@ -29,9 +30,10 @@ def write(tmp_path, rows, name="p.jsonl"):
 def test_prompts_and_reference_answers_in_every_shape(tmp_path):
     samples, report = load_samples(write(tmp_path, ROWS), stage="grpo", skip_bad_rows=True)
     assert report.format == "prompt" and report.good_rows == 5
-    assert [p.row for p in report.problems] == [6, 7]
+    assert [p.row for p in report.problems] == [6, 7, 8]
     assert "empty prompt" in report.problems[0].reason
     assert "two user turns in a row" in report.problems[1].reason
+    assert "only an assistant reply" in report.problems[2].reason
     last = [(s.messages[-1].role, s.messages[-1].content) for s in samples]
     assert last == [("assistant", "blue"), ("assistant", "4"), ("user", "Say hi."),
                     ("assistant", "apple"), ("assistant", "because")]
@@ -43,7 +45,8 @@ def test_the_doctor_checks_grpo_rows_and_counts_their_tokens(tmp_path, tiny_mode
 
     path = write(tmp_path, ROWS)
     report = inspect_dataset(path, stage="grpo")
-    assert report.format == "prompt" and report.bad_rows == 2
+    assert report.format == "prompt" and report.detected_format == "prompt"
+    assert report.bad_rows == 3
     with pytest.raises(DataError, match="row 6"):  # bad rows refuse training, by number
         load_samples(path, stage="grpo")
     counted = inspect_dataset(path, stage="grpo", tokenizer=load_tokenizer(tiny_model_dir),
