@@ -615,10 +615,6 @@
       <translation>参考答案：{answer}</translation>
     </message>
     <message>
-      <source>Rewards</source>
-      <translation>奖励</translation>
-    </message>
-    <message>
       <source>Step {step}, row {row}: {prompt}</source>
       <translation>第 {step} 步，第 {row} 行：{prompt}</translation>
     </message>

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-COLUMNS = 4
+COLUMNS = 3  # the completion with its rewards under it, total, advantage: fits a narrow tab
 
 
 class CompletionsView(QWidget):
@@ -33,10 +33,11 @@ class CompletionsView(QWidget):
         layout.addWidget(self.header)
         self.table = QTableWidget(0, COLUMNS)
         self.table.setObjectName("completions_table")
-        self.table.setHorizontalHeaderLabels([self.tr("Completion"), self.tr("Rewards"),
-                                              self.tr("Total"), self.tr("Advantage")])
+        self.table.setHorizontalHeaderLabels([self.tr("Completion"), self.tr("Total"),
+                                              self.tr("Advantage")])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideNone)  # wrap the rewards instead
         self.table.verticalHeader().setVisible(False)
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -66,8 +67,8 @@ class CompletionsView(QWidget):
             if not c.get("ended", True):
                 text += " …"  # cut at grpo_max_completion
             scores = c.get("rewards") or {}
-            cells = [text, ", ".join(f"{k} {float(v):.2f}" for k, v in scores.items()),
-                     f"{float(c.get('total', 0.0)):.3f}",
+            rewards = ", ".join(f"{k} {float(v):.2f}" for k, v in scores.items())
+            cells = [f"{text}\n{rewards}", f"{float(c.get('total', 0.0)):.3f}",
                      f"{float(c.get('advantage', 0.0)):+.2f}"]
             for col, value in enumerate(cells):
                 item = QTableWidgetItem(value)
@@ -76,6 +77,12 @@ class CompletionsView(QWidget):
                                           | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, col, item)
         self.table.resizeRowsToContents()
+        # again once the stretched column has its width (the layout runs after this call)
+        QTimer.singleShot(0, self.table, self.table.resizeRowsToContents)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self.table.resizeRowsToContents()  # the wrapped lines follow the column's width
 
     def clear(self) -> None:
         self.table.setRowCount(0)

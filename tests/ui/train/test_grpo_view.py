@@ -66,9 +66,9 @@ def test_the_group_panel_lists_completions_best_first(qtbot, tmp_path):
     panel.resize(700, 300)
     panel.show_group(GROUP, {"format": {"mean": 0.44, "std": 0.5}})
     assert panel.table.rowCount() == 3
-    assert panel.table.item(0, 0).text() == "Answer: blue"
-    assert panel.table.item(2, 0).text().endswith("…")  # cut at grpo_max_completion
-    assert panel.table.item(0, 3).text() == "+1.60"
+    assert panel.table.item(0, 0).text() == "Answer: blue\nformat 1.00, ends_turn 1.00"
+    assert panel.table.item(2, 0).text().split("\n")[0].endswith("…")  # cut at the limit
+    assert panel.table.item(0, 2).text() == "+1.60"
     assert "Reference answer: blue" in panel.header.text() and "format 0.440" in \
         panel.header.text()
     panel.grab().save(str(tmp_path / "grpo_group.png"))
