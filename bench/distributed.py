@@ -27,7 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = ROOT / "resources" / "samples" / "demo_zh_en.jsonl"
+from studio.paths import resource  # noqa: E402 (after the path insert)
+
+DATA = resource("samples", "demo_zh_en.jsonl")
 
 
 def _config(folder: Path, args, processes: int, name: str) -> Path:

@@ -51,9 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--columns", metavar="MAP", default="",
                    help="which field plays which role: prompt=q_text,response=a_text (config "
                         "key columns; see `train --help`)")
-    p.add_argument("--stage", choices=["sft", "pretrain", "dpo", "kto"], default="sft",
+    p.add_argument("--stage", choices=["sft", "pretrain", "dpo", "kto", "grpo"], default="sft",
                    help="how tokens are counted: sft (dpo, kto) renders conversations, pretrain "
-                        "learns all")
+                        "learns all; grpo reads rows as prompts with optional reference answers")
     p.add_argument("--max-length", type=number(int, key="max_length"), metavar="N",
                    help="longest sample in tokens (default: the config default)")
     p.add_argument("--max-rows", type=number(int, -2**63, 2**63 - 1), metavar="N",

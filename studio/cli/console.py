@@ -67,9 +67,12 @@ class ConsoleReporter:
 
 
 def _preference(m: StepMetrics | EvalMetrics) -> str:
-    """Stage dpo / kto: the reward margin, accuracy and KL after the loss ("" otherwise)."""
+    """Stage dpo / kto: the reward margin, accuracy and KL after the loss; grpo: the mean
+    reward and completion length too ("" otherwise)."""
+    grpo = (("reward", getattr(m, "reward", None)),
+            ("len", getattr(m, "completion_length", None)))
     parts = [f"{name} {v:.3f}" for name, v in (("margin", m.reward_margin),
-                                               ("acc", m.reward_accuracy), ("kl", m.kl))
+                                               ("acc", m.reward_accuracy), *grpo, ("kl", m.kl))
              if v is not None]
     return "  " + "  ".join(parts) if parts else ""
 

@@ -34,7 +34,7 @@ def __getattr__(name: str) -> tuple:
 
 
 FORMATS = ("auto",) + DATASET_FORMATS  # "auto" detects the shape from the rows
-STAGES = ("sft", "pretrain", "dpo", "kto")
+STAGES = ("sft", "pretrain", "dpo", "kto", "grpo")
 PREFERENCE_STAGES = ("dpo", "kto")  # learn from chosen / rejected (or good / bad) replies
 PREF_LOSSES = ("sigmoid", "ipo", "hinge", "orpo", "simpo")
 REFERENCE_FREE_LOSSES = ("orpo", "simpo")  # no reference model at all
@@ -73,7 +73,10 @@ class RunConfig:
     stage: str = _f("sft", "sft: learn answers (loss on assistant tokens); pretrain: learn "
                     "all tokens of plain text; dpo: prefer the chosen reply to the rejected one "
                     "(pref_loss says how); kto: make good replies likelier and bad ones less "
-                    "likely (rows labelled good / bad, or pairs).", "data", STAGES)
+                    "likely (rows labelled good / bad, or pairs); grpo: sample a group of "
+                    "replies per prompt, score them with grpo_rewards and learn from the better "
+                    "ones "
+                    "(reinforcement learning with verifiable rewards).", "data", STAGES)
     max_length: int = _f(512, "Longest sample in tokens; longer ones are truncated.", "data",
                          min=8, max=131072)
     eval_split: float = _f(0.05, "Share of rows held out for eval loss and perplexity "
@@ -153,6 +156,39 @@ class RunConfig:
     pref_sft_weight: float = _f(0.0, "stage dpo / kto: weight of an SFT term (mean token loss "
                                 "of the chosen replies) added to the preference loss (ORPO "
                                 "always has it at 1).", "training", min=0.0, max=100.0)
+    grpo_group_size: int = _f(4, "stage grpo: completions sampled per prompt; each is judged "
+                              "against the others of its group.", "training", min=2, max=256)
+    grpo_max_completion: int = _f(64, "stage grpo: most tokens sampled for one completion.",
+                                  "training", min=1, max=32768)
+    grpo_temperature: float = _f(1.0, "stage grpo: sampling temperature of the completions.",
+                                 "training", min=0.01, max=10.0)
+    grpo_beta: float = _f(0.04, "stage grpo: weight of the KL penalty that keeps the model "
+                          "near the reference (0 = none, no reference model needed).",
+                          "training", min=0.0, max=100.0)
+    grpo_clip: float = _f(0.2, "stage grpo: clip range epsilon of the policy ratio.",
+                          "training", min=0.0, max=10.0)
+    grpo_iterations: int = _f(1, "stage grpo: policy updates per generation batch, all in "
+                              "one step (more reuse the samples; the clip range keeps the "
+                              "updates close).", "training", min=1, max=64)
+    grpo_rewards: str = _f("format:1,ends_turn:0.2", "stage grpo: rewards and their weights, "
+                           "name:weight separated by commas. Built in: exact, numeric (vs the "
+                           "row's reference answer), format (grpo_format_regex), length "
+                           "(penalty), ends_turn; other names are functions of "
+                           "grpo_reward_file.", "training")
+    grpo_format_regex: str = _f("Answer: \\w+", "stage grpo: the pattern the format reward "
+                                "asks the whole completion to match (partial credit for the "
+                                "characters of its literal start, in order, at the beginning).",
+                                "training")
+    grpo_answer_regex: str = _f("", "stage grpo: where exact / numeric find the answer in a "
+                                "completion (its first group); empty: the whole completion.",
+                                "training")
+    grpo_reward_file: str = _f("", "stage grpo: a Python file of reward functions "
+                               "f(completion, prompt, reference) -> float. It is code: it "
+                               "runs only when grpo_reward_file_sha256 is its hash.",
+                               "training")
+    grpo_reward_file_sha256: str = _f("", "stage grpo: the sha256 of grpo_reward_file you "
+                                      "read and trust (the app asks and fills it).",
+                                      "training")
     seed: int = _f(42, "Random seed for data order, splits and initialisation.", "training")
     # --- output --------------------------------------------------------------------------------
     output_dir: str = _f("runs/run", "The run directory (created). One that already holds a "
@@ -188,6 +224,10 @@ class RunConfig:
     @property
     def is_preference(self) -> bool:
         return self.stage in PREFERENCE_STAGES
+
+    @property
+    def is_grpo(self) -> bool:
+        return self.stage == "grpo"
 
     @property
     def is_peft(self) -> bool:

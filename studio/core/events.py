@@ -36,7 +36,13 @@ class StepMetrics:
     reward_accuracy: Optional[float] = None    # share of pairs whose chosen reward is higher
     logps_chosen: Optional[float] = None       # log-probability of the chosen replies
     logps_rejected: Optional[float] = None
-    kl: Optional[float] = None                 # kto: the KL estimate of the step
+    kl: Optional[float] = None                 # kto: the KL estimate; grpo: mean token KL
+    # stage grpo (absent otherwise): over the step's completions
+    reward: Optional[float] = None             # mean weighted total reward
+    reward_std: Optional[float] = None
+    rewards: Optional[dict] = None             # {reward name: {"mean": x, "std": y}}
+    completion_length: Optional[float] = None  # mean completion tokens
+    clip_fraction: Optional[float] = None      # share of completion tokens whose ratio clipped
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,19 @@ def _preference(d: dict) -> dict:
     return {k: _num(d[k]) for k in PREFERENCE_FIELDS if k in d}
 
 
+GRPO_FIELDS = ("reward", "reward_std", "completion_length", "clip_fraction")
+
+
+def _grpo(d: dict) -> dict:
+    """The optional grpo fields of a step line; `rewards` kept only when it is well formed."""
+    out: dict = {k: _num(d[k]) for k in GRPO_FIELDS if k in d}
+    parts = d.get("rewards")
+    if isinstance(parts, dict):
+        out["rewards"] = {str(name): {"mean": _num(v.get("mean")), "std": _num(v.get("std"))}
+                          for name, v in parts.items() if isinstance(v, dict)}
+    return out
+
+
 def from_json(d: dict) -> Optional[Record]:
     """One parsed metrics.jsonl object -> record; None for lines of an unknown type."""
     kind = d.get("type")
@@ -148,7 +167,8 @@ def from_json(d: dict) -> Optional[Record]:
                                mem_mb=_num(d.get("mem_mb")), time=float(d.get("time", 0.0)),
                                total_steps=int(d.get("total_steps") or 0),
                                epoch=float(d.get("epoch") or 0.0),
-                               skipped_steps=_opt_int(d.get("skipped_steps")), **_preference(d))
+                               skipped_steps=_opt_int(d.get("skipped_steps")), **_preference(d),
+                               **_grpo(d))
         if kind == "eval":
             return EvalMetrics(step=int(d["step"]), eval_loss=_num(d.get("eval_loss")),
                                perplexity=_num(d.get("perplexity")),

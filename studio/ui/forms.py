@@ -35,7 +35,8 @@ from studio.core import config as config_mod
 from studio.core.config import GROUPS, INT_LIMIT, RunConfig, field_specs
 from studio.core.data.types import file_patterns
 
-PATH_FIELDS = {"model": "dir", "dataset": "file", "output_dir": "dir"}
+PATH_FIELDS = {"model": "dir", "dataset": "file", "output_dir": "dir",
+               "grpo_reward_file": "python"}
 
 
 GROUP_TITLES = {
@@ -88,6 +89,17 @@ LABELS = {
     "simpo_gamma": QT_TRANSLATE_NOOP("ConfigForm", "SimPO gamma"),
     "pref_label_smoothing": QT_TRANSLATE_NOOP("ConfigForm", "Label smoothing"),
     "pref_sft_weight": QT_TRANSLATE_NOOP("ConfigForm", "SFT term weight"),
+    "grpo_group_size": QT_TRANSLATE_NOOP("ConfigForm", "Group size (GRPO)"),
+    "grpo_max_completion": QT_TRANSLATE_NOOP("ConfigForm", "Max completion tokens"),
+    "grpo_temperature": QT_TRANSLATE_NOOP("ConfigForm", "Sampling temperature"),
+    "grpo_beta": QT_TRANSLATE_NOOP("ConfigForm", "KL weight (GRPO)"),
+    "grpo_clip": QT_TRANSLATE_NOOP("ConfigForm", "Clip range"),
+    "grpo_iterations": QT_TRANSLATE_NOOP("ConfigForm", "Updates per batch"),
+    "grpo_rewards": QT_TRANSLATE_NOOP("ConfigForm", "Rewards and weights"),
+    "grpo_format_regex": QT_TRANSLATE_NOOP("ConfigForm", "Format pattern"),
+    "grpo_answer_regex": QT_TRANSLATE_NOOP("ConfigForm", "Answer pattern"),
+    "grpo_reward_file": QT_TRANSLATE_NOOP("ConfigForm", "Reward file (Python)"),
+    "grpo_reward_file_sha256": QT_TRANSLATE_NOOP("ConfigForm", "Trusted reward file sha256"),
     "seed": QT_TRANSLATE_NOOP("ConfigForm", "Seed"),
     "output_dir": QT_TRANSLATE_NOOP("ConfigForm", "Run folder"),
     "overwrite": QT_TRANSLATE_NOOP("ConfigForm", "Overwrite"),
@@ -270,7 +282,11 @@ class ConfigForm(QWidget):
 
     def _browse(self, name: str, kind: str) -> None:
         current = str(self.values().get(name, ""))
-        if kind == "file":
+        if kind == "python":  # stage grpo's reward functions
+            path, _ = QFileDialog.getOpenFileName(
+                self, field_label(name), current,
+                QCoreApplication.translate("ConfigForm", "Python files") + " (*.py)")
+        elif kind == "file":
             path, _ = QFileDialog.getOpenFileName(
                 self, field_label(name), current,
                 QCoreApplication.translate("ConfigForm", "Datasets") +

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
 from studio.core.data.columns import Columns, parse_columns
 from studio.core.data.formats import (
     DETECT_ROWS,
+    PROMPT_SHAPES,
     BadRow,
     MediaRow,
     normalise,
@@ -60,7 +61,7 @@ __all__ = [
     "parse_columns", "Proposal", "propose_for_file",
 ]
 
-STAGES = ("sft", "pretrain", "dpo", "kto")
+STAGES = ("sft", "pretrain", "dpo", "kto", "grpo")
 PREVIEW_ROWS = 10
 PROGRESS_ROWS = 1000
 MAX_UNKNOWN_FIELDS = 50  # a hostile file can have a new key per row; the names stop here
@@ -79,7 +80,8 @@ class _Scan:
     names."""
 
     def __init__(self, path: str | Path, format: str, max_rows: Optional[int],
-                 progress: Optional[Callable[[int], None]] = None, columns: Any = ""):
+                 progress: Optional[Callable[[int], None]] = None, columns: Any = "",
+                 stage: str = "sft"):
         if format not in ("auto", *FORMATS):
             raise DataError(f"unknown dataset format '{format}'; use auto or one of "
                             f"{', '.join(FORMATS)}")
@@ -96,6 +98,10 @@ class _Scan:
                             f"{format}")
         # the shape rows are read with: a format name, or a Columns mapping
         self.shape: Any = detected_shape if format == "auto" else format
+        if stage == "grpo" and self.shape in PROMPT_SHAPES:  # prompts, answers optional
+            self.shape = "prompt"
+            if self.detected in PROMPT_SHAPES:  # what auto-detection finds for stage grpo
+                self.detected = "prompt"
         mapping = parse_columns(columns)
         if mapping:
             self._check_mapping(mapping, format, head)
@@ -199,7 +205,9 @@ def inspect_dataset(path: str | Path, format: str = "auto", *, columns: Any = ""
     tokenizer cost ~1-3 ms a row. `columns` maps the file's fields to roles (data.columns:
     "prompt=q,response=a" or a mapping)."""
     _check_stage(stage)
-    scan = _Scan(path, format, max_rows, progress, columns)
+    scan = _Scan(path, format, max_rows, progress, columns, stage)
+    if stage == "grpo":  # prompts only: a file of pairs or plain text is refused by name
+        _check_stage_fits(scan.format, stage, Path(path).name)
     if tokenizer is None:
         for _ in scan.samples():
             pass
@@ -208,10 +216,12 @@ def inspect_dataset(path: str | Path, format: str = "auto", *, columns: Any = ""
 
     stage = "pretrain" if scan.format == "text" else "sft" if stage in PREFERENCE_FORMATS \
         else stage
+    # grpo: the prompt (and any reference answer) as the chat template renders it
+    tokenize_as = "sft" if stage == "grpo" else stage
     lengths: list[int] = []
     all_masked: list[int] = []
     for sample, tok in _longer_sides(tokenize_stream(
-            _both_sides(scan.samples()), tokenizer, stage=stage, chat_template=chat_template,
+            _both_sides(scan.samples()), tokenizer, stage=tokenize_as, chat_template=chat_template,
             max_length=max_length)):
         if isinstance(tok, str):
             scan.reject(sample, tok)
@@ -262,7 +272,7 @@ def load_samples(path: str | Path, format: str = "auto", *, columns: Any = "",
     skip_bad_rows. sft needs conversations; pretrain takes text rows and chat rows (rendered
     by the chat template when tokenized)."""
     _check_stage(stage)
-    scan = _Scan(path, format, max_rows, columns=columns)
+    scan = _Scan(path, format, max_rows, columns=columns, stage=stage)
     name = Path(path).name
     _check_stage_fits(scan.format, stage, name)
     if stage == "sft" and scan.format == "text":
@@ -316,10 +326,16 @@ def _check_stage_fits(fmt: str, stage: str, name: str) -> None:
             what = "chosen/rejected pairs" if stage == "dpo" else \
                 "replies labelled good / bad (or chosen/rejected pairs)"
             raise DataError(f"stage {stage} needs {what}; {name} holds {fmt} rows")
+    elif stage == "grpo" and fmt != "prompt":
+        raise DataError(f"stage grpo needs prompts (an instruction or a conversation ending "
+                        f"with a user turn, answers optional); {name} holds {fmt} rows")
     elif fmt == "preference":
         raise DataError(PREFERENCE_REFUSAL.format(name=name, stage=stage))
     elif fmt == "kto":
         raise DataError(KTO_REFUSAL.format(name=name, stage=stage))
+    elif fmt == "prompt" and stage != "grpo":
+        raise DataError(f"{name} is read as prompts (format prompt): they train with stage: "
+                        f"grpo, not {stage}")
 
 
 def _check_stage(stage: str) -> None:

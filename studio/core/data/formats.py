@@ -12,6 +12,9 @@ Shapes (docs/contract.md, "Dataset shapes"):
              instruction or a prompt (text or a list of messages)
   kto        one reply labelled good or bad: a conversation, an alpaca row or prompt +
              completion, with `label` (or `kto_tag`) true / false
+  prompt     stage grpo: a prompt (alpaca instruction / input, a conversation ending with a
+             user turn, or a prompt as a list of messages) and an optional reference answer
+             (output / answer / solution / reference / ground_truth, or a final assistant turn)
 
 Roles normalise to system / user / assistant / tool: a sharegpt function_call becomes an assistant
 turn whose content is the call, an observation becomes a tool turn. Rows with image / audio /
@@ -58,7 +61,11 @@ KNOWN_FIELDS = {
                    *INSTRUCTION_KEYS, *INPUT_KEYS, "history"},
     "kto": {"label", "kto_tag", "conversations", "messages", "system", "tools",
             *INSTRUCTION_KEYS, *INPUT_KEYS, *OUTPUT_KEYS, "history"},
+    "prompt": {*INSTRUCTION_KEYS, *INPUT_KEYS, *OUTPUT_KEYS, "solution", "reference",
+               "ground_truth", "conversations", "messages", "system", "tools", "history"},
 }
+REFERENCE_KEYS = (*OUTPUT_KEYS, "solution", "reference", "ground_truth")
+PROMPT_SHAPES = ("alpaca", "sharegpt", "messages")  # read as prompts by stage grpo
 KTO_LABEL_KEYS = ("label", "kto_tag")  # TRL's unpaired rows; LLaMA-Factory's kto_tag
 DETECT_ROWS = 200  # rows whose keys decide the format
 
@@ -207,6 +214,37 @@ def _kto_label(value: dict) -> bool:
     raise BadRow(f"field '{key}' is {type_name(v)}, expected true (a good reply) or false")
 
 
+def _prompt_sample(value: dict, row: int) -> Sample:
+    """stage grpo: the prompt, and the reference answer (when the row has one) as a final
+    assistant turn."""
+    key = "conversations" if "conversations" in value else "messages" if "messages" in value \
+        else "prompt" if isinstance(value.get("prompt"), list) else None
+    system = _text_field(value, "system")
+    reference = ""
+    if key:
+        turns = _turns(value, key)
+        if turns and turns[-1].role == "assistant":  # the reference answer
+            reference, turns = turns[-1].content, turns[:-1]
+            if not turns:
+                raise BadRow("no prompt: the conversation holds only an assistant reply")
+        prompt = _checked_conversation(turns, system, end="user")
+    else:
+        inst = _text_field(value, _first_key(value, INSTRUCTION_KEYS), required=True)
+        text = "\n".join(p for p in (inst, _text_field(value, "input")) if p.strip())
+        if not text.strip():
+            raise BadRow("empty prompt: instruction and input are both empty")
+        prompt = ((Message("system", system),) if system.strip() else ()) \
+            + (*_history(value.get("history")), Message("user", text))
+    ref_key = next((k for k in REFERENCE_KEYS if value.get(k) is not None), None)
+    if ref_key and not reference:
+        v = value[ref_key]
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = str(v)  # a numeric answer
+        reference = _text_field({ref_key: v}, ref_key)
+    answer = (Message("assistant", reference),) if reference.strip() else ()
+    return Sample(row, messages=(*prompt, *answer), tools=_tools(value.get("tools")))
+
+
 _NORMALISERS = {
     "alpaca": _alpaca_sample,
     "sharegpt": lambda v, r: _chat_sample(v, r, "conversations"),
@@ -214,6 +252,7 @@ _NORMALISERS = {
     "text": _text_sample,
     "preference": _preference_sample,
     "kto": _kto_sample,
+    "prompt": _prompt_sample,
 }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 ROLES = ("system", "user", "assistant", "tool")
-FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference", "kto")
+FORMATS = ("alpaca", "sharegpt", "messages", "text", "preference", "kto", "prompt")
 # The dataset file types the engine reads (suffix -> reader in load.py). The drop handler and
 # every file dialog read this too, so whatever the loader reads can be dropped or picked.
 FILE_TYPES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv",

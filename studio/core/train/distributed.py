@@ -169,7 +169,7 @@ def check(cfg: RunConfig) -> None:
     """What several processes cannot do yet: refused before anything loads."""
     if cfg.processes == 1:
         return
-    if cfg.is_preference:
+    if cfg.is_preference or cfg.is_grpo:
         raise ConfigError(f"stage {cfg.stage} trains in one process for now; set processes: 1")
     if cfg.eval_data:
         raise ConfigError("eval_data is scored in one-process runs only; score the finished "

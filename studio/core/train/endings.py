@@ -48,6 +48,14 @@ def stopped(s: Any, run: runs.RunDir, rep: Reporter, at: Any) -> RunResult:
                 f"python main.py resume {run.path}", "stop")
 
 
+def reward_failed(s: Any, run: runs.RunDir, rep: Reporter, at: Any, e: Exception) -> RunResult:
+    """A grpo reward function raised (before the step's first gradient): keep what trained."""
+    s.optimizer.zero_grad(set_to_none=True)
+    if at.last_saved != at.step:
+        saving.save(s, run, rep, at)
+    return end(s, run, rep, "failed", at.step, f"{e} at step {at.step + 1}; {kept(at)}", "reward")
+
+
 def kept(at: Any) -> str:
     return (f"the last good checkpoint is step {at.last_saved}" if at.last_saved >= 0
             else "no checkpoint was written before it")

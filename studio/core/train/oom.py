@@ -41,6 +41,9 @@ def remedies(cfg: Any, run_path: Any, where: str) -> list[str]:
     if where == "optimizer step":
         tips.append("a new run with optimizer: paged_adamw_8bit (its state is a quarter of "
                     "AdamW's and moves to CPU memory under pressure)")
+    elif getattr(cfg, "is_grpo", False):  # the group's completions are the long part
+        tips.append(f"a new run with a smaller grpo_group_size than {cfg.grpo_group_size} or "
+                    f"grpo_max_completion than {cfg.grpo_max_completion}")
     else:
         tips.append(f"a shorter max_length than {cfg.max_length}")
     if not cfg.method_spec.quantized_base:

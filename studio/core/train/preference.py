@@ -56,6 +56,19 @@ def sequence_logps(model: Any, seqs: Sequence[TokenizedSample], device: Any,
     all sequences packed in one row."""
     import torch
 
+    token_logps, who = packed_token_logps(model, seqs, device, fast)
+    sums = torch.zeros(len(seqs), device=device, dtype=torch.float32)
+    sums = sums.index_add(0, who, token_logps)
+    counts = torch.bincount(who, minlength=len(seqs)).to(sums.dtype)
+    return sums, counts
+
+
+def packed_token_logps(model: Any, seqs: Sequence[TokenizedSample], device: Any,
+                       fast: bool) -> tuple[Any, Any]:
+    """(log-probability of every labelled token (N,), the sequence each belongs to (N,)), all
+    sequences packed in one row (stage grpo needs them per token)."""
+    import torch
+
     from studio.core.train.loss import unwrap_causal_lm
 
     ids, labels, pos, owner = [], [], [], []
@@ -80,10 +93,7 @@ def sequence_logps(model: Any, seqs: Sequence[TokenizedSample], device: Any,
         logits = model(input_ids=input_ids, position_ids=position_ids,
                        use_cache=False).logits[0, :-1][keep]               # (N, V)
         token_logps = _gather_logps(logits, y)
-    sums = torch.zeros(len(seqs), device=device, dtype=torch.float32)
-    sums = sums.index_add(0, who, token_logps)
-    counts = torch.bincount(who, minlength=len(seqs)).to(sums.dtype)
-    return sums, counts
+    return token_logps.float(), who
 
 
 def _gather_logps(logits: Any, y: Any) -> Any:

@@ -36,6 +36,7 @@ class Setup:
     scaler: Any = None          # torch.amp.GradScaler for fp16 (device.needs_grad_scaler)
     data_info: dict = field(default_factory=dict)
     reference: Any = None      # dpo / kto on full / freeze: stored reference log-probs
+    grpo: Any = None           # stage grpo: rewards, end-of-turn ids, reference (grpo/step.py)
     # this process's place among the run's processes (SINGLE: the only one)
     world: Any = field(default_factory=lambda: distributed.SINGLE)
 
@@ -108,6 +109,10 @@ def prepare(cfg: RunConfig, world: Any = None) -> Setup:
         raise ConfigError(f"stage {cfg.stage} compares replies token by token; {cfg.method} "
                           "adds virtual tokens: use lora, qlora, dora, adalora, ia3, full or "
                           "freeze")
+    if cfg.is_grpo:
+        from studio.core.train.grpo.step import check as check_grpo
+
+        check_grpo(cfg)  # the rewards, and trust in a user reward file, before any loading
     if cfg.eval_data:
         from studio.core.eval.run_eval import check_eval_data
 
@@ -125,6 +130,11 @@ def prepare(cfg: RunConfig, world: Any = None) -> Setup:
 
         tokenized, dropped = tokenize_preference(samples, tokenizer, cfg.max_length,
                                                  stage=cfg.stage)
+    elif cfg.is_grpo:
+        from studio.core.train.grpo.rollout import tokenize_prompts
+
+        tokenized, dropped = tokenize_prompts(samples, tokenizer, cfg.max_length,
+                                              cfg.grpo_max_completion)
     else:
         tokenized, dropped = data.tokenize_dataset(samples, tokenizer, cfg.max_length,
                                                    stage=cfg.stage,
@@ -133,7 +143,9 @@ def prepare(cfg: RunConfig, world: Any = None) -> Setup:
         raise DataError(f"no sample of {cfg.dataset} has tokens to learn from after the chat "
                         f"template and max_length {cfg.max_length}"
                         + (f" ({dropped[0]})" if dropped else ""))
-    train_set, eval_set = data.split_train_eval(tokenized, cfg.eval_split, cfg.seed)
+    # grpo measures itself by its rewards on the prompts it trains on: no held-out loss
+    eval_split = 0.0 if cfg.is_grpo else cfg.eval_split
+    train_set, eval_set = data.split_train_eval(tokenized, eval_split, cfg.seed)
     per_epoch = batching.steps_per_epoch(len(train_set), cfg.effective_batch)
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
 

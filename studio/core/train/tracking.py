@@ -43,6 +43,12 @@ class TensorBoardReporter:
     def on_step(self, m: StepMetrics) -> None:
         for name in _STEP_FIELDS:
             self._w.add_scalar(f"train/{name}", getattr(m, name), m.step, walltime=m.time)
+        if m.reward is not None:  # stage grpo
+            for name in ("reward", "reward_std", "kl", "completion_length", "clip_fraction"):
+                self._w.add_scalar(f"grpo/{name}", getattr(m, name), m.step, walltime=m.time)
+            for name, part in (m.rewards or {}).items():
+                self._w.add_scalar(f"grpo/reward_{name}", part["mean"], m.step,
+                                   walltime=m.time)
 
     def on_eval(self, m: EvalMetrics) -> None:
         self._w.add_scalar("eval/loss", m.eval_loss, m.step, walltime=m.time)

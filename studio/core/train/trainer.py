@@ -150,7 +150,7 @@ def _release(s: Setup) -> None:
     from studio.core.model.load import release
 
     release(s.model)
-    s.model = s.optimizer = s.scaler = None
+    s.model = s.optimizer = s.scaler = s.grpo = None
     oom.give_back_memory(s.device)
 
 
@@ -207,6 +207,10 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
             from studio.core.train import preference
 
             preference.prepare_reference(s, run, resuming=ckpt is not None)
+        if s.cfg.is_grpo:  # rewards (a trusted user file loads now), the reference model
+            from studio.core.train.grpo import step as grpo
+
+            grpo.prepare(s, run)
         extra = {"method": s.cfg.method, "device": str(s.device), "precision": s.precision,
                  "data": s.data_info, "optimizer": s.optimizer_name}
         endings.write_status(s, run, "running", step=at.step, total_steps=s.total_steps, **extra)
@@ -237,8 +241,12 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
 
 def _loop(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
           at: Progress) -> RunResult:
+    from studio.core.train.grpo.rewards import RewardError
+
     try:
         return _steps(s, run, rep, stop, at)
+    except RewardError as e:  # raised before the step's first gradient: the weights are whole
+        return endings.reward_failed(s, run, rep, at, e)
     except Exception as e:
         if not is_out_of_memory(e):
             raise
@@ -274,7 +282,8 @@ def _steps(s: Setup, run: runs.RunDir, rep: Reporter, stop: threading.Event,
             if s.scaler.get_scale() < MIN_LOSS_SCALE:
                 return endings.diverged(s, run, rep, at, loss, grad_norm)
         at.step, at.in_epoch = at.step + 1, at.in_epoch + 1
-        real_tokens = sum(lengths[i] for i in indices)
+        # grpo: the sampled sequences, prompt + completion, are what trained
+        real_tokens = extra.pop("tokens", None) or sum(lengths[i] for i in indices)
         at.tokens_seen += real_tokens
         dt = max(time.perf_counter() - t0, 1e-9)
         if cfg.log_samples:
@@ -330,11 +339,7 @@ def _train_step(s: Setup, indices: list, params: list,
     """One optimizer step over a step group: (loss, gradient norm before clipping, whether the
     optimizer applied it (fp16's scaler skips a step whose gradients overflowed), the extra
     metrics of a preference stage)."""
-    import torch
-
-    from studio.core.methods import builders as methods
-
-    cfg, scaler, step = s.cfg, s.scaler, at.step
+    cfg, step = s.cfg, at.step
     poison = fault_at("nan", step + 1, raise_=False)
     at.phase = "forward"
     fault_at("oom", step + 1)
@@ -347,6 +352,11 @@ def _train_step(s: Setup, indices: list, params: list,
 
         tally = preference.train_step(s, indices, poison)
         loss, extra = tally.loss, tally.metrics()
+    elif cfg.is_grpo:
+        from studio.core.train.grpo import step as grpo
+
+        loss, extra = grpo.train_step(s, indices, step, poison,
+                                      lambda: _optimizer_step(s, params, step, 0.0))
     else:
         loss, extra = _sft_backward(s, [(s.train[i].input_ids, s.train[i].labels)
                                         for i in indices], poison, at), {}
@@ -354,6 +364,19 @@ def _train_step(s: Setup, indices: list, params: list,
     if fault_at("overflow", step + 1, raise_=False):
         params[0].grad.fill_(float("inf"))
     at.phase = "optimizer step"
+    grad_norm, applied = _optimizer_step(s, params, step, loss)
+    at.phase = ""
+    return loss, grad_norm, applied, extra
+
+
+def _optimizer_step(s: Setup, params: list, step: int, loss: float) -> tuple[float, bool]:
+    """Clip, step and clear the gradients: (gradient norm before clipping, whether the
+    optimizer applied them)."""
+    import torch
+
+    from studio.core.methods import builders as methods
+
+    cfg, scaler = s.cfg, s.scaler
     if scaler is not None:
         scaler.unscale_(s.optimizer)  # the true gradients, for clipping and the reported norm
     clip = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
@@ -372,8 +395,7 @@ def _train_step(s: Setup, indices: list, params: list,
         if applied:
             methods.after_optimizer_step(s.model, step + 1)
     s.optimizer.zero_grad(set_to_none=True)  # a poisoned step leaves no trace in the weights
-    at.phase = ""
-    return loss, grad_norm, applied, extra
+    return grad_norm, applied
 
 
 def _sft_backward(s: Setup, group: list, poison: bool, at: Progress) -> float:

@@ -613,6 +613,33 @@
     </message>
   </context>
   <context>
+    <name>CompletionsView</name>
+    <message>
+      <source>A grpo run shows each step's group of completions here.</source>
+      <translation>grpo 运行时，这里显示每一步的一组补全。</translation>
+    </message>
+    <message>
+      <source>Advantage</source>
+      <translation>优势</translation>
+    </message>
+    <message>
+      <source>Completion</source>
+      <translation>补全</translation>
+    </message>
+    <message>
+      <source>Reference answer: {answer}</source>
+      <translation>参考答案：{answer}</translation>
+    </message>
+    <message>
+      <source>Step {step}, row {row}: {prompt}</source>
+      <translation>第 {step} 步，第 {row} 行：{prompt}</translation>
+    </message>
+    <message>
+      <source>Total</source>
+      <translation>总分</translation>
+    </message>
+  </context>
+  <context>
     <name>ConfigForm</name>
     <message>
       <source>Allow pickle weights</source>
@@ -621,6 +648,10 @@
     <message>
       <source>Also log to</source>
       <translation>同时记录到</translation>
+    </message>
+    <message>
+      <source>Answer pattern</source>
+      <translation>答案正则</translation>
     </message>
     <message>
       <source>Base model</source>
@@ -641,6 +672,10 @@
     <message>
       <source>Checkpoints kept</source>
       <translation>保留的检查点数</translation>
+    </message>
+    <message>
+      <source>Clip range</source>
+      <translation>裁剪范围</translation>
     </message>
     <message>
       <source>Data</source>
@@ -687,12 +722,24 @@
       <translation>格式</translation>
     </message>
     <message>
+      <source>Format pattern</source>
+      <translation>格式正则</translation>
+    </message>
+    <message>
       <source>Gradient accumulation</source>
       <translation>梯度累积</translation>
     </message>
     <message>
       <source>Gradient checkpointing</source>
       <translation>梯度检查点</translation>
+    </message>
+    <message>
+      <source>Group size (GRPO)</source>
+      <translation>组大小（GRPO）</translation>
+    </message>
+    <message>
+      <source>KL weight (GRPO)</source>
+      <translation>KL 权重（GRPO）</translation>
     </message>
     <message>
       <source>LR schedule</source>
@@ -729,6 +776,10 @@
     <message>
       <source>Loss on prompt too</source>
       <translation>提示词也计算损失</translation>
+    </message>
+    <message>
+      <source>Max completion tokens</source>
+      <translation>补全最大 token 数</translation>
     </message>
     <message>
       <source>Max gradient norm</source>
@@ -783,12 +834,28 @@
       <translation>进程数</translation>
     </message>
     <message>
+      <source>Python files</source>
+      <translation>Python 文件</translation>
+    </message>
+    <message>
+      <source>Reward file (Python)</source>
+      <translation>奖励文件（Python）</translation>
+    </message>
+    <message>
+      <source>Rewards and weights</source>
+      <translation>奖励及权重</translation>
+    </message>
+    <message>
       <source>Run folder</source>
       <translation>运行文件夹</translation>
     </message>
     <message>
       <source>SFT term weight</source>
       <translation>SFT 项权重</translation>
+    </message>
+    <message>
+      <source>Sampling temperature</source>
+      <translation>采样温度</translation>
     </message>
     <message>
       <source>Seed</source>
@@ -825,6 +892,14 @@
     <message>
       <source>Trust remote code</source>
       <translation>信任远程代码</translation>
+    </message>
+    <message>
+      <source>Trusted reward file sha256</source>
+      <translation>已信任奖励文件的 sha256</translation>
+    </message>
+    <message>
+      <source>Updates per batch</source>
+      <translation>每批更新次数</translation>
     </message>
     <message>
       <source>Virtual tokens</source>
@@ -2222,8 +2297,16 @@ Allow it only if you trust the model's author.</source>
   <context>
     <name>PlotsView</name>
     <message>
+      <source>Accuracy / KL / clipping</source>
+      <translation>准确率 / KL / 裁剪</translation>
+    </message>
+    <message>
       <source>Clear overlays</source>
       <translation>清除叠加曲线</translation>
+    </message>
+    <message>
+      <source>Completion length (tokens)</source>
+      <translation>补全长度（token）</translation>
     </message>
     <message>
       <source>Eval loss</source>
@@ -2254,12 +2337,8 @@ Allow it only if you trust the model's author.</source>
       <translation>图表上还没有运行。点击“开始”（或在欢迎页进行第一次运行），或在列表中选择以前的运行：损失、学习率和内存会在这里实时绘制。</translation>
     </message>
     <message>
-      <source>Preference accuracy / KL</source>
-      <translation>偏好准确率 / KL</translation>
-    </message>
-    <message>
-      <source>Rewards (chosen / rejected)</source>
-      <translation>奖励（chosen / rejected）</translation>
+      <source>Rewards</source>
+      <translation>奖励</translation>
     </message>
     <message>
       <source>Smoothing</source>
@@ -2290,6 +2369,10 @@ Allow it only if you trust the model's author.</source>
       <translation>被选中</translation>
     </message>
     <message>
+      <source>clip fraction</source>
+      <translation>裁剪比例</translation>
+    </message>
+    <message>
       <source>eval</source>
       <translation>评估</translation>
     </message>
@@ -2300,6 +2383,10 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>margin</source>
       <translation>间隔</translation>
+    </message>
+    <message>
+      <source>mean length</source>
+      <translation>平均长度</translation>
     </message>
     <message>
       <source>norm</source>
@@ -2330,12 +2417,20 @@ Allow it only if you trust the model's author.</source>
       <translation>平滑</translation>
     </message>
     <message>
+      <source>spread</source>
+      <translation>离散度</translation>
+    </message>
+    <message>
       <source>step</source>
       <translation>步</translation>
     </message>
     <message>
       <source>tokens/s</source>
       <translation>token/秒</translation>
+    </message>
+    <message>
+      <source>total reward</source>
+      <translation>总奖励</translation>
     </message>
     <message>
       <source>{n} steps</source>
@@ -2486,6 +2581,31 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>“{run}” has no checkpoint yet: it starts again from step 0 with these settings.</source>
       <translation>“{run}”还没有检查点：将用以下设置从第 0 步重新开始。</translation>
+    </message>
+  </context>
+  <context>
+    <name>RewardTrust</name>
+    <message>
+      <source>Allow this file</source>
+      <translation>允许这个文件</translation>
+    </message>
+    <message>
+      <source>Don't allow</source>
+      <translation>不允许</translation>
+    </message>
+    <message>
+      <source>This reward file runs Python code</source>
+      <translation>这个奖励文件会运行 Python 代码</translation>
+    </message>
+    <message>
+      <source>{path}
+sha256 {digest}
+
+The run will call its reward functions. Allow it only if you have read it or trust its author.</source>
+      <translation>{path}
+sha256 {digest}
+
+运行会调用其中的奖励函数。只有在你读过它或信任其作者时才允许。</translation>
     </message>
   </context>
   <context>
@@ -2706,8 +2826,8 @@ Allow it only if you trust the model's author.</source>
       <translation>pref_loss 为 simpo 时：目标奖励间隔 gamma。</translation>
     </message>
     <message>
-      <source>sft: learn answers (loss on assistant tokens); pretrain: learn all tokens of plain text; dpo: prefer the chosen reply to the rejected one (pref_loss says how); kto: make good replies likelier and bad ones less likely (rows labelled good / bad, or pairs).</source>
-      <translation>sft：学习回答（只对助手 token 计算损失）；pretrain：学习纯文本的所有 token；dpo：让被选中的回答优于被拒绝的回答（方式由 pref_loss 决定）；kto：让好回答更可能、坏回答更不可能（标注好 / 坏的行，或偏好对）。</translation>
+      <source>sft: learn answers (loss on assistant tokens); pretrain: learn all tokens of plain text; dpo: prefer the chosen reply to the rejected one (pref_loss says how); kto: make good replies likelier and bad ones less likely (rows labelled good / bad, or pairs); grpo: sample a group of replies per prompt, score them with grpo_rewards and learn from the better ones (reinforcement learning with verifiable rewards).</source>
+      <translation>sft：学习回答（只对助手 token 计算损失）；pretrain：学习纯文本的所有 token；dpo：让被选中的回答优于被拒绝的回答（方式由 pref_loss 决定）；kto：让好回答更可能、坏回答更不可能（标注好 / 坏的行，或偏好对）；grpo：对每个提示采样一组回答，用 grpo_rewards 打分，并向其中更好的回答学习（可验证奖励的强化学习）。</translation>
     </message>
     <message>
       <source>stage dpo / kto: beta, how far the tuned model may move from the reference (ORPO: the weight of the odds-ratio term).</source>
@@ -2720,6 +2840,50 @@ Allow it only if you trust the model's author.</source>
     <message>
       <source>stage dpo: sigmoid (DPO), ipo, hinge (SLiC), orpo (odds ratio plus SFT, no reference) or simpo (length-normalised, no reference).</source>
       <translation>stage 为 dpo 时：sigmoid（DPO）、ipo、hinge（SLiC）、orpo（几率比加 SFT，无参考模型）或 simpo（按长度归一化，无参考模型）。</translation>
+    </message>
+    <message>
+      <source>stage grpo: a Python file of reward functions f(completion, prompt, reference) -&gt; float. It is code: it runs only when grpo_reward_file_sha256 is its hash.</source>
+      <translation>grpo 阶段：奖励函数所在的 Python 文件，函数形如 f(completion, prompt, reference) -&gt; float。它是代码：只有 grpo_reward_file_sha256 等于它的哈希时才会运行。</translation>
+    </message>
+    <message>
+      <source>stage grpo: clip range epsilon of the policy ratio.</source>
+      <translation>grpo 阶段：策略比率的裁剪范围 epsilon。</translation>
+    </message>
+    <message>
+      <source>stage grpo: completions sampled per prompt; each is judged against the others of its group.</source>
+      <translation>grpo 阶段：每个提示采样的补全数；每个补全都与同组的其他补全比较。</translation>
+    </message>
+    <message>
+      <source>stage grpo: most tokens sampled for one completion.</source>
+      <translation>grpo 阶段：一个补全最多采样的 token 数。</translation>
+    </message>
+    <message>
+      <source>stage grpo: policy updates per generation batch, all in one step (more reuse the samples; the clip range keeps the updates close).</source>
+      <translation>grpo 阶段：每批生成之后的策略更新次数，都在同一步内完成（次数越多，样本复用越多；裁剪范围让各次更新不偏离太远）。</translation>
+    </message>
+    <message>
+      <source>stage grpo: rewards and their weights, name:weight separated by commas. Built in: exact, numeric (vs the row's reference answer), format (grpo_format_regex), length (penalty), ends_turn; other names are functions of grpo_reward_file.</source>
+      <translation>grpo 阶段：奖励及其权重，写成 名称:权重，用逗号分隔。内置：exact、numeric（与该行的参考答案比较）、format（grpo_format_regex）、length（长度惩罚）、ends_turn；其他名称是 grpo_reward_file 中的函数。</translation>
+    </message>
+    <message>
+      <source>stage grpo: sampling temperature of the completions.</source>
+      <translation>grpo 阶段：采样补全时的温度。</translation>
+    </message>
+    <message>
+      <source>stage grpo: the pattern the format reward asks the whole completion to match (partial credit for the characters of its literal start, in order, at the beginning).</source>
+      <translation>grpo 阶段：格式奖励要求整个补全匹配的正则表达式（补全开头按顺序含有其字面前缀的字符时给部分分）。</translation>
+    </message>
+    <message>
+      <source>stage grpo: the sha256 of grpo_reward_file you read and trust (the app asks and fills it).</source>
+      <translation>grpo 阶段：你读过并信任的 grpo_reward_file 的 sha256（应用会询问并自动填写）。</translation>
+    </message>
+    <message>
+      <source>stage grpo: weight of the KL penalty that keeps the model near the reference (0 = none, no reference model needed).</source>
+      <translation>grpo 阶段：让模型保持接近参考模型的 KL 惩罚权重（0 = 不惩罚，也不需要参考模型）。</translation>
+    </message>
+    <message>
+      <source>stage grpo: where exact / numeric find the answer in a completion (its first group); empty: the whole completion.</source>
+      <translation>grpo 阶段：exact / numeric 在补全中找答案的正则（取第一个分组）；留空：整个补全。</translation>
     </message>
   </context>
   <context>
@@ -2982,6 +3146,10 @@ characters {a}–{b}: {chars!r}</source>
       <translation>请在历史运行列表中选择要继续的运行。</translation>
     </message>
     <message>
+      <source>Completions</source>
+      <translation>补全</translation>
+    </message>
+    <message>
       <source>Continue the selected (or last) run from its latest checkpoint.</source>
       <translation>从最近的检查点继续所选（或上一次的）运行。</translation>
     </message>
@@ -2994,12 +3162,20 @@ characters {a}–{b}: {chars!r}</source>
       <translation>错误：{reason}</translation>
     </message>
     <message>
+      <source>Events</source>
+      <translation>事件</translation>
+    </message>
+    <message>
       <source>Export launch script…</source>
       <translation>导出启动脚本…</translation>
     </message>
     <message>
       <source>Loading the model and the data…</source>
       <translation>正在加载模型和数据…</translation>
+    </message>
+    <message>
+      <source>Not started: the reward file was not allowed.</source>
+      <translation>未开始：奖励文件未被允许。</translation>
     </message>
     <message>
       <source>Out of memory: “Resume with changes…” continues from the checkpoint with a smaller micro-batch.</source>
@@ -3120,6 +3296,10 @@ characters {a}–{b}: {chars!r}</source>
     <message>
       <source>resumed</source>
       <translation>已继续</translation>
+    </message>
+    <message>
+      <source>reward {r:.3f}</source>
+      <translation>奖励 {r:.3f}</translation>
     </message>
     <message>
       <source>started</source>

@@ -17,9 +17,10 @@ from studio.core.events import EvalMetrics, Record, StepMetrics
 # every series a run has; plots.SERIES gives each its chart, legend name and colour
 SERIES_KEYS = ("loss", "loss_smooth", "eval_loss", "lr", "grad_norm", "tokens_per_s",
                "mem_allocated", "mem_reserved", "mem_peak", "mem_rss",
-               "rewards_chosen", "rewards_rejected", "reward_margin", "reward_accuracy", "kl")
-# stage dpo / kto: step-line fields drawn as they are (absent, None or NaN: no point)
-PREFERENCE_KEYS = SERIES_KEYS[-5:]
+               "rewards_chosen", "rewards_rejected", "reward_margin", "reward_accuracy", "kl",
+               "reward", "reward_std", "clip_fraction", "completion_length")
+# stage dpo / kto / grpo: step-line fields drawn as they are (absent, None or NaN: no point)
+STAGE_KEYS = SERIES_KEYS[10:]
 
 
 class Series:
@@ -76,12 +77,14 @@ class RunCurves:
 
     def __init__(self) -> None:
         self.series = {key: Series() for key in SERIES_KEYS}
+        self.reward_parts: dict[str, Series] = {}  # grpo: each reward's mean, by name
         self.smooth_state = (0.0, 0.0)  # (acc, norm) of the running EMA of the loss
         self.smoothed_with: Optional[float] = None  # the EMA weight loss_smooth was made with
 
     def clear(self) -> None:
         for s in self.series.values():
             s.clear()
+        self.reward_parts.clear()
         self.smooth_state = (0.0, 0.0)
 
     def last_step(self) -> float:
@@ -92,8 +95,8 @@ class RunCurves:
         x = float(m.step)
         loss = self.series["loss"]
         if len(loss) and loss.x[-1] >= x:  # resumed from an earlier step: redo from here
-            for s in self.series.values():  # (an eval at step x goes too: it is redone)
-                s.truncate_from(x)
+            for s in [*self.series.values(), *self.reward_parts.values()]:
+                s.truncate_from(x)  # (an eval at step x goes too: it is redone)
             self.resmooth(weight)
         loss.append(x, m.loss)
         self.smoothed_with = weight
@@ -120,10 +123,14 @@ class RunCurves:
                 self.series["mem_rss"].append(x, rss)
         if np.isfinite(peak):
             self.series["mem_peak"].append(x, peak)
-        for key in PREFERENCE_KEYS:
+        for key in STAGE_KEYS:
             v = getattr(m, key, None)
             if v is not None and np.isfinite(v):
                 self.series[key].append(x, v)
+        for name, part in (m.rewards or {}).items():
+            mean = part.get("mean") if isinstance(part, dict) else None
+            if mean is not None and np.isfinite(mean):
+                self.reward_parts.setdefault(name, Series()).append(x, mean)
 
     @classmethod
     def from_records(cls, records: Iterable[Record], weight: float) -> "RunCurves":

@@ -38,6 +38,7 @@ from studio.ui.errors import show_error
 from studio.ui.forms import ConfigForm, group_title
 from studio.ui.train.overlay_loader import OverlayLoader
 from studio.ui.train.progress import Progress, StepBar, fmt_duration  # noqa: F401 (re-export)
+from studio.ui.train.reward_trust import trust_reward_file
 from studio.ui.train.runs_list import RunsList
 
 if TYPE_CHECKING:
@@ -168,7 +169,13 @@ class TrainPanel(QWidget):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(500)
         self.log.setPlaceholderText(self.tr("The run's events appear here."))
-        bottom.addWidget(self.log)
+        from studio.ui.train.completions_view import CompletionsView
+
+        self.completions = CompletionsView()
+        self.bottom_tabs = QTabWidget()
+        self.bottom_tabs.addTab(self.log, self.tr("Events"))
+        self.bottom_tabs.addTab(self.completions, self.tr("Completions"))
+        bottom.addWidget(self.bottom_tabs)
         bottom.setSizes([620, 350])
         split.addWidget(bottom)
         split.setSizes([640, 230])
@@ -225,6 +232,10 @@ class TrainPanel(QWidget):
         cfg = self._config()
         if cfg is None:
             return False
+        cfg = trust_reward_file(self, cfg, self.session.draft)
+        if cfg is None:
+            self.message.setText(self.tr("Not started: the reward file was not allowed."))
+            return False
         if cfg.processes > 1:  # a process group cannot run in this window's thread
             return self.start_detached()
         self._keep_curves = False
@@ -238,6 +249,10 @@ class TrainPanel(QWidget):
     def start_detached(self) -> bool:
         cfg = self._config()
         if cfg is None:
+            return False
+        cfg = trust_reward_file(self, cfg, self.session.draft)
+        if cfg is None:
+            self.message.setText(self.tr("Not started: the reward file was not allowed."))
             return False
         self._keep_curves = False
         try:
@@ -376,6 +391,7 @@ class TrainPanel(QWidget):
     def _on_started(self, run_dir: str) -> None:
         if not self._keep_curves:
             self.plots.clear()
+            self.completions.clear()
             self.progress.reset()
         self._keep_curves = False
         self._oom = False
@@ -397,7 +413,18 @@ class TrainPanel(QWidget):
         if eta is not None:
             parts.append(self.tr("about {t} left").format(t=fmt_duration(eta)))
         parts.append(self.tr("loss {loss:.4f}").format(loss=m.loss))
+        if m.reward is not None:
+            parts.append(self.tr("reward {r:.3f}").format(r=m.reward))
+            self._show_group(m)
         self.eta_label.setText(" · ".join(parts))
+
+    def _show_group(self, m: StepMetrics) -> None:
+        """grpo: the step's group of completions, from the newest line of completions.jsonl."""
+        from studio.core.train.grpo.completions import last_group  # standard library only
+
+        run_dir = self.session.run_dir
+        if run_dir is not None:
+            self.completions.show_group(last_group(run_dir), m.rewards)
 
     def _on_eval(self, e: EvalMetrics) -> None:
         self.plots.add_eval(e)

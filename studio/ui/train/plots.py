@@ -44,10 +44,12 @@ CHARTS = {
     "grad_norm": QT_TRANSLATE_NOOP("PlotsView", "Gradient norm"),
     "tokens_per_s": QT_TRANSLATE_NOOP("PlotsView", "Tokens / s"),
     "memory": QT_TRANSLATE_NOOP("PlotsView", "Memory (MB)"),
-    "rewards": QT_TRANSLATE_NOOP("PlotsView", "Rewards (chosen / rejected)"),
-    "preference": QT_TRANSLATE_NOOP("PlotsView", "Preference accuracy / KL"),
+    "rewards": QT_TRANSLATE_NOOP("PlotsView", "Rewards"),
+    "preference": QT_TRANSLATE_NOOP("PlotsView", "Accuracy / KL / clipping"),
+    "completion": QT_TRANSLATE_NOOP("PlotsView", "Completion length (tokens)"),
 }
 PREFERENCE_CHARTS = ("rewards", "preference")  # laid out once a run reports them
+GRPO_CHARTS = ("completion",)                   # laid out once a grpo run reports it
 # series key -> (chart, legend name, colour, width)
 SERIES = {
     "loss": ("loss", QT_TRANSLATE_NOOP("PlotsView", "raw"), "#9db8d9", 1),
@@ -66,7 +68,14 @@ SERIES = {
     "reward_accuracy": ("preference", QT_TRANSLATE_NOOP("PlotsView", "accuracy"), "#8e44ad",
                         2),
     "kl": ("preference", QT_TRANSLATE_NOOP("PlotsView", "KL"), "#7f8c8d", 1),
+    "reward": ("rewards", QT_TRANSLATE_NOOP("PlotsView", "total reward"), "#1f5fa8", 2),
+    "reward_std": ("rewards", QT_TRANSLATE_NOOP("PlotsView", "spread"), "#9db8d9", 1),
+    "clip_fraction": ("preference", QT_TRANSLATE_NOOP("PlotsView", "clip fraction"), "#d35400",
+                      1),
+    "completion_length": ("completion", QT_TRANSLATE_NOOP("PlotsView", "mean length"),
+                          "#16a085", 2),
 }
+PART_COLOURS = ("#27ae60", "#c0392b", "#8e44ad", "#e67e22", "#00838f", "#6d4c41")
 assert tuple(SERIES) == SERIES_KEYS  # the buffers (curves.py) and the legend agree
 OVERLAY_COLOURS = ("#e67e22", "#27ae60", "#8e44ad", "#e84393", "#00838f", "#6d4c41")
 
@@ -98,7 +107,7 @@ class PlotsView(QWidget):
         layout.addWidget(self.graphics, 1)
         self.plots: dict[str, pg.PlotItem] = {}
         for i, (key, title) in enumerate(CHARTS.items()):
-            if key in PREFERENCE_CHARTS:  # kept out of the grid until a run reports them
+            if key in PREFERENCE_CHARTS + GRPO_CHARTS:  # out of the grid until reported
                 plot = pg.PlotItem(title=_t(title))
             else:
                 plot = self.graphics.addPlot(row=i // 2, col=i % 2, title=_t(title))
@@ -121,6 +130,9 @@ class PlotsView(QWidget):
             "No run on the charts yet. Press Start (or take the first run on the Welcome "
             "page), or pick a past run in the list: loss, learning rate and memory draw here "
             "live."), width=520)
+        self.grpo_shown = False
+        self._part_curves: dict[str, pg.PlotDataItem] = {}  # grpo: one curve per reward
+        self._part_colours: dict[str, str] = {}
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
@@ -220,6 +232,14 @@ class PlotsView(QWidget):
             for chart in PREFERENCE_CHARTS:
                 self.graphics.ci.removeItem(self.plots[chart])
             self.preference_shown = False
+        if self.grpo_shown:
+            for chart in GRPO_CHARTS:
+                self.graphics.ci.removeItem(self.plots[chart])
+            self.grpo_shown = False
+        for curve in self._part_curves.values():
+            self.plots["rewards"].removeItem(curve)
+        self._part_curves.clear()
+        self._part_colours.clear()
         self._total = 0
         self._apply_x_range()
         self._changed_all()
@@ -317,9 +337,24 @@ class PlotsView(QWidget):
         if not self.preference_shown and any(len(self.live.series[k]) for k in SERIES
                                              if SERIES[k][0] in PREFERENCE_CHARTS):
             self._show_preference_charts()
+        if not self.grpo_shown and len(self.live.series["completion_length"]):
+            row = len(CHARTS) // 2
+            self.graphics.ci.addItem(self.plots["completion"], row=row, col=0)
+            self.grpo_shown = True
+        self._draw_reward_parts()
         self._update_titles()
         n = self.points("loss")
         self.status.setText(self.tr("{n} steps").format(n=f"{n:,}") if n else "")
+
+    def _draw_reward_parts(self) -> None:
+        """grpo: each reward's mean on the rewards chart, a curve per name as names appear."""
+        for name, series in self.live.reward_parts.items():
+            curve = self._part_curves.get(name)
+            if curve is None:
+                colour = PART_COLOURS[len(self._part_curves) % len(PART_COLOURS)]
+                curve = self._curve(self.plots["rewards"], colour, 1)
+                self._part_curves[name], self._part_colours[name] = curve, colour
+            curve.setData(series.x, series.y)
 
     def _show_preference_charts(self) -> None:
         row = len(CHARTS) // 2 - 1
@@ -372,6 +407,8 @@ class PlotsView(QWidget):
             parts = [f'<span style="color:#34495e">{html.escape(_t(title))}</span>']
             live = [(name, color) for key, (c, name, color, _) in SERIES.items()
                     if c == chart and len(self.live.series[key])]
+            if chart == "rewards":  # grpo: each reward by its own name
+                live += [(name, self._part_colours[name]) for name in self._part_curves]
             past = [(name, color) for name, (_, items, color) in self._overlays.items()
                     if any(SERIES[k][0] == chart for k in items)]
             if len(live) > 1 or past:  # a lone live line needs no key

@@ -170,6 +170,8 @@ def test_load_samples_keeps_exactly_the_good_rows(tmp_path, f, stage, fmt):
                 assert msg == KTO_REFUSAL.format(name=path.name, stage=stage)
             elif report.format == "text" and stage == "sft":
                 assert "stage: pretrain" in msg
+            elif report.format == "prompt":  # prompts (format prompt) train with stage grpo
+                assert "stage: grpo" in msg
             elif report.good_rows == 0:
                 assert msg.startswith(f"no row of {path.name}") or "image/audio/video" in msg
             else:
@@ -177,7 +179,7 @@ def test_load_samples_keeps_exactly_the_good_rows(tmp_path, f, stage, fmt):
                 assert report.problems and str(report.problems[0]) in msg, msg
             continue
         assert report is not None, "load_samples read a file the doctor refuses"
-        assert report.format not in ("preference", "kto")
+        assert report.format not in ("preference", "kto", "prompt")
         assert not (report.format == "text" and stage == "sft")
         assert skip or not report.problems
         assert got.problems == report.problems and got.good_rows == report.good_rows
