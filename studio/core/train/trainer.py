@@ -176,8 +176,12 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
             from studio.core.train import preference
 
             preference.prepare_reference(s, run, resuming=ckpt is not None)
+        import torch
+
+        # cpu_threads: torch's intra-op pool (the queue runner splits the cores with --parallel)
         extra = {"method": s.cfg.method, "device": str(s.device), "precision": s.precision,
-                 "data": s.data_info, "optimizer": s.optimizer_name}
+                 "data": s.data_info, "optimizer": s.optimizer_name,
+                 "cpu_threads": torch.get_num_threads()}
         runs.write_status(run, "running", step=at.step, total_steps=s.total_steps, **extra)
         rep.on_event(RunEvent(step=at.step, event="resumed" if ckpt else "started",
                               detail=_start_detail(s, ckpt),
