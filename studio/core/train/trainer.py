@@ -8,6 +8,7 @@ and leaves a checkpoint. Bad input raises UserError *before* the run directory i
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -296,7 +297,12 @@ def _score_eval_data(s: Setup, run: runs.RunDir, at: Progress, checkpoint_name: 
     cfg = s.cfg
     path = run_eval.data_path(cfg.eval_data, s.tokenizer, run.path)
     metric = run_eval.pick_metric(cfg.eval_data, cfg.eval_metric)
-    result = run_eval.evaluate(s.model, s.tokenizer, path, metric, cfg.max_length)
+    # "base" is the model before tuning: for prompt / prefix tuning the step-0 model already
+    # has a (random) prompt, so the adapter is switched off, as `eval RUN` scores the base.
+    off = s.model.disable_adapter() if checkpoint_name == "base" and cfg.is_peft \
+        else contextlib.nullcontext()
+    with off:
+        result = run_eval.evaluate(s.model, s.tokenizer, path, metric, cfg.max_length)
     run_eval.append_record(run.path, run_eval.record(at.step, checkpoint_name, cfg.eval_data,
                                                      result))
 
