@@ -592,6 +592,10 @@
       <translation>{n} 个运行</translation>
     </message>
     <message>
+      <source>{n} runs, all finished. Lowest eval loss: &lt;b&gt;{best}&lt;/b&gt; ({loss:.4f}); least memory: &lt;b&gt;{cheap}&lt;/b&gt; ({mb:.0f} MB). Click a column to sort.</source>
+      <translation>共 {n} 个运行，全部已完成。验证损失最低：&lt;b&gt;{best}&lt;/b&gt;（{loss:.4f}）；内存最少：&lt;b&gt;{cheap}&lt;/b&gt;（{mb:.0f} MB）。点击列标题可排序。</translation>
+    </message>
+    <message>
       <source>{n} runs. Lowest eval loss: &lt;b&gt;{best}&lt;/b&gt; ({loss:.4f}); least memory: &lt;b&gt;{cheap}&lt;/b&gt; ({mb:.0f} MB). Click a column to sort.</source>
       <translation>共 {n} 个运行。验证损失最低：&lt;b&gt;{best}&lt;/b&gt;（{loss:.4f}）；内存最少：&lt;b&gt;{cheap}&lt;/b&gt;（{mb:.0f} MB）。点击列标题可排序。</translation>
     </message>
