@@ -383,6 +383,40 @@ class ComparisonBoard(QWidget):
                        symbol=symbol, symbolSize=5, symbolBrush=self._colour_of(row["_path"]),
                        symbolPen=None)
 
+    # --- the tour: the board with the run(s) the tour just trained, and their answers --------
+    def tour_prepare(self, tour: Any) -> None:
+        run = getattr(getattr(tour, "session", None), "run_dir", None)
+        self._tour_runs = [str(run)] if run is not None and Path(run).is_dir() else []
+        self._tour_question = getattr(tour, "question", "")
+        self._tour_asked = False
+        if self._tour_runs:
+            self.compare(self._tour_runs)  # by path: the tour's folder may not be the runs root
+
+    def tour_ready(self) -> bool:
+        """Table and curves for the tour's runs, then each one's answer to the tour's question
+        (on the Answers tab)."""
+        runs_ = getattr(self, "_tour_runs", [])
+        if not runs_:
+            return True
+        if self._read_task is not None or [r["_path"] for r in self.rows] != runs_:
+            return False
+        if not self._tour_asked and self._tour_question:
+            self._tour_asked = True
+            self._show_ticked(runs_)
+            self.answers.prompt.setText(self._tour_question)
+            self.answers.ask()
+            self.findChild(QTabWidget, "board_tabs").setCurrentWidget(self.answers)
+        return not self.answers.busy
+
+    def _show_ticked(self, paths: list[str]) -> None:
+        """Tick these runs in the tree where it lists them, without reading them again."""
+        self.tree.blockSignals(True)
+        for item in self.tree.findItems("*", Qt.MatchFlag.MatchWildcard
+                                        | Qt.MatchFlag.MatchRecursive):
+            if item.data(0, PATH_ROLE) in paths:
+                item.setCheckState(0, Qt.CheckState.Checked)
+        self.tree.blockSignals(False)
+
     # --- export ------------------------------------------------------------------------------
     def export(self, path: str | Path, fmt: str) -> None:
         rows = self.rows_in_view_order()
