@@ -36,10 +36,17 @@ def run(args: argparse.Namespace) -> int:
 
     rows = compare.table(args.runs)
     if args.prompt:
+        import contextlib
+        import io
+
         from studio.core.experiments.answers import answers
 
-        said = answers([r["_path"] for r in rows], args.prompt,
-                       max_new_tokens=args.max_new_tokens)
+        # Loading each run's model prints progress bars and notices (the library noise that
+        # commands send to stdout): dropped here, so the table on stdout can be piped as
+        # CSV / JSON.
+        with contextlib.redirect_stderr(io.StringIO()):
+            said = answers([r["_path"] for r in rows], args.prompt,
+                           max_new_tokens=args.max_new_tokens)
         for r in rows:
             for prompt, text in zip(args.prompt, said[r["_path"]]):
                 r[f"answer: {prompt}"] = text

@@ -77,6 +77,9 @@ def _preference(m: StepMetrics | EvalMetrics) -> str:
     return "  " + "  ".join(parts) if parts else ""
 
 
+RUNNER_GONE = "SIGUSR1"  # the signal a queue runner's children get when it dies (runner.py)
+
+
 def run_with_console(start: Callable, quiet: bool = False, summary: bool = True) -> int:
     """Run `start(reporter, stop_event)`; the first Ctrl+C / SIGTERM stops after the current
     step with a checkpoint, a second one aborts. `summary`: print the closing line (process
@@ -90,7 +93,15 @@ def run_with_console(start: Callable, quiet: bool = False, summary: bool = True)
         print("\nstopping after this step (a checkpoint is saved); press Ctrl+C again to abort",
               file=user_stderr(), flush=True)
 
+    def on_runner_gone(signum, frame):
+        # The queue runner died (its parent-death signal, Linux): stop with a checkpoint. Never
+        # an abort: the kernel sends it once for each runner thread that ends before the last.
+        stop.set()
+
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    if hasattr(signal, RUNNER_GONE):
+        old[getattr(signal, RUNNER_GONE)] = signal.signal(getattr(signal, RUNNER_GONE),
+                                                          on_runner_gone)
     try:
         result = start(ConsoleReporter(quiet), stop)
     finally:

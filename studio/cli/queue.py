@@ -1,7 +1,8 @@
 """`python main.py queue add|list|run|cancel|move|pause|unpause|retry|clear`: the run queue.
 
 The queue lives in ROOT/queue/ next to the runs (--root, default `runs`, the app's default runs
-folder); `queue run` takes its runs one after another until none is waiting.
+folder); `queue run` takes its runs one after another (`--parallel N`: N at once) until none
+is waiting.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--name", default="", help="a name for the list (default: the folder)")
     lst = _verb(verbs, "list", "the entries, their state and progress")
     lst.add_argument("--json", action="store_true", help="one JSON object per entry")
-    run = _verb(verbs, "run", "train the waiting runs one after another")
+    run = _verb(verbs, "run", "train the waiting runs one after another (or N at once)")
     run.add_argument("--wait", action="store_true",
                      help="keep waiting for new entries when the queue is empty (Ctrl+C ends)")
     run.add_argument("--detach", action="store_true",
                      help="start the runner in the background and return at once")
+    add_parallel(run)
     for name, text in (("cancel", "cancel entries (a running one stops with a checkpoint)"),
                        ("retry", "queue failed or cancelled entries again (they resume)")):
         v = _verb(verbs, name, text)
@@ -49,6 +51,14 @@ def _verb(verbs, name: str, text: str) -> argparse.ArgumentParser:
                    help=f"the runs folder whose queue to use (default: {DEFAULT_ROOT})")
     v.set_defaults(func=globals()[f"_{name}"])
     return v
+
+
+def add_parallel(p: argparse.ArgumentParser) -> None:
+    from studio.cli.args import number
+
+    p.add_argument("--parallel", type=number(int, 1, 64), default=1, metavar="N",
+                   help="train N runs at once, the CPU cores split between them (CPU runs, or "
+                        "small runs that fit on one GPU together) [1]")
 
 
 def _queue(args):
@@ -91,15 +101,15 @@ def _run(args) -> int:
     from studio.core.experiments import runner
 
     if args.detach:
-        pid = runner.start_background_runner(args.root)
+        pid = runner.start_background_runner(args.root, args.parallel)
         print(f"runner started in the background (pid {pid})" if pid
               else "a runner is already running this queue")
         return 0
-    failed = _run_in_foreground(_queue(args), wait=args.wait)
+    failed = _run_in_foreground(_queue(args), wait=args.wait, parallel=args.parallel)
     return 1 if failed else 0
 
 
-def _run_in_foreground(queue, wait: bool = False, only=None) -> int:
+def _run_in_foreground(queue, wait: bool = False, only=None, parallel: int = 1) -> int:
     """The runner in this process; the first Ctrl+C / SIGTERM stops the run in progress with a
     checkpoint (it waits in the queue for the next runner), a second one aborts."""
     import signal
@@ -119,7 +129,7 @@ def _run_in_foreground(queue, wait: bool = False, only=None) -> int:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return run_queue(queue, stop=stop, wait=wait, only=only,
+        return run_queue(queue, stop=stop, wait=wait, only=only, parallel=parallel,
                          log=lambda line: print(line, flush=True))
     finally:
         for s, h in old.items():

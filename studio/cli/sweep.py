@@ -6,6 +6,8 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from studio.cli.queue import add_parallel
+
     p = sub.add_parser("sweep", help="queue a grid (or random sample) of runs and run them",
                        description="Expand a grid of config values into queued runs, one folder "
                                    "each under the config's output_dir, named by its values; "
@@ -23,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the runs folder whose queue takes the runs (default: runs)")
     p.add_argument("--detach", action="store_true",
                    help="queue the runs, start the runner in the background, return at once")
+    add_parallel(p)
     p.set_defaults(func=run)
 
 
@@ -42,13 +45,13 @@ def run(args: argparse.Namespace) -> int:
     for e in entries:
         print(f"queued {e.id}: {e.name}")
     if args.detach:
-        pid = runner.start_background_runner(args.root)
+        pid = runner.start_background_runner(args.root, args.parallel)
         print(f"runner started in the background (pid {pid})" if pid
               else "the queue's runner will take them")
         return 0
     ids = {e.id for e in entries}
     if queue.runner_pid() is None:
-        _run_in_foreground(queue, only=ids)
+        _run_in_foreground(queue, only=ids, parallel=args.parallel)
     else:
         runner.wait_for(queue, ids)  # another runner has the device: wait for it
     done = {e.id: e for e in queue.read().entries if e.id in ids}

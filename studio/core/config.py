@@ -38,7 +38,7 @@ STAGES = ("sft", "pretrain", "dpo", "kto", "grpo")
 PREFERENCE_STAGES = ("dpo", "kto")  # learn from chosen / rejected (or good / bad) replies
 PREF_LOSSES = ("sigmoid", "ipo", "hinge", "orpo", "simpo")
 REFERENCE_FREE_LOSSES = ("orpo", "simpo")  # no reference model at all
-REPORT_TO = ("none", "tensorboard")  # experiment trackers a run can also log to
+REPORT_TO = ("none", "tensorboard", "mlflow", "all")  # trackers a run can also log to
 DISTRIBUTED = ("ddp", "fsdp")  # how several processes share a run (processes > 1)
 # Integers every consumer accepts: a Qt spin box, torch (seeds, sizes) and numpy. A field's own
 # min / max narrow it; floats must also be finite.
@@ -209,8 +209,16 @@ class RunConfig:
     save_total_limit: int = _f(2, "Checkpoints kept; older ones are deleted once a newer one "
                                "is complete.", "output", min=1)
     report_to: str = _f("none", "Also log the metrics to TensorBoard (event files in the "
-                        "run's tensorboard/ folder; needs the tensorboard package). "
+                        "run's tensorboard/ folder; needs the tensorboard package), MLflow "
+                        "(needs mlflow-skinny; see mlflow_tracking_uri) or all of them. "
                         "metrics.jsonl is always written.", "output", REPORT_TO)
+    mlflow_tracking_uri: str = _f("", "Where report_to: mlflow logs. Empty: a SQLite store in "
+                                  "the run's mlflow/ folder (open it with mlflow ui "
+                                  "--backend-store-uri sqlite:///RUN/mlflow/mlflow.db); or "
+                                  "any MLflow tracking URI (http://host:5000, "
+                                  "sqlite:///PATH.db).", "output")
+    mlflow_experiment: str = _f("studio", "The MLflow experiment the run is logged in.",
+                                "output")
 
     # ----------------------------------------------------------------------------------------
     def replace(self, **changes: Any) -> "RunConfig":

@@ -110,6 +110,8 @@ LABELS = {
     "eval_metric": QT_TRANSLATE_NOOP("ConfigForm", "Evaluation metric"),
     "save_total_limit": QT_TRANSLATE_NOOP("ConfigForm", "Checkpoints kept"),
     "report_to": QT_TRANSLATE_NOOP("ConfigForm", "Also log to"),
+    "mlflow_tracking_uri": QT_TRANSLATE_NOOP("ConfigForm", "MLflow tracking URI"),
+    "mlflow_experiment": QT_TRANSLATE_NOOP("ConfigForm", "MLflow experiment"),
     "log_samples": QT_TRANSLATE_NOOP("ConfigForm", "Log the rows of each step"),
 }
 

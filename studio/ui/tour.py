@@ -137,6 +137,7 @@ class Tour(QObject):
         if finished["status"] != "finished":
             self._fail(finished.get("reason", "") or finished["status"], "")
             return
+        yield from self._visit("experiments")  # the board: what the tour ran, its answer
         for key in AFTER_TRAINING:
             yield from self._visit(key)
         self.exit_code = 0

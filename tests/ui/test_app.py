@@ -67,6 +67,7 @@ def test_the_tour_runs_end_to_end_and_prints_the_latency_last(tmp_path):
     names = sorted(p.name for p in shots.glob("*.png"))
     assert any(n.endswith("-welcome.png") for n in names)
     assert any(n.endswith("-train.png") for n in names)
+    assert any(n.endswith("-experiments.png") for n in names)  # the board after the run
     assert all(p.stat().st_size > 10_000 for p in shots.glob("*.png"))  # real pictures
     run_dir = Path(re.search(r"^run: (.+)$", r.stdout, re.M).group(1))
     assert (run_dir / "metrics.jsonl").read_text().count('"type":"step"') == 4

@@ -44,7 +44,9 @@ COLUMNS = (
     Column("train_loss", "train loss", _f(4)),
     Column("eval_loss", "eval loss", _f(4)),
     Column("perplexity", "perplexity", _f(2)),
+    Column("forgetting", "forgetting %", lambda v: f"{v:+.1f}"),
 )
+ACCURACY_METRICS = ("exact", "choice")  # eval.jsonl metrics where higher is better (0..1)
 
 
 def expand_paths(paths: list[str | Path]) -> list[Path]:
@@ -112,7 +114,46 @@ def run_figures(path: Path) -> dict[str, Any]:
         "perplexity": evals[-1].perplexity if evals else None,
     }
     row.update({f"eval:{k}": v for k, v in _evaluation(path).items()})
+    row.update(_checkpoint_evals(path))
     return row
+
+
+def _checkpoint_evals(path: Path) -> dict[str, Any]:
+    """From eval.jsonl (eval_data scored before training and at checkpoints, or `eval RUN`):
+    each (file, metric)'s last value as "eval:FILE METRIC", and "forgetting" from the first
+    one scored on the base model too: perplexity rise in % (the held-out corpus got harder),
+    or accuracy points lost. Positive: the run forgot."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in _eval_records(path):
+        if isinstance(r.get("value"), (int, float)) and isinstance(r.get("step"), int):
+            groups.setdefault((Path(str(r.get("data"))).name, str(r.get("metric"))), []).append(r)
+    out: dict[str, Any] = {}
+    for (data, metric), recs in groups.items():
+        last = max(recs, key=lambda r: (r["step"], r.get("checkpoint") == "final"))
+        out[f"eval:{data} {metric}"] = float(last["value"])
+        base = next((r for r in recs if r.get("checkpoint") == "base"), None)
+        if "forgetting" not in out and base is not None and last is not base:
+            out["forgetting"] = 100.0 * (base["value"] - last["value"]) \
+                if metric in ACCURACY_METRICS else 100.0 * (last["value"] / base["value"] - 1.0)
+    return out
+
+
+def _eval_records(path: Path) -> list[dict]:
+    # eval.jsonl as core/eval/run_eval.py writes it, read here without its imports (a torn
+    # last line, from a run killed while writing, is skipped)
+    try:
+        lines = (path / "eval.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
 
 
 def _last_per_step(steps: list[StepMetrics]) -> list[StepMetrics]:

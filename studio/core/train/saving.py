@@ -5,6 +5,7 @@ files are in place, so no rank runs ahead of a checkpoint that might still fail.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,12 @@ def score_eval_data(s: Any, run: runs.RunDir, at: Any, checkpoint_name: str) -> 
     cfg = s.cfg
     path = run_eval.data_path(cfg.eval_data, s.tokenizer, run.path)
     metric = run_eval.pick_metric(cfg.eval_data, cfg.eval_metric)
-    result = run_eval.evaluate(s.model, s.tokenizer, path, metric, cfg.max_length)
+    # "base" is the model before tuning: for prompt / prefix tuning the step-0 model already
+    # has a (random) prompt, so the adapter is switched off, as `eval RUN` scores the base.
+    off = s.model.disable_adapter() if checkpoint_name == "base" and cfg.is_peft \
+        else contextlib.nullcontext()
+    with off:
+        result = run_eval.evaluate(s.model, s.tokenizer, path, metric, cfg.max_length)
     run_eval.append_record(run.path, run_eval.record(at.step, checkpoint_name, cfg.eval_data,
                                                      result))
 

@@ -3,7 +3,11 @@
 TensorBoard: event files in RUN_DIR/tensorboard/, written by torch's SummaryWriter, one
 scalar per metrics field (train/loss, train/lr, ..., eval/loss, eval/perplexity) at the
 optimizer step. A resumed run appends a new event file to the same folder; TensorBoard merges
-them. The app and `compare` still read metrics.jsonl: the trackers are for people's own tools.
+them.
+
+MLflow: the same scalars (same names and steps) and every config key as a param, in one MLflow
+run per studio run, through MLflow's own client (tracking_mlflow.py). The app and `compare`
+still read metrics.jsonl: the trackers are for people's own tools.
 """
 
 from __future__ import annotations
@@ -17,21 +21,45 @@ from studio.core.errors import ConfigError
 from studio.core.events import EvalMetrics, RunEvent, StepMetrics
 
 TENSORBOARD_DIR = "tensorboard"
-_STEP_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "mem_mb")
+STEP_FIELDS = ("loss", "lr", "grad_norm", "tokens_per_s", "mem_mb")
+
+
+def trackers(cfg: RunConfig) -> tuple[str, ...]:
+    """The trackers `report_to` names: "all" is every one."""
+    return ("tensorboard", "mlflow") if cfg.report_to == "all" else \
+        () if cfg.report_to == "none" else (cfg.report_to,)
 
 
 def check(cfg: RunConfig) -> None:
     """Refuse, before the run folder exists, a tracker whose package is missing."""
-    if cfg.report_to == "tensorboard":
-        try:
-            importlib.import_module("tensorboard")
-        except ImportError:
-            raise ConfigError("report_to: tensorboard needs the tensorboard package "
-                              "(pip install tensorboard)") from None
+    wanted = trackers(cfg)
+    if "tensorboard" in wanted and not _importable("tensorboard"):
+        raise ConfigError("report_to: tensorboard needs the tensorboard package "
+                          "(pip install tensorboard)")
+    if "mlflow" in wanted:
+        from studio.core.train import tracking_mlflow
+
+        tracking_mlflow.check(cfg)
+
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
 
 
 def open_reporters(cfg: RunConfig, run: runs.RunDir) -> list[Any]:
-    return [TensorBoardReporter(run)] if cfg.report_to == "tensorboard" else []
+    out: list[Any] = []
+    wanted = trackers(cfg)
+    if "tensorboard" in wanted:
+        out.append(TensorBoardReporter(run))
+    if "mlflow" in wanted:
+        from studio.core.train.tracking_mlflow import MlflowReporter
+
+        out.append(MlflowReporter(cfg, run))
+    return out
 
 
 class TensorBoardReporter:
@@ -41,7 +69,7 @@ class TensorBoardReporter:
         self._w = SummaryWriter(log_dir=str(run.path / TENSORBOARD_DIR), flush_secs=10)
 
     def on_step(self, m: StepMetrics) -> None:
-        for name in _STEP_FIELDS:
+        for name in STEP_FIELDS:
             self._w.add_scalar(f"train/{name}", getattr(m, name), m.step, walltime=m.time)
         if m.reward is not None:  # stage grpo
             for name in ("reward", "reward_std", "kl", "completion_length", "clip_fraction"):

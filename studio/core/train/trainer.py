@@ -8,6 +8,7 @@ and leaves a checkpoint. Bad input raises UserError *before* the run directory i
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -211,8 +212,12 @@ def _run(s: Setup, run: runs.RunDir, reporter: Optional[Reporter],
             from studio.core.train.grpo import step as grpo
 
             grpo.prepare(s, run)
+        import torch
+
+        # cpu_threads: torch's intra-op pool (the queue runner splits the cores with --parallel)
         extra = {"method": s.cfg.method, "device": str(s.device), "precision": s.precision,
-                 "data": s.data_info, "optimizer": s.optimizer_name}
+                 "data": s.data_info, "optimizer": s.optimizer_name,
+                 "cpu_threads": torch.get_num_threads()}
         endings.write_status(s, run, "running", step=at.step, total_steps=s.total_steps, **extra)
         rep.on_event(RunEvent(step=at.step, event="resumed" if ckpt else "started",
                               detail=_start_detail(s, ckpt),

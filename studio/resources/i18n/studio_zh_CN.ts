@@ -608,6 +608,10 @@
       <translation>{n} 个运行</translation>
     </message>
     <message>
+      <source>{n} runs, all finished. Lowest eval loss: &lt;b&gt;{best}&lt;/b&gt; ({loss:.4f}); least memory: &lt;b&gt;{cheap}&lt;/b&gt; ({mb:.0f} MB). Click a column to sort.</source>
+      <translation>共 {n} 个运行，全部已完成。验证损失最低：&lt;b&gt;{best}&lt;/b&gt;（{loss:.4f}）；内存最少：&lt;b&gt;{cheap}&lt;/b&gt;（{mb:.0f} MB）。点击列标题可排序。</translation>
+    </message>
+    <message>
       <source>{n} runs. Lowest eval loss: &lt;b&gt;{best}&lt;/b&gt; ({loss:.4f}); least memory: &lt;b&gt;{cheap}&lt;/b&gt; ({mb:.0f} MB). Click a column to sort.</source>
       <translation>共 {n} 个运行。验证损失最低：&lt;b&gt;{best}&lt;/b&gt;（{loss:.4f}）；内存最少：&lt;b&gt;{cheap}&lt;/b&gt;（{mb:.0f} MB）。点击列标题可排序。</translation>
     </message>
@@ -776,6 +780,14 @@
     <message>
       <source>Loss on prompt too</source>
       <translation>提示词也计算损失</translation>
+    </message>
+    <message>
+      <source>MLflow experiment</source>
+      <translation>MLflow 实验</translation>
+    </message>
+    <message>
+      <source>MLflow tracking URI</source>
+      <translation>MLflow 跟踪地址（URI）</translation>
     </message>
     <message>
       <source>Max completion tokens</source>
@@ -2650,8 +2662,8 @@ sha256 {digest}
       <translation>允许加载 .bin/.pt 权重文件（pickle 格式，以 weights_only 方式加载）。关闭时只加载 safetensors。</translation>
     </message>
     <message>
-      <source>Also log the metrics to TensorBoard (event files in the run's tensorboard/ folder; needs the tensorboard package). metrics.jsonl is always written.</source>
-      <translation>同时把指标记录到 TensorBoard（事件文件位于运行目录的 tensorboard/ 文件夹；需要 tensorboard 包）。metrics.jsonl 始终会写入。</translation>
+      <source>Also log the metrics to TensorBoard (event files in the run's tensorboard/ folder; needs the tensorboard package), MLflow (needs mlflow-skinny; see mlflow_tracking_uri) or all of them. metrics.jsonl is always written.</source>
+      <translation>同时把指标记录到 TensorBoard（事件文件位于运行目录的 tensorboard/ 文件夹；需要 tensorboard 包）、MLflow（需要 mlflow-skinny；见 mlflow_tracking_uri）或全部。metrics.jsonl 始终会写入。</translation>
     </message>
     <message>
       <source>Also put loss on prompt / user tokens (default: loss on assistant tokens only).</source>
@@ -2762,6 +2774,10 @@ sha256 {digest}
       <translation>学习率预热所占的步数比例。</translation>
     </message>
     <message>
+      <source>The MLflow experiment the run is logged in.</source>
+      <translation>这次运行记录在哪个 MLflow 实验（experiment）中。</translation>
+    </message>
+    <message>
       <source>The run directory (created). One that already holds a run needs resume or overwrite.</source>
       <translation>运行目录（会自动创建）。已有运行的目录需要继续训练或选择覆盖。</translation>
     </message>
@@ -2780,6 +2796,10 @@ sha256 {digest}
     <message>
       <source>What eval_data measures; auto: accuracy for question files, else perplexity.</source>
       <translation>eval_data 衡量什么；auto：问答文件用准确率，其他用困惑度。</translation>
+    </message>
+    <message>
+      <source>Where report_to: mlflow logs. Empty: a SQLite store in the run's mlflow/ folder (open it with mlflow ui --backend-store-uri sqlite:///RUN/mlflow/mlflow.db); or any MLflow tracking URI (http://host:5000, sqlite:///PATH.db).</source>
+      <translation>report_to: mlflow 记录到哪里。留空：运行目录 mlflow/ 文件夹中的 SQLite 存储（用 mlflow ui --backend-store-uri sqlite:///RUN/mlflow/mlflow.db 打开）；或任意 MLflow tracking URI（http://host:5000、sqlite:///PATH.db）。</translation>
     </message>
     <message>
       <source>Where to train: auto picks the CUDA GPU when there is one, else Apple MPS (untested), else the CPU.</source>

@@ -1,4 +1,5 @@
-"""The board's Answers tab: one prompt, each compared run's greedy answer beside its name.
+"""The board's Answers tab: each compared run's greedy answers, one column per prompt asked
+(the same prompts for every run; asking a prompt again replaces its column).
 
 The models load one at a time in a worker thread (core/experiments/answers.py); the GUI thread
 only fills the table.
@@ -12,6 +13,7 @@ from typing import Callable, Optional
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QHeaderView,
     QLineEdit,
     QPushButton,
     QTableWidget,
@@ -30,6 +32,8 @@ class AnswersView(QWidget):
         super().__init__(parent)
         self._rows, self._colour_of = rows, colour_of
         self._task = None
+        self._said: dict[str, dict[str, str]] = {}  # prompt -> run folder -> answer
+        self._asked = ""
         col = QVBoxLayout(self)
         row = QHBoxLayout()
         self.prompt = QLineEdit()
@@ -47,6 +51,7 @@ class AnswersView(QWidget):
         self.table.setHorizontalHeaderLabels([self.tr("Run"), self.tr("Answer")])
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.setWordWrap(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         col.addWidget(self.table, 1)
@@ -64,6 +69,7 @@ class AnswersView(QWidget):
             return
         self.button.setEnabled(False)
         self.button.setText(self.tr("Answering…"))
+        self._asked = prompt
         self._task = run_task(answers, [r["_path"] for r in rows], [prompt],
                               on_result=self._show, on_error=self._failed, parent=self)
 
@@ -78,12 +84,28 @@ class AnswersView(QWidget):
 
     def _show(self, said: dict) -> None:
         self._done()
+        self._said.pop(self._asked, None)  # asked again: its column moves to the end
+        self._said[self._asked] = {path: texts[0] for path, texts in said.items()}
         names = {r["_path"]: r["run"] for r in self._rows()}
-        self.table.setRowCount(len(said))
-        for i, (path, texts) in enumerate(said.items()):
+        paths = list(names) + [p for a in self._said.values() for p in a if p not in names]
+        paths = list(dict.fromkeys(paths))
+        prompts = list(self._said)
+        self.table.setColumnCount(1 + len(prompts))
+        self.table.setHorizontalHeaderLabels([self.tr("Run")] + prompts)
+        self.table.setRowCount(len(paths))
+        for i, path in enumerate(paths):
             name = QTableWidgetItem(names.get(path, Path(path).name))
             name.setForeground(QBrush(QColor(self._colour_of(path))))
             self.table.setItem(i, 0, name)
-            self.table.setItem(i, 1, QTableWidgetItem(texts[0]))
+            for c, prompt in enumerate(prompts, start=1):
+                text = self._said[prompt].get(path, "")
+                # one paragraph: a run that rambles over many lines must not fill the tab
+                cell = QTableWidgetItem(" ⏎ ".join(x for x in text.splitlines() if x.strip()))
+                cell.setToolTip(text)
+                self.table.setItem(i, c, cell)
         self.table.resizeColumnToContents(0)
+        width = max(160, (self.table.viewport().width() - self.table.columnWidth(0))
+                    // max(1, len(prompts)))
+        for c in range(1, 1 + len(prompts)):
+            self.table.setColumnWidth(c, width)
         self.table.resizeRowsToContents()

@@ -84,7 +84,7 @@ class ComparisonBoard(QWidget):
         split.addWidget(self._left())
         split.addWidget(self._right())
         split.setStretchFactor(1, 1)
-        split.setSizes([360, 1040])
+        split.setSizes([250, 1150])  # the table needs the width: ~14 columns
         outer.addWidget(split)
 
     # --- layout ------------------------------------------------------------------------------
@@ -94,6 +94,7 @@ class ComparisonBoard(QWidget):
         col.setContentsMargins(0, 0, 0, 0)
         head = QHBoxLayout()
         title = QLabel(self.tr("<b>Runs</b>: tick the ones to compare"))
+        title.setWordWrap(True)  # the pane may be narrow: the table needs the width
         head.addWidget(title, 1)
         refresh = QPushButton(self.tr("Refresh"))
         refresh.setObjectName("board_refresh")
@@ -176,7 +177,9 @@ class ComparisonBoard(QWidget):
             self._chart.setObjectName("board_chart")
             self._chart.showGrid(x=True, y=True, alpha=0.25)
             self._chart.setLabel("bottom", self.tr("step"))
-            self._chart.addLegend(offset=(-10, 10))
+            # opaque, dark text: readable where it lies over a curve
+            self._chart.addLegend(offset=(-10, 10), brush=(255, 255, 255, 220),
+                                  pen=(160, 160, 160), labelTextColor=(30, 30, 30))
             self._chart_box.layout().addWidget(self._chart)
         return self._chart
 
@@ -295,6 +298,12 @@ class ComparisonBoard(QWidget):
         best = min(done, key=lambda r: r["eval_loss"])
         cheapest = min((r for r in self.rows if r.get("peak_mem_mb")),
                        key=lambda r: r["peak_mem_mb"], default=best)
+        if all(r.get("status") == "finished" for r in self.rows):
+            return self.tr("{n} runs, all finished. Lowest eval loss: <b>{best}</b> "
+                           "({loss:.4f}); least memory: <b>{cheap}</b> ({mb:.0f} MB). Click a "
+                           "column to sort.").format(
+                n=len(self.rows), best=best["run"], loss=best["eval_loss"],
+                cheap=cheapest["run"], mb=cheapest.get("peak_mem_mb") or 0)
         return self.tr("{n} runs. Lowest eval loss: <b>{best}</b> ({loss:.4f}); least memory: "
                        "<b>{cheap}</b> ({mb:.0f} MB). Click a column to sort.").format(
             n=len(self.rows), best=best["run"], loss=best["eval_loss"], cheap=cheapest["run"],
@@ -302,11 +311,17 @@ class ComparisonBoard(QWidget):
 
     def _fill_table(self) -> None:
         keys = compare.columns_of(self.rows)
+        # Columns that say nothing here make room (the table must fit the default window):
+        # "compare methods" names each run by its method; "all finished" is in the summary.
+        if self.rows and all(r.get("run") == r.get("method") for r in self.rows):
+            keys.remove("method")
+        if self.rows and all(r.get("status") == "finished" for r in self.rows):
+            keys.remove("status")
         self.table.setSortingEnabled(False)
         self.table.clear()
         self.table.setColumnCount(len(keys))
         self.table.setRowCount(len(self.rows))
-        self.table.setHorizontalHeaderLabels([compare.title(k) for k in keys])
+        self.table.setHorizontalHeaderLabels([_header(compare.title(k)) for k in keys])
         for c, key in enumerate(keys):
             self.table.horizontalHeaderItem(c).setData(PATH_ROLE, key)
         for r, row in enumerate(self.rows):
@@ -357,16 +372,50 @@ class ComparisonBoard(QWidget):
         chart.getPlotItem().legend.clear()
         key = self.metric_box.currentData()
         chart.setLabel("left", self.metric_box.currentText())
-        for row in self.rows:
+        for i, row in enumerate(self.rows):
             xs, ys = self.curves.get(row["_path"], {}).get(key, ([], []))
             pts = [(x, y) for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
             if not pts:
                 continue
-            pen = pg.mkPen(self._colour_of(row["_path"]), width=2)
+            pen = pg.mkPen(self._colour_of(row["_path"]), width=_line_width(i, len(self.rows)))
             symbol = "o" if len(pts) < 30 else None
             chart.plot([p[0] for p in pts], [p[1] for p in pts], pen=pen, name=row["run"],
                        symbol=symbol, symbolSize=5, symbolBrush=self._colour_of(row["_path"]),
                        symbolPen=None)
+
+    # --- the tour: the board with the run(s) the tour just trained, and their answers --------
+    def tour_prepare(self, tour: Any) -> None:
+        run = getattr(getattr(tour, "session", None), "run_dir", None)
+        self._tour_runs = [str(run)] if run is not None and Path(run).is_dir() else []
+        self._tour_question = getattr(tour, "question", "")
+        self._tour_asked = False
+        if self._tour_runs:
+            self.compare(self._tour_runs)  # by path: the tour's folder may not be the runs root
+
+    def tour_ready(self) -> bool:
+        """Table and curves for the tour's runs, then each one's answer to the tour's question
+        (on the Answers tab)."""
+        runs_ = getattr(self, "_tour_runs", [])
+        if not runs_:
+            return True
+        if self._read_task is not None or [r["_path"] for r in self.rows] != runs_:
+            return False
+        if not self._tour_asked and self._tour_question:
+            self._tour_asked = True
+            self._show_ticked(runs_)
+            self.answers.prompt.setText(self._tour_question)
+            self.answers.ask()
+            self.findChild(QTabWidget, "board_tabs").setCurrentWidget(self.answers)
+        return not self.answers.busy
+
+    def _show_ticked(self, paths: list[str]) -> None:
+        """Tick these runs in the tree where it lists them, without reading them again."""
+        self.tree.blockSignals(True)
+        for item in self.tree.findItems("*", Qt.MatchFlag.MatchWildcard
+                                        | Qt.MatchFlag.MatchRecursive):
+            if item.data(0, PATH_ROLE) in paths:
+                item.setCheckState(0, Qt.CheckState.Checked)
+        self.tree.blockSignals(False)
 
     # --- export ------------------------------------------------------------------------------
     def export(self, path: str | Path, fmt: str) -> None:
@@ -419,6 +468,24 @@ class ComparisonBoard(QWidget):
     def _after_queued(self, group: str) -> None:
         self.queue_view.refresh()
         self.refresh()
+
+
+def _line_width(i: int, n: int) -> float:
+    """Earlier runs draw wider and underneath: where two runs' curves coincide (LoRA and QLoRA
+    often do) the one below still shows as a coloured edge."""
+    return 1.5 + 2.5 * (n - 1 - i) / (n - 1) if n > 1 else 2.0
+
+
+def _header(title: str, width: int = 7) -> str:
+    """A column title longer than `width` on two lines, cut at the separator nearest its
+    middle ("train\\nloss", "learning_\\nrate", "eval:corpus\\nperplexity"), so the table's
+    ~14 columns fit the board at the window's default size."""
+    cuts = [i for i, ch in enumerate(title) if ch in " _:"]
+    if len(title) <= width or not cuts:
+        return title
+    cut = min(cuts, key=lambda i: abs(i - len(title) / 2))
+    keep = title[:cut] if title[cut] == " " else title[:cut + 1]
+    return keep + "\n" + title[cut + 1:]
 
 
 def _colour(hex_colour: str):

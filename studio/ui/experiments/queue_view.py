@@ -11,6 +11,7 @@ from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -57,9 +58,9 @@ class QueueView(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setHeaderLabels([self.tr("Run"), self.tr("State"), self.tr("Step"),
                                    self.tr("Method")])
-        self.tree.setColumnWidth(0, 230)
+        self.tree.setColumnWidth(0, 150)
         col.addWidget(self.tree, 1)
-        row = QHBoxLayout()
+        row = QGridLayout()  # two rows of three: the board's left pane stays narrow
         self.buttons: dict[str, QPushButton] = {}
         for key, text, tip in (
                 ("run", self.tr("Run queue"), self.tr("Start the queue's runner in the "
@@ -76,9 +77,8 @@ class QueueView(QWidget):
             b.setObjectName(f"queue_{key}")
             b.setToolTip(tip)
             b.clicked.connect(lambda _=False, k=key: self._act(k))
-            row.addWidget(b)
+            row.addWidget(b, len(self.buttons) // 3, len(self.buttons) % 3)
             self.buttons[key] = b
-        row.addStretch(1)
         col.addLayout(row)
         self.timer = QTimer(self)
         self.timer.setInterval(2000)

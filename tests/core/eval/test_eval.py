@@ -119,3 +119,24 @@ def test_a_run_is_scored_per_checkpoint_into_eval_jsonl(trained_run, tmp_path):
     assert all(r["metric"] == "perplexity" and r["value"] > 1 for r in recs)
     assert recs[-1]["value"] < recs[0]["value"]        # it learned this very row's pattern
     assert run_eval.read_records(run)[before:] == recs
+
+
+def test_eval_data_s_base_record_is_the_model_before_tuning_for_prompt_tuning(tiny_model_dir,
+                                                                             tmp_path):
+    # Prompt tuning's step-0 model already prepends a random prompt: "base" must not be it.
+    from studio.core import config
+    from studio.core.train import trainer
+
+    data = _write(tmp_path / "chat.jsonl", [{"instruction": f"What is {i} plus one?",
+                                             "output": f"It is {i + 1}."} for i in range(8)])
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text("The quick brown fox jumps over the lazy dog. " * 8, encoding="utf-8")
+    cfg = config.from_dict(dict(model=str(tiny_model_dir), dataset=str(data),
+                                method="prompt_tuning", output_dir=str(tmp_path / "run"),
+                                max_steps=1, batch_size=4, max_length=64, eval_split=0,
+                                eval_data=str(held_out), device="cpu"), check_required=True)
+    result = trainer.train(cfg)
+    base = next(r for r in run_eval.read_records(result.run_dir) if r["checkpoint"] == "base")
+    plain = run_eval.evaluate(load_model(tiny_model_dir), load_tokenizer(tiny_model_dir),
+                              held_out, "perplexity", 64)
+    assert base["value"] == pytest.approx(plain["value"], rel=1e-5)

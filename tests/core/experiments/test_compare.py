@@ -83,3 +83,22 @@ def test_each_run_answers_the_same_prompt_as_its_own_model_does(trained_run, cap
             [{"role": "user", "content": prompt}],
             GenSettings(temperature=0.0, max_new_tokens=8)).text.strip()
         assert shown[run_dir.name + method] == own
+
+
+def test_forgetting_comes_from_the_run_s_eval_jsonl(trained_run, tmp_path):
+    import shutil
+
+    runs_ = {}
+    for method, metric, values in (("lora", "perplexity", (100.0, 104.0, 110.0)),
+                                   ("full", "choice", (0.75, 0.7, 0.5))):
+        run = runs_[method] = tmp_path / method
+        shutil.copytree(trained_run(method), run)  # eval.jsonl is added: a copy
+        recs = [{"step": s, "checkpoint": c, "data": "/data/held_out.txt", "metric": metric,
+                 "value": v} for s, c, v in zip((0, 2, 4), ("base", "step-2", "step-4"), values)]
+        (run / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs)
+                                        + '{"step": 5, "torn', encoding="utf-8")
+    rows = {r["run"]: r for r in compare.table([runs_["lora"], runs_["full"]])}
+    assert rows["lora"]["forgetting"] == pytest.approx(10.0)   # perplexity 100 -> 110: +10 %
+    assert rows["lora"]["eval:held_out.txt perplexity"] == 110.0
+    assert rows["full"]["forgetting"] == pytest.approx(25.0)   # accuracy 75 % -> 50 %: 25 points
+    assert "forgetting %" in compare.to_text(list(rows.values())).splitlines()[0]

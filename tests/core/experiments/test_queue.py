@@ -101,3 +101,57 @@ def test_a_second_runner_is_refused_while_one_runs(tmp_path):
         sleeper.kill()
         sleeper.wait()
     assert run_queue(q, log=lambda _: None) == 0  # its runner gone, the claim is free again
+
+
+def _training_span(run_dir):
+    """(the "started" event's time, the last metrics line's time): when the run trained."""
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    start = next(x["time"] for x in lines if x.get("event") == "started")
+    return start, lines[-1]["time"]
+
+
+@pytest.mark.slow
+def test_parallel_runs_overlap_and_a_killed_parallel_runner_s_runs_all_finish(
+        tmp_path, base_yaml, child_env):
+    from studio.core.experiments.runner import child_threads
+
+    root = tmp_path / "runs"
+    q = Queue(root)
+    entries = [q.add(config.load(base_yaml(root / n, max_steps=6, save_total_limit=10)))
+               for n in ("a", "b")]
+    cmd = [sys.executable, "-m", "studio", "queue", "run", "--root", str(root), "--parallel", "2"]
+    # Each child pauses 3 s after checkpoint 2; the runner is killed once BOTH have it.
+    env = {**os.environ, "STUDIO_FAULTS": "pause_after_checkpoint@2,kill_runner@2"}
+    killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert [q.read().find(e.id).state for e in entries] == ["running", "running"]
+    deadline = time.time() + 60  # the children got SIGTERM with their runner: they checkpoint
+    while any(runs.effective_status(e.run_dir) == "running" for e in entries) \
+            and time.time() < deadline:
+        time.sleep(0.2)
+    assert [runs.read_status(e.run_dir)["status"] for e in entries] == ["stopped", "stopped"]
+    # Trained at the same time: each was still running (its stop comes after the kill, once
+    # both had checkpoint 2) when the other started. One at a time, the first would have
+    # finished before the second started.
+    a, b = (_training_span(e.run_dir) for e in entries)
+    assert max(a[0], b[0]) < min(a[1], b[1])
+
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    state = q.read()
+    for e in entries:
+        assert state.find(e.id).state == "finished" and state.find(e.id).attempts == 2
+        assert _events(e.run_dir).count("started") == 1 and "resumed" in _events(e.run_dir)
+        assert [s["step"] for s in _steps(e.run_dir)] == [1, 2, 3, 4, 5, 6]  # none twice
+        st = runs.read_status(e.run_dir)
+        assert st["status"] == "finished" and st["cpu_threads"] == child_threads(2)
+
+
+def test_parallel_must_be_a_positive_count(tmp_path):
+    with pytest.raises(UserError, match="at least 1"):
+        run_queue(Queue(tmp_path / "runs"), parallel=0, log=lambda _: None)
+    bad = subprocess.run([sys.executable, "-m", "studio", "queue", "run", "--root",
+                          str(tmp_path / "runs"), "--parallel", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert not (tmp_path / "runs").exists()

@@ -58,6 +58,14 @@ def test_ticking_a_folder_of_runs_fills_the_table_and_chart(qtbot, runs_root, tm
     qtbot.waitUntil(lambda: not board.answers.busy, timeout=120000)
     names = {board.answers.table.item(i, 0).text() for i in range(2)}
     assert names == {"lora", "full"} and board.answers.table.item(0, 1) is not None
+    board.answers.prompt.setText("Who are you?")  # a second prompt: a column beside the first
+    board.answers.ask()
+    qtbot.waitUntil(lambda: not board.answers.busy, timeout=120000)
+    heads = [board.answers.table.horizontalHeaderItem(c).text() for c in range(3)]
+    assert heads[1:] == ["What is 3 plus one?", "Who are you?"]
+    assert all(board.answers.table.item(r, c) is not None for r in range(2) for c in (1, 2))
+    # every run here is finished and named by its method: those columns make room
+    assert "method" not in keys and "status" not in keys and "eval_loss" in keys
 
 
 def board_path_role():
