@@ -8,7 +8,6 @@ and leaves a checkpoint. Bad input raises UserError *before* the run directory i
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
