@@ -144,13 +144,14 @@ class Studio:
                                    on_result=self.welcome.set_runs, parent=self.window)
 
     def start_tour(self, steps: int = 60, screenshots: Optional[Path] = None,
-                   workdir: Optional[Path] = None, quit_when_done: bool = False) -> None:
+                   workdir: Optional[Path] = None, quit_when_done: bool = False,
+                   stalls: Optional[Path] = None) -> None:
         from studio.ui.tour import Tour
 
         if self.tour is not None and self.tour.running:
             return
         self.tour = Tour(self, steps=steps, screenshots=screenshots, workdir=workdir,
-                         quit_when_done=quit_when_done)
+                         quit_when_done=quit_when_done, stalls=stalls)
         self.tour.start()
 
 

@@ -226,12 +226,16 @@ class InspectPage(QWidget):
         self.attention.run()
 
     def tour_ready(self) -> bool:
-        """Walk the three views: wait for each result, save its PNG, go on; True at the end."""
+        """Walk the views: wait for each result, save its PNG, go on; True at the end. After
+        the tour's LoRA run, Changes shows its update spectra and Evaluation the held-out
+        corpus before and after (what it forgot)."""
         t = self._tour
         if t is None:
             return True
         views = [("attention", self.attention), ("embeddings", self.embeddings),
                  ("tokens", self.tokens)]
+        if t["run"]:  # the two views of a run: nothing to show for a plain model
+            views += [("changes", self.changes), ("evaluation", self.evaluation)]
         name, view = views[t["step"]]
         if not view.ready():
             return False
@@ -261,11 +265,13 @@ class InspectPage(QWidget):
             self.embeddings.words.setText(TOUR_WORDS)
             self.embeddings.run()
             self.embeddings.find_neighbours()  # king - man + woman
-        else:
+        elif view is self.tokens:
             if run:  # back to the trained model: its tokenizer has a chat template
                 self.picker.set_path(run)
             self.tokens.text.setPlainText(TOUR_TEXT)
             self.tokens.run()
+        elif view.run_dir is None or str(view.run_dir) != run:
+            view.set_run(Path(run))  # computes (changes) or reads eval.jsonl (evaluation)
 
     def shutdown(self) -> None:
         self.service.shutdown()
