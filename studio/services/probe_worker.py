@@ -24,9 +24,8 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
-import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from studio.core.errors import Cancelled, UserError
@@ -34,6 +33,9 @@ from studio.core.probes.attention import AttentionMaps, ProbeTarget
 from studio.services.engine_import import import_engine
 from studio.services.latest import Latest
 from studio.services.workers import describe_error
+
+if TYPE_CHECKING:
+    import numpy as np  # at run time only where used: this module loads before first paint
 
 MAX_MODELS = 2
 KINDS = ("attention", "embeddings", "samples", "neighbours", "tokens", "project")
@@ -406,6 +408,8 @@ def _axis_points(words: list[str], vecs: np.ndarray, base: Optional[np.ndarray],
 def _project_points(ctx: _Context, labels: tuple[str, ...], vecs: np.ndarray,
                     base: Optional[np.ndarray], method: str, dims: int, **extra: Any
                     ) -> PointsResult:
+    import numpy as np
+
     from studio.core.probes import projection as project
 
     # base and tuned share one projection, so the arrows show real movement

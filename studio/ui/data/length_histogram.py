@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -92,6 +91,8 @@ class LengthHistogram(QWidget):
     def set_sample(self, sample: Any) -> None:
         """Draw a LengthSample (studio.core.data.view), partial or done."""
         self.sample = sample
+        import numpy as np  # lazy: not on the start-up path (the lengths arrive as arrays)
+
         lengths = sample.lengths
         if lengths is None or not lengths.size:
             self.show_message(self.tr("Measuring token lengths…") if not sample.done else
@@ -144,6 +145,8 @@ class LengthHistogram(QWidget):
         return text
 
     def _stats(self, s: Any) -> str:
+        import numpy as np  # lazy, see above
+
         lengths = s.lengths
         k = int(np.argmax(lengths))
         row = int(s.rows[k])
