@@ -15,6 +15,7 @@ from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from studio.services.engine_import import prewarm_gui
 from studio.services.gc_collector import GuiThreadCollector
 from studio.services.session import Session
 from studio.services.workers import Task, run_task
@@ -55,6 +56,10 @@ def create_app(argv: Optional[list[str]] = None, lang: Optional[str] = None) -> 
     i18n.install(app, lang)
     if not hasattr(app, "cjk_font"):  # once per process
         app.cjk_font = fonts.install_cjk_font(app.font())
+    # A thread that wants the GIL waits up to the switch interval for the one running Python
+    # to let go: at 5 ms (the default) a repaint that calls into Python a hundred times while
+    # a worker imports or tokenizes in pure Python waited up to 0.5 s. 1 ms bounds that wait.
+    sys.setswitchinterval(0.001)
     app.aboutToQuit.connect(Task.wait_all)
     if not hasattr(app, "gc_collector"):  # once per process (tests reuse the app)
         app.gc_collector = GuiThreadCollector(app).start()
@@ -134,8 +139,10 @@ class Studio:
         # After the first paint: detect the device (imports torch in a worker), sample memory.
         QTimer.singleShot(0, self.window.status.start)
         self.list_recent_runs()
-        # Build the charts (pyqtgraph) while the user reads the first page.
-        QTimer.singleShot(300, lambda: self.train.plots)
+        # Import pyqtgraph and numpy in a worker, then build the charts (one per event-loop
+        # turn: plots.py) while the user reads the first page.
+        self._prewarm = run_task(prewarm_gui, parent=self.window,
+                                 on_result=lambda _r: self.train.plots)
 
     def list_recent_runs(self) -> None:
         from studio.core import runs  # stdlib + yaml only; listing reads files: in a worker
