@@ -15,7 +15,6 @@ from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from studio.services.engine_import import prewarm_gui
 from studio.services.gc_collector import GuiThreadCollector
 from studio.services.session import Session
 from studio.services.workers import Task, run_task
@@ -27,6 +26,7 @@ from studio.ui.export.dialog import ExportForm
 from studio.ui.inspect.page import InspectPage
 from studio.ui.main_window import MainWindow
 from studio.ui.model.panel import ModelPanel
+from studio.ui.prewarm import prewarm_gui
 from studio.ui.train.panel import TrainPanel
 from studio.ui.welcome import WelcomePage
 

@@ -63,9 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     app = create_app([], lang=lang)
     studio = Studio()
+    studio.show()  # as the app starts: device detection, GUI imports in workers after the paint
     studio.window.resize(1400, 900)
-    studio.window.show()
-    studio.window.status.start()
     codes: list[int] = []
     studio.start_tour(steps=args.steps, workdir=workdir,
                       screenshots=Path(args.screenshots).resolve() if args.screenshots else None,

@@ -12,8 +12,7 @@ torch's shared libraries are loaded first through libc's dlopen called by ctypes
 releases the GIL for the call (Python's own import holds the GIL while it loads an extension,
 and ctypes.CDLL too: the window froze for the ~0.3-1 s that libtorch's load and static
 initialisers take; measured 890 ms of the main thread stopped against 24 ms this way). The
-import then finds them loaded. `prewarm_gui()` does the GUI side's imports (numpy, pyqtgraph)
-in a worker after the first paint, so no page pays for them on the GUI thread.
+import then finds them loaded. (The GUI side's own imports: studio/ui/prewarm.py.)
 """
 
 from __future__ import annotations
@@ -73,18 +72,3 @@ def preload_libraries(package: str, patterns: tuple[str, ...]) -> int:
             # RTLD_GLOBAL as torch itself loads them; RTLD_NOW resolves symbols now, not later
             loaded += bool(libc.dlopen(os.fsencode(path), os.RTLD_NOW | os.RTLD_GLOBAL))
     return loaded
-
-
-def prewarm_gui() -> None:
-    """Import what the pages draw with (numpy, pyqtgraph), in a worker thread, then freeze
-    it like the engine's imports. pyqtgraph's import walks every Qt enum (~0.5 s of Python):
-    here the GUI thread waits at most a GIL switch interval at a time instead of the whole."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        import numpy  # noqa: F401
-        import pyqtgraph  # noqa: F401
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
