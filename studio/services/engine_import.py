@@ -25,7 +25,8 @@ import os
 import sys
 import threading
 
-_lock = threading.Lock()
+# Held by whoever imports a heavy library (also studio/ui/prewarm.py): one at a time.
+IMPORT_LOCK = threading.Lock()
 _done = False
 
 
@@ -33,7 +34,7 @@ def import_engine() -> None:
     global _done
     if _done:
         return
-    with _lock:
+    with IMPORT_LOCK:
         if _done:
             return
         enabled = gc.isenabled()

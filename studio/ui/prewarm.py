@@ -12,6 +12,8 @@ from __future__ import annotations
 import gc
 import threading
 
+from studio.services.engine_import import IMPORT_LOCK
+
 _started = threading.Event()
 _done = threading.Event()
 
@@ -19,16 +21,19 @@ _done = threading.Event()
 def prewarm_gui() -> None:
     """Import numpy and pyqtgraph (call in a worker thread; once is enough)."""
     _started.set()
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        import numpy  # noqa: F401
-        import pyqtgraph  # noqa: F401
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
-        _done.set()
+    # One import of pure Python at a time: with two threads importing beside it, the GUI
+    # thread lost the GIL race for a whole second (measured by the tour's stall sampler).
+    with IMPORT_LOCK:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            import numpy  # noqa: F401
+            import pyqtgraph  # noqa: F401
+        finally:
+            gc.freeze()
+            if enabled:
+                gc.enable()
+            _done.set()
 
 
 def gui_import_pending() -> bool:
