@@ -106,10 +106,26 @@ class _Context:
         self._last = 0.0
 
     def model(self, target: ProbeTarget) -> Any:
+        self.fetch(target, files="all")
         return self._runner.model(target)
 
     def tokenizer(self, target: ProbeTarget) -> Any:
+        self.fetch(target, files="tokenizer")
         return self._runner.tokenizer(target)
+
+    def fetch(self, target: ProbeTarget, files: str) -> None:
+        """A hub id's files into the Hugging Face cache first, as on the Train page: progress
+        in the view's status line, this job's cancel stopping the download (what arrived stays
+        for the next try), nothing fetched when cached; offline, the cached snapshot."""
+        from studio.core.model.hub import fetch, is_hub_id
+
+        if not is_hub_id(str(target.model)):
+            return
+
+        def progress(done: int, total: int, message: str) -> None:
+            self.progress(min(done / total, 0.99) if total else 0.0, message)
+
+        fetch(str(target.model), files=files, progress=progress, cancelled=self.cancel.is_set)
 
     def vocab_index(self, target: ProbeTarget) -> Any:
         return self._runner.vocab_index(target)

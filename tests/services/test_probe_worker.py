@@ -132,3 +132,40 @@ def test_shutdown_is_final(qapp, tiny_model_dir):
     with pytest.raises(UserError):
         svc.tokens(ProbeTarget(model=tiny_model_dir), "x")
     assert QCoreApplication.instance() is qapp
+
+
+def test_a_hub_id_is_probed_from_the_cache_offline(service, hub_cache):
+    got = Collector(service)
+    target = resolve_target(hub_cache)  # kept as the hub id: fetched when a view asks
+    service.tokens(target, "你好 world")
+    service.attention(target, "hello world")
+    assert service.wait_idle(120)
+    assert not got.errors, got.errors
+    assert [k for k, _ in got.results] == ["tokens", "attention"]
+
+
+def test_a_hub_download_reports_progress_and_its_cancel_stops_it(service, monkeypatch,
+                                                                 tiny_model_dir):
+    # huggingface_hub's own byte counting is tested in tests/core/model/test_hub.py; here the
+    # path from the probe job to the view: progress while fetching, cancel reaching the fetch
+    from studio.core.model import hub
+
+    started = threading.Event()
+
+    def fetch(repo_id, files="all", progress=None, cancelled=None, **_):
+        for mb in (1, 2):  # reports ~20 a second reach the view (the context's throttle)
+            time.sleep(0.1)
+            progress(mb * 2**20, 4 * 2**20, f"fetching {repo_id}: {mb}.0 MB of 4.0 MB")
+        started.set()
+        while not cancelled():
+            time.sleep(0.01)
+        raise hub.DownloadCancelled(f"download of {repo_id} stopped")
+
+    monkeypatch.setattr(hub, "fetch", fetch)
+    got = Collector(service)
+    service.attention(ProbeTarget(model=Path("org/not-cached")), "hi")
+    assert started.wait(60)
+    service.cancel("attention")
+    assert service.wait_idle(60)
+    assert ("attention", 0.5) in got.progress
+    assert not got.results and got.errors and got.errors[0][0] == "attention"

@@ -180,3 +180,36 @@ def test_a_dpo_run_answers_beside_the_sft_model_it_started_from(qtbot, panel, tr
     sft = load_chat_models(model=str(sft_model)).reply(
         "base", [{"role": "user", "content": ASK}], greedy).text
     assert base == sft and f"Base: {base}" in panel.text_of("base")  # the SFT model answers
+
+
+def test_a_hub_id_typed_in_loads_from_the_cache_offline(qtbot, panel, hub_cache):
+    panel.picker.hub_edit.setText(hub_cache)
+    with qtbot.waitSignal(panel.sig_loaded, timeout=120_000):
+        panel.picker.hub_edit.returnPressed.emit()
+    assert panel.loaded.source.model == hub_cache
+    panel.temperature.setValue(0.0)
+    panel.max_tokens.setValue(3)
+    _ask(qtbot, panel)
+    assert panel.text_of("tuned") or panel.text_of("base")
+
+
+def test_a_hub_download_shows_progress_and_stop_cancels_it(qtbot, panel, monkeypatch,
+                                                           tmp_path):
+    # byte counting and resume: tests/core/model/test_hub.py; here the page's part of it
+    from studio.core.model import hub
+
+    def fetch(repo_id, files="all", progress=None, cancelled=None, **_):
+        progress(3 * 2**20, 4 * 2**20, f"fetching {repo_id}: 3.0 MB of 4.0 MB")
+        while not cancelled():
+            time.sleep(0.01)
+        raise hub.DownloadCancelled(f"download of {repo_id} stopped; what arrived is kept")
+
+    monkeypatch.setattr(hub, "fetch", fetch)
+    panel.picker.hub_edit.setText("org/not-cached")
+    panel.picker.hub_edit.returnPressed.emit()
+    qtbot.waitUntil(lambda: "75%" in panel.status.text(), timeout=60_000)
+    assert "Downloading" in panel.status.text() and panel.stop_button.isEnabled()
+    panel.grab().save(str(tmp_path / "chat-download.png"))
+    with qtbot.waitSignal(panel.service.sig_error, timeout=30_000):
+        panel.stop_button.click()
+    assert "stopped" in panel.status.text() and panel.loaded is None
