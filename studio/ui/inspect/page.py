@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import UserError
 from studio.core.probes.attention import ProbeTarget, resolve_target
-from studio.services.latest import Latest
 from studio.services.probe_worker import ProbeService
 from studio.services.workers import run_task
 from studio.ui import prefs
@@ -101,7 +100,6 @@ class ModelPicker(QWidget):
         row.addWidget(self.note, 1)
         self.target: Optional[ProbeTarget] = None
         self.listed = False  # the first list arrived
-        self._latest = Latest()
         self.combo.activated.connect(self._on_activated)
         self.browse.clicked.connect(self._browse)
         self.refresh()
@@ -109,14 +107,12 @@ class ModelPicker(QWidget):
     def refresh(self) -> None:
         """Rebuild the list (runs may have finished since), keeping the current choice. The
         runs folder is read in a worker (one stat per file of every run: seconds on a big
-        folder); the newest refresh wins."""
-        ticket = self._latest.take("list")
-        run_task(list_choices, prefs.runs_root(), prefs.recent("models")[:10], parent=self,
-                 on_result=lambda found: self._fill(ticket, found))
+        folder). The task has no parent: a picker closed meanwhile must not take the running
+        thread with it; its bound slot is then simply disconnected."""
+        run_task(list_choices, prefs.runs_root(), prefs.recent("models")[:10],
+                 on_result=self._fill)
 
-    def _fill(self, ticket: int, found: list[tuple[str, str, str, str]]) -> None:
-        if not self._latest.is_current("list", ticket):
-            return
+    def _fill(self, found: list[tuple[str, str, str, str]]) -> None:
         current = self.combo.currentData()
         self.combo.blockSignals(True)
         self.combo.clear()
