@@ -7,7 +7,8 @@ load costs. Then the work runs. Work done on the GUI thread blocks the loop for 
 duration, so two ratios separate it from work done elsewhere whatever the machine's speed:
 
   blocked share  the delays summed over the phase's wall time: ~1 when the GUI thread did the
-                 work; at most the idle share + 0.5 when it only drew
+                 work; at most the idle share + 0.6 when it only drew (0.51 against an
+                 idle 0.15: the 200k-row check in a child process, load 14 on 2 cores)
   longest stall  the largest delay over the phase's wall time: ~1 for one blocking call; below
                  half when the work ran in a worker or a child process
 """
@@ -15,6 +16,7 @@ duration, so two ratios separate it from work done elsewhere whatever the machin
 from __future__ import annotations
 
 import time
+from typing import Optional
 
 from studio.services.latency import LatencyProbe
 
@@ -33,15 +35,19 @@ def idle_baseline(qtbot, seconds: float = 1.0) -> float:
     return blocked_share(probe.delays_ms, time.perf_counter() - started)
 
 
-def assert_responsive(probe: LatencyProbe, seconds: float, idle_share: float) -> str:
+def assert_responsive(probe: LatencyProbe, seconds: float, idle_share: float,
+                      share_margin: Optional[float] = 0.6) -> str:
     """Fail when the phase the probe measured (`seconds` long) looks like work on the GUI
-    thread; returns a line of figures for the test's output."""
+    thread; returns a line of figures for the test's output. share_margin None: the phase is
+    drawing-heavy by design (its share says how loaded the machine is, not where the work
+    ran), so only the longest stall is judged."""
     delays = probe.delays_ms
     share = blocked_share(delays, seconds)
     longest = max(delays, default=0.0) / (1000.0 * seconds)
     line = (f"{probe.line()}; {seconds:.1f} s: blocked share {share:.2f} (idle {idle_share:.2f}),"
             f" longest stall {longest:.2f} of the phase")
     assert len(delays) > 50, line
-    assert share <= idle_share + 0.5, line
+    if share_margin is not None:  # an "idle" loop still busy with earlier work counts 0.3
+        assert share <= min(idle_share, 0.3) + share_margin, line
     assert longest <= 0.5, line
     return line

@@ -176,8 +176,11 @@ def test_fifty_past_runs_of_10k_steps_overlay_without_freezing_the_window(qtbot,
     qtbot.waitUntil(lambda: len(panel.plots.overlays()) == 50, timeout=240_000)
     qtbot.wait(500)
     probe.stop()
+    # Drawing fifty runs is the GUI thread's own work (0.88 of the phase at load 14, against
+    # 0.26 idle): only the longest stall is judged. The reading must stay in the child
+    # process: on the GUI thread it is one block of most of the phase (0.97 measured).
     print("loading 50 overlays x 10k steps:",
-          assert_responsive(probe, time.perf_counter() - started, idle))
+          assert_responsive(probe, time.perf_counter() - started, idle, share_margin=None))
     curves = panel.plots._overlays["run-07"][0]
     assert len(curves.series["loss"].x) == 10_000  # kept whole; only the drawing is decimated
 
