@@ -46,7 +46,7 @@ def assert_responsive(probe: LatencyProbe, seconds: float, idle_share: float,
     longest = max(delays, default=0.0) / (1000.0 * seconds)
     line = (f"{probe.line()}; {seconds:.1f} s: blocked share {share:.2f} (idle {idle_share:.2f}),"
             f" longest stall {longest:.2f} of the phase")
-    assert len(delays) > 50, line
+    assert len(delays) >= max(5, seconds / probe.interval / 3), line  # a third of the ticks came
     if share_margin is not None:  # an "idle" loop still busy with earlier work counts 0.3
         assert share <= min(idle_share, 0.3) + share_margin, line
     assert longest <= 0.5, line
