@@ -152,7 +152,9 @@ class ChatSourcePicker(QWidget):
             return False
         i = self.source_combo.findData((kind, folder))
         if i < 0:
-            self.source_combo.addItem(Path(folder).name, (kind, folder))
+            # a hub id whole (org/name); a folder by its name
+            name = folder if not Path(folder).exists() else Path(folder).name
+            self.source_combo.addItem(name, (kind, folder))
             i = self.source_combo.count() - 1
         if i != self.source_combo.currentIndex():
             self.source_combo.setCurrentIndex(i)  # fills the steps via currentIndexChanged
