@@ -12,10 +12,12 @@ tick fires) runs through three phases:
 
 The run is started the way the tour starts it (the draft's keys, then TrainPanel.start), on a
 tiny starter model (made in a separate process, so the GUI process imports torch only in the
-worker, as in the app) and the first rows of alpaca_en_demo.json (else the shipped sample).
+worker, as in the app) and the first --rows rows of --data (default: the sample that ships in
+resources/samples/; any dataset file the studio reads works, e.g. an alpaca_en_demo.json).
 Target (desktop-app issue): p99 <= 50 ms while training, on 2 CPU cores.
 
     python bench/gui_latency.py [--steps 20] [--batch 8] [--max-length 512] [--idle-s 5]
+                                [--data FILE] [--rows 400]
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from studio.paths import resource  # noqa: E402 (after the path)
 
-DATA = ROOT.parent / "shared" / "datasets" / "alpaca_en_demo.json"
 SAMPLE = resource("samples", "demo_zh_en.jsonl")
 
 
@@ -127,7 +128,8 @@ def main() -> int:
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--rows", type=int, default=400, help="rows of the dataset to use")
     ap.add_argument("--idle-s", type=float, default=5.0)
-    ap.add_argument("--data", default=str(DATA if DATA.is_file() else SAMPLE))
+    ap.add_argument("--data", default=str(SAMPLE),
+                    help="dataset file (default: the shipped sample, resources/samples/)")
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as tmp:

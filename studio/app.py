@@ -27,6 +27,7 @@ from studio.ui.export.dialog import ExportForm
 from studio.ui.inspect.page import InspectPage
 from studio.ui.main_window import MainWindow
 from studio.ui.model.panel import ModelPanel
+from studio.ui.prewarm import prewarm_gui
 from studio.ui.train.panel import TrainPanel
 from studio.ui.welcome import WelcomePage
 
@@ -55,6 +56,10 @@ def create_app(argv: Optional[list[str]] = None, lang: Optional[str] = None) -> 
     i18n.install(app, lang)
     if not hasattr(app, "cjk_font"):  # once per process
         app.cjk_font = fonts.install_cjk_font(app.font())
+    # A thread that wants the GIL waits up to the switch interval for the one running Python
+    # to let go: at 5 ms (the default) a repaint that calls into Python a hundred times while
+    # a worker imports or tokenizes in pure Python waited up to 0.5 s. 1 ms bounds that wait.
+    sys.setswitchinterval(0.001)
     app.aboutToQuit.connect(Task.wait_all)
     if not hasattr(app, "gc_collector"):  # once per process (tests reuse the app)
         app.gc_collector = GuiThreadCollector(app).start()
@@ -165,8 +170,10 @@ class Studio:
         QTimer.singleShot(0, self.window.status.start)
         QTimer.singleShot(0, lambda: self.window.status.check_environment(str(prefs.runs_root())))
         self.list_recent_runs()
-        # Build the charts (pyqtgraph) while the user reads the first page.
-        QTimer.singleShot(300, lambda: self.train.plots)
+        # Import pyqtgraph and numpy in a worker, then build the charts (one per event-loop
+        # turn: plots.py) while the user reads the first page.
+        self._prewarm = run_task(prewarm_gui, parent=self.window,
+                                 on_result=lambda _r: self.train.plots)
 
     def list_recent_runs(self) -> None:
         from studio.core import runs  # stdlib + yaml only; listing reads files: in a worker
@@ -175,13 +182,14 @@ class Studio:
                                    on_result=self.welcome.set_runs, parent=self.window)
 
     def start_tour(self, steps: int = 60, screenshots: Optional[Path] = None,
-                   workdir: Optional[Path] = None, quit_when_done: bool = False) -> None:
+                   workdir: Optional[Path] = None, quit_when_done: bool = False,
+                   stalls: Optional[Path] = None) -> None:
         from studio.ui.tour import Tour
 
         if self.tour is not None and self.tour.running:
             return
         self.tour = Tour(self, steps=steps, screenshots=screenshots, workdir=workdir,
-                         quit_when_done=quit_when_done)
+                         quit_when_done=quit_when_done, stalls=stalls)
         self.tour.start()
 
 

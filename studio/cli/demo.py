@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="training steps (default 60: enough for the starter to learn its name)")
     p.add_argument("--screenshots", metavar="DIR", help="save a PNG of every view here")
     p.add_argument("--quit", action="store_true", help="exit when the tour is done")
+    p.add_argument("--stalls", metavar="FILE",
+                   help="write the GUI thread's stack to FILE whenever its event loop is 50 ms "
+                        "late, and print where those stalls were spent (with --quit)")
     p.add_argument("--lang", choices=["en", "zh_CN"],
                    help="UI language (default: your setting, else the system's)")
     p.add_argument("--workdir", metavar="DIR",
@@ -42,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     for flag, folder in (("--screenshots", args.screenshots), ("--workdir", args.workdir)):
         if folder:
             files.check_writable(folder, flag)
+    if args.stalls:
+        files.check_writable(str(Path(args.stalls).resolve().parent), "--stalls")
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
             or os.environ.get("QT_QPA_PLATFORM")) and sys.platform.startswith("linux"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # headless machine: render off-screen
@@ -58,13 +63,13 @@ def run(args: argparse.Namespace) -> int:
 
     app = create_app([], lang=lang)
     studio = Studio()
+    studio.show()  # as the app starts: device detection, GUI imports in workers after the paint
     studio.window.resize(1400, 900)
-    studio.window.show()
-    studio.window.status.start()
     codes: list[int] = []
     studio.start_tour(steps=args.steps, workdir=workdir,
                       screenshots=Path(args.screenshots).resolve() if args.screenshots else None,
-                      quit_when_done=args.quit)
+                      quit_when_done=args.quit,
+                      stalls=Path(args.stalls).resolve() if args.stalls else None)
     if args.quit:
         studio.tour.sig_done.connect(lambda code: (codes.append(code), app.exit(code)))
     app.exec()

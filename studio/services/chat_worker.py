@@ -8,6 +8,8 @@ and listens to its signals, all emitted in the GUI thread:
   sig_done()                      every side of the question has answered (or was stopped)
   sig_error(reason, details)      a load or a reply failed
   sig_state(str)                  idle | loading | generating
+  sig_progress(done, total, msg)  a hub id's download (bytes): stop() cancels it, and what
+                                  arrived stays in the cache for the next try
 
 One thread on purpose: the loaded models belong to it, and base and tuned answers that share
 one PEFT model (adapter off / on) must never run at the same time. Only one set of models is
@@ -62,6 +64,12 @@ class Loaded:
 
 
 @dataclass
+class _Load:
+    source: ChatSource
+    cancel: threading.Event   # stops a hub id's download
+
+
+@dataclass
 class _Ask:
     sides: tuple[str, ...]
     messages: dict            # side -> list of messages (each side keeps its own history)
@@ -79,6 +87,7 @@ def _stage_of(src: ChatSource) -> str:
 
 
 class _Runner(QObject):
+    sig_progress = Signal(object, object, str)  # bytes: past 2**31 for a 7B model
     sig_loaded = Signal(object)
     sig_chunk = Signal(str, object)
     sig_reply = Signal(str, object)
@@ -99,8 +108,8 @@ class _Runner(QObject):
                 break
             loaded = None
             try:
-                if isinstance(job, ChatSource):
-                    loaded = self._load(job)
+                if isinstance(job, _Load):
+                    loaded = self._load(job.source, job.cancel)
                 elif isinstance(job, _Ask):
                     self._ask(job)
                 elif job == "unload":
@@ -138,14 +147,19 @@ class _Runner(QObject):
         except ImportError:  # torch not imported yet: nothing to free
             pass
 
-    def _load(self, src: ChatSource) -> Loaded:
+    def _load(self, src: ChatSource, cancel: threading.Event) -> Loaded:
         # Lazy: torch + transformers + peft take seconds to import; only ever in this thread.
+        from studio.core.model.hub import fetch, is_hub_id
         from studio.core.model.run_model import load_chat_models
 
         import_engine()
 
         self.sig_state.emit("loading")
         self._free()  # never two sets of weights at once
+        if src.model and not src.run and is_hub_id(src.model):
+            # the whole snapshot into the cache first, with progress and cancel (hub.py);
+            # loading then finds it there
+            fetch(src.model, progress=self.sig_progress.emit, cancelled=cancel.is_set)
         self.models = load_chat_models(model=src.model, adapter=src.adapter, run=src.run,
                                        step=src.step, with_base=src.with_base)
         m = self.models
@@ -172,6 +186,7 @@ class ChatService(QObject):
     sig_done = Signal()
     sig_error = Signal(str, str)      # reason, details
     sig_state = Signal(str)           # one of STATES
+    sig_progress = Signal(object, object, str)  # bytes done, bytes in all, message
 
     def __init__(self, parent: Optional[QObject] = None):
         super().__init__(parent)
@@ -192,6 +207,7 @@ class ChatService(QObject):
         self._runner.sig_done.connect(self._on_done)
         self._runner.sig_error.connect(self._on_error)
         self._runner.sig_state.connect(self._on_state)
+        self._runner.sig_progress.connect(self._on_progress)
         self._closed = False
         # The thread starts with the first request: an app that never chats runs no thread
         # (and a QThread destroyed while running would abort the process at exit).
@@ -201,10 +217,12 @@ class ChatService(QObject):
 
     # --- requests ------------------------------------------------------------------------------
     def load(self, source: ChatSource) -> None:
-        """Load `source` (replacing what is loaded); a reply being written is stopped first."""
+        """Load `source` (replacing what is loaded); a reply being written is stopped first.
+        stop() cancels a hub id's download."""
         self._check_open()
         self.stop()
-        self._put(source)
+        self._cancel = threading.Event()
+        self._put(_Load(source, self._cancel))
 
     def ask(self, messages: dict, settings: Any, sides: tuple[str, ...]) -> None:
         """Answer on each side in turn. messages: side -> the conversation ending with the
@@ -260,6 +278,10 @@ class ChatService(QObject):
     @Slot(str, str)
     def _on_error(self, reason: str, details: str) -> None:
         self.sig_error.emit(reason, details)
+
+    @Slot(object, object, str)
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self.sig_progress.emit(done, total, message)
 
     @Slot(str)
     def _on_state(self, state: str) -> None:

@@ -24,9 +24,8 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
-import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from studio.core.errors import Cancelled, UserError
@@ -34,6 +33,9 @@ from studio.core.probes.attention import AttentionMaps, ProbeTarget
 from studio.services.engine_import import import_engine
 from studio.services.latest import Latest
 from studio.services.workers import describe_error
+
+if TYPE_CHECKING:
+    import numpy as np  # at run time only where used: this module loads before first paint
 
 MAX_MODELS = 2
 KINDS = ("attention", "embeddings", "samples", "neighbours", "tokens", "project")
@@ -104,10 +106,26 @@ class _Context:
         self._last = 0.0
 
     def model(self, target: ProbeTarget) -> Any:
+        self.fetch(target, files="all")
         return self._runner.model(target)
 
     def tokenizer(self, target: ProbeTarget) -> Any:
+        self.fetch(target, files="tokenizer")
         return self._runner.tokenizer(target)
+
+    def fetch(self, target: ProbeTarget, files: str) -> None:
+        """A hub id's files into the Hugging Face cache first, as on the Train page: progress
+        in the view's status line, this job's cancel stopping the download (what arrived stays
+        for the next try), nothing fetched when cached; offline, the cached snapshot."""
+        from studio.core.model.hub import fetch, is_hub_id
+
+        if not is_hub_id(str(target.model)):
+            return
+
+        def progress(done: int, total: int, message: str) -> None:
+            self.progress(min(done / total, 0.99) if total else 0.0, message)
+
+        fetch(str(target.model), files=files, progress=progress, cancelled=self.cancel.is_set)
 
     def vocab_index(self, target: ProbeTarget) -> Any:
         return self._runner.vocab_index(target)
@@ -406,6 +424,8 @@ def _axis_points(words: list[str], vecs: np.ndarray, base: Optional[np.ndarray],
 def _project_points(ctx: _Context, labels: tuple[str, ...], vecs: np.ndarray,
                     base: Optional[np.ndarray], method: str, dims: int, **extra: Any
                     ) -> PointsResult:
+    import numpy as np
+
     from studio.core.probes import projection as project
 
     # base and tuned share one projection, so the arrows show real movement

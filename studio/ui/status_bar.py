@@ -18,8 +18,12 @@ from studio.services.workers import run_task
 
 
 def _detect_device() -> Any:
-    # Lazy: studio.core.model.memory imports torch (~1 s); this runs in a worker thread.
+    # Lazy: studio.core.model.memory imports torch (~1 s); this runs in a worker thread, the
+    # first engine import of the app: the one way (GIL-free library loads, GC paused)
     from studio.core.model.memory import detect_device
+    from studio.services.engine_import import import_engine
+
+    import_engine()
 
     return detect_device()
 

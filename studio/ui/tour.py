@@ -22,6 +22,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from studio.paths import resource
 from studio.services.latency import LatencyProbe
+from studio.services.stall_sampler import StallSampler
 from studio.services.workers import run_task
 from studio.ui import prefs
 
@@ -50,7 +51,8 @@ class Tour(QObject):
     sig_done = Signal(int)  # exit code: 0 when the training ran through
 
     def __init__(self, studio: Any, steps: int = 60, screenshots: Optional[Path] = None,
-                 workdir: Optional[Path] = None, quit_when_done: bool = False):
+                 workdir: Optional[Path] = None, quit_when_done: bool = False,
+                 stalls: Optional[Path] = None):
         super().__init__(studio.window)
         self.studio, self.window, self.session = studio, studio.window, studio.session
         self.steps = steps
@@ -60,7 +62,9 @@ class Tour(QObject):
         self.dataset = IDENTITY_DATASET
         self.question = TOUR_QUESTION
         self.quit_when_done = quit_when_done
-        self.probe = LatencyProbe(parent=self)
+        self.probe = LatencyProbe(parent=self)  # the whole tour: loads, training, every page
+        self.training_ticks = (0, 0)  # the probe's ticks while the run trained: [start, end)
+        self.sampler = StallSampler(self.probe, stalls) if stalls else None
         self.saved: list[Path] = []
         self.running = False
         self.exit_code = 1
@@ -75,6 +79,9 @@ class Tour(QObject):
     # --- the driver: the script yields waits; a timer resumes it ----------------------------
     def start(self) -> None:
         self.running = True
+        self.probe.start()
+        if self.sampler is not None:
+            self.sampler.start()
         self._script = self._steps()
         self._advance()
 
@@ -124,13 +131,12 @@ class Tour(QObject):
         self.window.show_page("train")
         finished = self._finished
         self.session.sig_finished.connect(self._on_finished)
-        self.probe.start()
+        first = len(self.probe.delays_ms)
         if not self.studio.train.start():
-            self.probe.stop()
             self._fail(self.studio.train.message.text(), "")
             return
         yield lambda: bool(finished)
-        self.probe.stop()
+        self.training_ticks = (first, len(self.probe.delays_ms))
         self.session.sig_finished.disconnect(self._on_finished)
         yield 0.3  # one more redraw of the curves
         yield from self._visit("train")
@@ -184,10 +190,16 @@ class Tour(QObject):
 
     def _finish(self) -> None:
         self.running = False
+        self.probe.stop()
+        if self.sampler is not None:
+            self.sampler.stop()
         run = self.session.run_dir
         if self.quit_when_done:
             if run is not None:
                 print(f"run: {run}", flush=True)
+            if self.sampler is not None:
+                print(self.sampler.report(), flush=True)
+            print(f"training: {self.probe.line(*self.training_ticks)}", flush=True)
             print(self.probe.line(), flush=True)
         else:
             self._say(QCoreApplication.translate("Tour", "Tour finished: {line}").format(

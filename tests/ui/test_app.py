@@ -55,7 +55,7 @@ def test_the_tour_runs_end_to_end_and_prints_the_latency_last(tmp_path):
     shots = tmp_path / "shots"
     r = subprocess.run([sys.executable, str(ROOT / "main.py"), "demo", "--steps", "4",
                         "--screenshots", str(shots), "--quit", "--workdir",
-                        str(tmp_path / "work")],
+                        str(tmp_path / "work"), "--stalls", str(tmp_path / "stalls.txt")],
                        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
@@ -64,6 +64,10 @@ def test_the_tour_runs_end_to_end_and_prints_the_latency_last(tmp_path):
     assert m, last
     p50, p99, top = map(float, m.groups())
     assert 0 <= p50 <= p99 <= top
+    assert re.search(r"^training: gui latency p50=", r.stdout, re.M)  # the run alone
+    assert re.search(r"^stall samples: \d+ x 10 ms", r.stdout, re.M)  # --stalls
+    assert (tmp_path / "stalls.txt").is_file()
+    assert any(n == "inspect-changes.png" for n in (p.name for p in shots.glob("*.png")))
     names = sorted(p.name for p in shots.glob("*.png"))
     assert any(n.endswith("-welcome.png") for n in names)
     assert any(n.endswith("-train.png") for n in names)

@@ -17,9 +17,10 @@ import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from studio.core import runs
 from studio.core.errors import ModelError, UserError, first_line
@@ -290,6 +291,7 @@ class AttentionMaps:
 def capture_attention(pm: ProbeModel, text: str, *, max_tokens: int = MAX_TOKENS,
                       adapter: bool = True) -> AttentionMaps:
     """Attention of every layer and head for `text` (adapter=False: the base model's)."""
+    import numpy as np  # lazy: the Inspect page imports this module before first paint
     import torch
 
     batch, labels, truncated = encode(pm, text, max_tokens)
@@ -323,6 +325,7 @@ def head_summary(att: np.ndarray, how: str = "mean") -> np.ndarray:
 def attention_entropy(att: np.ndarray) -> np.ndarray:
     """(layers, heads, T, T) -> (layers, heads): mean entropy (bits) of a query's attention.
     Low = each token looks at a few others; high = attention spread evenly."""
+    import numpy as np  # lazy: the Inspect page imports this module before first paint
     p = np.clip(att, 1e-12, 1.0)
     return -(att * np.log2(p)).sum(axis=-1).mean(axis=-1)
 
@@ -356,6 +359,7 @@ def attention_mosaic(att: np.ndarray, max_tile: int = 64, gap: int = 2,
     per_tile: each tile scaled to its own maximum absolute value, so a head whose weights
     are spread thin still shows its pattern; otherwise values are kept as they are.
     """
+    import numpy as np  # lazy: the Inspect page imports this module before first paint
     layers, heads, t, _ = att.shape
     f = max(1, -(-t // max_tile))                          # ceil(T / max_tile)
     tile = -(-t // f)
@@ -384,6 +388,7 @@ def head_patterns(att: np.ndarray, special: np.ndarray) -> dict[str, np.ndarray]
     """What each head mostly does, as (layers, heads) shares of attention weight:
     previous token, same token, next token, special tokens (e.g. [CLS]/[SEP]/BOS).
     `special` is a (T,) bool mask of special tokens."""
+    import numpy as np  # lazy: the Inspect page imports this module before first paint
     t = att.shape[-1]
     rows = max(t - 1, 1)
     prev = np.diagonal(att, offset=-1, axis1=-2, axis2=-1).sum(-1) / rows
@@ -395,6 +400,7 @@ def head_patterns(att: np.ndarray, special: np.ndarray) -> dict[str, np.ndarray]
 
 def special_mask(pm_or_tokenizer: Any, tokens: tuple[str, ...] | list[str]) -> np.ndarray:
     """(T,) bool: which labels are the tokenizer's special tokens."""
+    import numpy as np  # lazy: the Inspect page imports this module before first paint
     tok = getattr(pm_or_tokenizer, "tokenizer", pm_or_tokenizer)
     names = set(getattr(tok, "all_special_tokens", []) or [])
     return np.array([t in names for t in tokens], dtype=bool)
@@ -412,6 +418,7 @@ class TokenLogprobs:
 
 def token_logprobs(pm: ProbeModel, text: str, *, adapter: bool = True) -> TokenLogprobs:
     """How likely the model finds each token of `text` (decoders only)."""
+    import numpy as np  # lazy: the Inspect page imports this module before first paint
     import torch
 
     if not pm.is_causal:

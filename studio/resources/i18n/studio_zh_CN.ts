@@ -300,6 +300,10 @@
       <translation>按模型给出的概率为每个词元着色（绿色：很确定，红色：不太可能）；鼠标悬停可查看其他候选</translation>
     </message>
     <message>
+      <source>Downloading: {message}{pct}. Stop cancels; loading it again resumes.</source>
+      <translation>正在下载：{message}{pct}。“停止”可取消，再次加载会从断点继续。</translation>
+    </message>
+    <message>
       <source>Export the loaded run as an adapter or a merged model</source>
       <translation>把已加载的运行导出为适配器或合并后的模型</translation>
     </message>
@@ -469,6 +473,10 @@
     <message>
       <source>loss</source>
       <translation>损失</translation>
+    </message>
+    <message>
+      <source>or a hub id, e.g. Qwen/Qwen2.5-0.5B-Instruct</source>
+      <translation>或输入模型仓库 ID，例如 Qwen/Qwen2.5-0.5B-Instruct</translation>
     </message>
     <message>
       <source>step (click a red checkpoint to chat with it)</source>

@@ -86,6 +86,7 @@ class ChatPanel(QWidget):
         s.sig_done.connect(self._on_done)
         s.sig_error.connect(self._on_error)
         s.sig_state.connect(self._on_state)
+        s.sig_progress.connect(self._on_progress)
         self._update_buttons()
 
     # --- building --------------------------------------------------------------------------------
@@ -332,6 +333,12 @@ class ChatPanel(QWidget):
     def _on_state(self, _state: str) -> None:
         self._update_buttons()
 
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        """A hub id's download: the bytes so far (Stop cancels; the next Load resumes)."""
+        pct = f" ({100 * done // total}%)" if total else ""
+        self.status.setText(self.tr("Downloading: {message}{pct}. Stop cancels; loading it "
+                                    "again resumes.").format(message=message, pct=pct))
+
     def _side_name(self, side: str) -> str:
         return self.tr("Base") if side == "base" else self.tr("Tuned")
 
@@ -346,7 +353,7 @@ class ChatPanel(QWidget):
         busy = self.service.busy
         generating = self.service.state == "generating"
         self.send_button.setEnabled(self.loaded is not None and not busy)
-        self.stop_button.setEnabled(generating)
+        self.stop_button.setEnabled(generating or self.service.state == "loading")
         self.picker.load_button.setEnabled(self.service.state != "loading")
 
     def open_export(self) -> Any:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -64,7 +65,9 @@ def source_kind(folder: str | Path) -> Optional[str]:
         return "adapter"
     if (p / "config.json").is_file():
         return "model"
-    return None
+    from studio.core.model.hub import is_hub_id  # light: huggingface_hub only when fetching
+
+    return "model" if is_hub_id(str(folder)) else None  # fetched (with progress) when loaded
 
 
 class ChatSourcePicker(QWidget):
@@ -95,6 +98,11 @@ class ChatSourcePicker(QWidget):
             b.setObjectName(name)
             b.clicked.connect(lambda _=False, f=slot: f())
             row.addWidget(b)
+        self.hub_edit = QLineEdit()
+        self.hub_edit.setObjectName("chat_hub_id")
+        self.hub_edit.setPlaceholderText(self.tr("or a hub id, e.g. Qwen/Qwen2.5-0.5B-Instruct"))
+        self.hub_edit.returnPressed.connect(self._use_hub_id)
+        row.addWidget(self.hub_edit, 1)
         self.load_button = QPushButton(self.tr("Load"))
         self.load_button.setObjectName("chat_load")
         self.load_button.clicked.connect(lambda: self.request_load())
@@ -134,20 +142,28 @@ class ChatSourcePicker(QWidget):
         self._on_source_changed(self.source_combo.currentIndex())
 
     def add_source(self, folder: str | Path) -> bool:
-        """Add a run / model / adapter folder to the list and select it."""
-        folder = str(Path(folder).expanduser())
-        kind = source_kind(folder)
+        """Add a run / model / adapter folder (or a hub id) to the list and select it."""
+        text = str(folder).strip()
+        folder = str(Path(text).expanduser()) if Path(text).expanduser().exists() else text
+        kind = source_kind(folder)  # a hub id stays as typed
         if kind is None:
             self.sig_message.emit(self.tr("{name} is not a run, model or adapter folder")
                                   .format(name=Path(folder).name))
             return False
         i = self.source_combo.findData((kind, folder))
         if i < 0:
-            self.source_combo.addItem(Path(folder).name, (kind, folder))
+            # a hub id whole (org/name); a folder by its name
+            name = folder if not Path(folder).exists() else Path(folder).name
+            self.source_combo.addItem(name, (kind, folder))
             i = self.source_combo.count() - 1
         if i != self.source_combo.currentIndex():
             self.source_combo.setCurrentIndex(i)  # fills the steps via currentIndexChanged
         return True
+
+    def _use_hub_id(self) -> None:
+        text = self.hub_edit.text().strip()
+        if text and self.add_source(text):
+            self.request_load()
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from studio.ui.prewarm import gui_import_pending
 
 BINS = 48
 KEPT = "#5b8fc9"
@@ -45,9 +46,14 @@ class LengthHistogram(QWidget):
         self.show_message(self.tr("Token lengths appear here once a dataset and a model are "
                                   "chosen."))
 
-    def _ensure_plot(self) -> None:
+    def _ensure_plot(self) -> bool:
+        """Build the chart; False (and a retry soon) while pyqtgraph is being imported in a
+        worker (engine_import.prewarm_gui): importing it here would wait for that."""
         if self.plot is not None:
-            return
+            return True
+        if gui_import_pending():
+            QTimer.singleShot(100, self._retry)
+            return False
         import pyqtgraph as pg  # lazy: not on the start-up path of the window
 
         self.plot = pg.PlotWidget()
@@ -70,6 +76,13 @@ class LengthHistogram(QWidget):
         self.plot.addItem(self._line)
         self._layout.removeItem(self._layout.itemAt(1))  # the stretch holding its place
         self._layout.insertWidget(1, self.plot, 1)
+        return True
+
+    def _retry(self) -> None:
+        if self.sample is not None:
+            self.set_sample(self.sample)
+        elif self.isVisible():
+            self._ensure_plot()
 
     def showEvent(self, event: Any) -> None:
         self._ensure_plot()
@@ -92,13 +105,16 @@ class LengthHistogram(QWidget):
     def set_sample(self, sample: Any) -> None:
         """Draw a LengthSample (studio.core.data.view), partial or done."""
         self.sample = sample
+        import numpy as np  # lazy: not on the start-up path (the lengths arrive as arrays)
+
         lengths = sample.lengths
         if lengths is None or not lengths.size:
             self.show_message(self.tr("Measuring token lengths…") if not sample.done else
                               self.tr("No row could be tokenized."))
             self.sample = sample
             return
-        self._ensure_plot()
+        if not self._ensure_plot():
+            return  # drawn by _retry
         limit = self.max_length
         # A few very long rows would squash every other bar into the first bins: the axis
         # ends a little past the 99th percentile (or max_length) and the last bar holds them.
@@ -144,6 +160,8 @@ class LengthHistogram(QWidget):
         return text
 
     def _stats(self, s: Any) -> str:
+        import numpy as np  # lazy, see above
+
         lengths = s.lengths
         k = int(np.argmax(lengths))
         row = int(s.rows[k])

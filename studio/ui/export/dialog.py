@@ -38,9 +38,15 @@ from studio.core import runs
 from studio.core.errors import UserError
 from studio.core.export.gguf import GGUF_TYPES
 from studio.services.export_worker import ExportJob, ExportRequest
+from studio.services.workers import run_task
 from studio.ui import prefs
 from studio.ui.export.checklist_view import ChecklistView
 
+
+def run_choices(root: Path) -> list[tuple[str, str]]:
+    """(label, folder) of the runs under `root`, newest first (reads files: in a worker)."""
+    return [(f"{s.run_dir.name} ({s.method}, {s.status})", str(s.run_dir))
+            for s in runs.list_runs(root)]
 
 class ExportForm(QWidget):
     sig_finished = Signal(object)   # ExportResult, or None after a failure
@@ -169,19 +175,31 @@ class ExportForm(QWidget):
 
     # --- choosing --------------------------------------------------------------------------------
     def refresh_runs(self, select: Optional[str | Path] = None) -> None:
-        """List finished / stopped runs (small files: config.yaml and run.json only)."""
+        """List finished / stopped runs. The run asked for (or the current one) is there at
+        once; the others are read in a worker (every run's config.yaml and run.json: most of
+        a second on the GUI thread with a few dozen runs) and join the list when read."""
         self._listed = True
         current = str(select) if select else self.run_combo.currentData()
+        if current:
+            self._fill_runs([], current)
+        # no parent: a form closed meanwhile must not take the running thread with it (its
+        # bound slot is then disconnected)
+        run_task(run_choices, prefs.runs_root(), on_result=self._fill_runs)
+
+    def _fill_runs(self, items: list[tuple[str, str]], select: Optional[str] = None) -> None:
+        before = self.run_combo.currentData()
+        current = select or before
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
-        for s in runs.list_runs(prefs.runs_root()):
-            self.run_combo.addItem(f"{s.run_dir.name} ({s.method}, {s.status})", str(s.run_dir))
+        for label, path in items:
+            self.run_combo.addItem(label, path)
         if current and self.run_combo.findData(str(current)) < 0:
             self.run_combo.addItem(Path(current).name, str(current))
         self.run_combo.blockSignals(False)
         i = self.run_combo.findData(str(current)) if current else 0
         self.run_combo.setCurrentIndex(max(i, 0))
-        self._on_run_changed(self.run_combo.currentIndex())
+        if self.run_combo.currentData() != before or select:
+            self._on_run_changed(self.run_combo.currentIndex())
 
     def set_run(self, run_dir: str | Path, step: Optional[int] = None) -> None:
         self.refresh_runs(run_dir)

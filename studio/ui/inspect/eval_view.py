@@ -180,3 +180,6 @@ class EvalView(QWidget):
                      else Path(str(r.get("data", ""))).name, r.get("metric", ""), shown)
             for col, text in enumerate(cells):
                 self.table.setItem(row, col, QTableWidgetItem(str(text)))
+        # a few dozen rows at most (one per checkpoint and file): the names shown whole
+        # ("held-out …" was cut at the default width)
+        self.table.resizeColumnsToContents()

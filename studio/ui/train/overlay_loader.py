@@ -13,7 +13,6 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from studio.services.child_process import run_in_child
 from studio.services.stream_job import StreamJob
-from studio.ui.train.curves import load_overlays
 
 
 class OverlayLoader(QObject):
@@ -48,6 +47,9 @@ class OverlayLoader(QObject):
         weight = self._smoothing()
 
         def job(emit: Any, cancelled: Any) -> None:
+            # lazy: curves imports numpy, which the window does not need before first paint
+            from studio.ui.train.curves import load_overlays
+
             run_in_child(load_overlays, (dirs, weight), emit, cancelled, name="studio-overlays")
 
         self._job = StreamJob("overlays", job)

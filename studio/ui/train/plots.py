@@ -105,23 +105,13 @@ class PlotsView(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         layout.addWidget(self.graphics, 1)
-        self.plots: dict[str, pg.PlotItem] = {}
-        for i, (key, title) in enumerate(CHARTS.items()):
-            if key in PREFERENCE_CHARTS + GRPO_CHARTS:  # out of the grid until reported
-                plot = pg.PlotItem(title=_t(title))
-            else:
-                plot = self.graphics.addPlot(row=i // 2, col=i % 2, title=_t(title))
-            # No grid: pyqtgraph's grid lines cost ~50 ms per repaint of the six charts
-            # (raster, offscreen), the whole budget of a responsive event loop.
-            plot.setLabel("bottom", self.tr("step"))
-            self.plots[key] = plot
-            plot.vb.sigXRangeChanged.connect(lambda *_, k=key: self._check_decimation(k))
-            plot.vb.sigResized.connect(lambda *_, k=key: self._check_decimation(k))
-        self.curves = {key: self._curve(self.plots[chart], color, width)
-                       for key, (chart, _, color, width) in SERIES.items()}
-        self._layers = {key: OverlayLayer() for key in CHARTS}  # past runs, over the live curves
-        for key, layer in self._layers.items():
-            self.plots[key].vb.addItem(layer)
+        # The charts are built one per event-loop turn (each PlotItem is ~10-80 ms of the GUI
+        # thread; all eight at once froze the window for 0.3-0.7 s), or all at once as soon as
+        # anything reads `plots`, `curves` or `_layers`.
+        self._plots: dict[str, pg.PlotItem] = {}
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._layer_items: dict[str, OverlayLayer] = {}  # past runs, over the live curves
+        self._unbuilt = list(CHARTS)
         # The key to each chart's lines is in its title (a legend box would hide the newest
         # points, top right); it lists the series that have data, and the overlaid runs.
         self._titles: dict[str, str] = {}
@@ -136,7 +126,57 @@ class PlotsView(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
-        self._timer.start()
+        self._build_next()
+
+    def _build_chart(self, key: str) -> None:
+        i = list(CHARTS).index(key)
+        title = CHARTS[key]
+        if key in PREFERENCE_CHARTS + GRPO_CHARTS:  # out of the grid until a run reports them
+            plot = pg.PlotItem(title=_t(title))
+        else:
+            plot = self.graphics.addPlot(row=i // 2, col=i % 2, title=_t(title))
+        # No grid: pyqtgraph's grid lines cost ~50 ms per repaint of the six charts
+        # (raster, offscreen), the whole budget of a responsive event loop.
+        plot.setLabel("bottom", self.tr("step"))
+        self._plots[key] = plot
+        plot.vb.sigXRangeChanged.connect(lambda *_, k=key: self._check_decimation(k))
+        plot.vb.sigResized.connect(lambda *_, k=key: self._check_decimation(k))
+        for series, (chart, _, color, width) in SERIES.items():
+            if chart == key:
+                self._curves[series] = self._curve(plot, color, width)
+        self._layer_items[key] = OverlayLayer()
+        plot.vb.addItem(self._layer_items[key])
+
+    def _build_next(self) -> None:
+        if self._unbuilt:
+            self._build_chart(self._unbuilt.pop(0))
+        if self._unbuilt:
+            QTimer.singleShot(0, self._build_next)
+        elif not self._timer.isActive():
+            self._timer.start()
+
+    def _complete(self) -> None:
+        while self._unbuilt:
+            self._build_chart(self._unbuilt.pop(0))
+        if not self._timer.isActive():
+            self._timer.start()
+
+    @property
+    def plots(self) -> dict[str, pg.PlotItem]:
+        """chart key -> its PlotItem (every chart built first)."""
+        self._complete()
+        return self._plots
+
+    @property
+    def curves(self) -> dict[str, pg.PlotDataItem]:
+        """series key -> its live curve (every chart built first)."""
+        self._complete()
+        return self._curves
+
+    @property
+    def _layers(self) -> dict[str, OverlayLayer]:
+        self._complete()
+        return self._layer_items
 
     def _controls(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -375,7 +415,7 @@ class PlotsView(QWidget):
     def _pixel_steps(self, chart: str, x: Optional[np.ndarray] = None) -> float:
         """Steps per pixel column of a chart (0 before it is laid out); with x, the steps of a
         run about to be drawn, once the chart's auto-range has made room for them."""
-        vb = self.plots[chart].vb
+        vb = self._plots[chart].vb  # built: only built charts signal (see _build_chart)
         (x0, x1), width = vb.viewRange()[0], vb.width()
         if x is not None and len(x) and vb.autoRangeEnabled()[0]:
             x0, x1 = min(x0, x[0]), max(x1, x[-1])

@@ -1,8 +1,10 @@
 """The Train page driving the real engine on the tiny model: live curves, stop, resume."""
 
+import time
 from pathlib import Path
 
 import pytest
+from loop_check import assert_responsive, idle_baseline
 
 from studio.core import runs
 from studio.core.events import StepMetrics
@@ -165,21 +167,27 @@ def test_fifty_past_runs_of_10k_steps_overlay_without_freezing_the_window(qtbot,
     # Ticking all fifty at once: read in a child process, drawn in a few batches. Each batch
     # repaints every chart once (~0.1-0.2 s with fifty runs): hitches, never a freeze (it
     # was 12 s when each run was parsed in its own thread and built in the GUI thread).
+    idle = idle_baseline(qtbot)
     probe = LatencyProbe()
     probe.start()
+    started = time.perf_counter()
     for k in range(50):
         assert panel.runs_list.set_overlay(root / f"run-{k:02d}", True)
     qtbot.waitUntil(lambda: len(panel.plots.overlays()) == 50, timeout=240_000)
     qtbot.wait(500)
     probe.stop()
-    print(f"loading 50 overlays x 10k steps: {probe.line()}")
-    assert probe.stats()["max"] < 500, probe.line()
+    # Drawing fifty runs is the GUI thread's own work (0.88 of the phase at load 14, against
+    # 0.26 idle): only the longest stall is judged. The reading must stay in the child
+    # process: on the GUI thread it is one block of most of the phase (0.97 measured).
+    print("loading 50 overlays x 10k steps:",
+          assert_responsive(probe, time.perf_counter() - started, idle, share_margin=None))
     curves = panel.plots._overlays["run-07"][0]
     assert len(curves.series["loss"].x) == 10_000  # kept whole; only the drawing is decimated
 
     # Then, with all fifty drawn, a live run trains for a few seconds (a fast one: ~100 steps/s;
     # its loss falls below the past runs, so the loss chart rescales at every 10 Hz tick).
     probe.start()
+    started = time.perf_counter()
     for i in range(1, 601):
         panel.plots.add_step(StepMetrics(step=i, loss=4.0 / i ** 0.3, lr=2e-4, grad_norm=1.0,
                                          tokens=4096, tokens_per_s=3000.0, mem_mb=900.0,
@@ -188,9 +196,6 @@ def test_fifty_past_runs_of_10k_steps_overlay_without_freezing_the_window(qtbot,
             qtbot.wait(10)
     qtbot.wait(300)
     probe.stop()
-    stats = probe.stats()
-    print(f"live run under 50 overlays: {probe.line()}")
-    assert stats["n"] > 100
-    assert stats["p99"] < 100, probe.line()  # the start of the live curve may hitch once
-    assert stats["max"] < 500, probe.line()
+    print("live run under 50 overlays:",
+          assert_responsive(probe, time.perf_counter() - started, idle))
     assert panel.plots.points("loss") == 600

@@ -1,0 +1,42 @@
+"""Import what the pages draw with (numpy, pyqtgraph) in a worker thread after the first paint.
+
+pyqtgraph's import walks every Qt enum (~0.5 s of pure Python, 1-4 s on a loaded machine):
+imported by the first page that draws a chart, the window froze for all of it. In a worker the
+GUI thread waits at most a GIL switch interval (1 ms in the app) at a time instead. What was
+imported is then frozen (gc.freeze), like the engine's imports (services/engine_import.py), so
+the GUI thread's full collections do not walk it.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+from studio.services.engine_import import IMPORT_LOCK
+
+_started = threading.Event()
+_done = threading.Event()
+
+
+def prewarm_gui() -> None:
+    """Import numpy and pyqtgraph (call in a worker thread; once is enough)."""
+    _started.set()
+    # One import of pure Python at a time: with two threads importing beside it, the GUI
+    # thread lost the GIL race for a whole second (measured by the tour's stall sampler).
+    with IMPORT_LOCK:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            import numpy  # noqa: F401
+            import pyqtgraph  # noqa: F401
+        finally:
+            gc.freeze()
+            if enabled:
+                gc.enable()
+            _done.set()
+
+
+def gui_import_pending() -> bool:
+    """True while prewarm_gui() runs: a widget that needs pyqtgraph now would wait for that
+    import on the GUI thread (the import lock); it can draw a moment later instead."""
+    return _started.is_set() and not _done.is_set()
