@@ -6,6 +6,7 @@ every two seconds in a worker thread.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSpinBox,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -52,6 +54,15 @@ class QueueView(QWidget):
         self.title = QLabel()
         self.title.setObjectName("queue_title")
         head.addWidget(self.title, 1)
+        head.addWidget(QLabel(self.tr("At once:")))
+        # runs the runner trains side by side (queue run --parallel N); on the CPU each gets
+        # cores / N threads, so more than the cores only slows every run down
+        self.parallel = QSpinBox()
+        self.parallel.setObjectName("queue_parallel")
+        self.parallel.setRange(1, max(1, os.cpu_count() or 1))
+        self.parallel.setToolTip(self.tr("How many queued runs train at the same time when "
+                                         "the runner starts (on the CPU they share the cores)."))
+        head.addWidget(self.parallel)
         col.addLayout(head)
         self.tree = QTreeWidget()
         self.tree.setObjectName("queue_tree")
@@ -147,7 +158,7 @@ class QueueView(QWidget):
         q, entry_id = Queue(self.root), self.selected_id()
         try:
             if key == "run":
-                start_background_runner(self.root)
+                start_background_runner(self.root, parallel=self.parallel.value())
             elif key == "pause":
                 q.set_paused(not self.snapshot["paused"])
             elif entry_id and key in ("up", "down"):

@@ -14,10 +14,9 @@ from PySide6.QtWidgets import QApplication
 
 from studio.core.data.tokenize import tokenize_sample
 from studio.core.data.view import summarize_row
+from studio.paths import resource
 from studio.services.latency import LatencyProbe
 from studio.ui.data.panel import DataPanel
-
-SHARED = Path(__file__).resolve().parents[4] / "shared" / "datasets"
 
 
 def _write_jsonl(path: Path, rows: list) -> Path:
@@ -241,13 +240,11 @@ def test_preview_highlights_the_trained_tokens(qtbot, panel, tmp_path, tiny_mode
     assert f"{view.trained} trained" in panel.preview.toPlainText()
 
 
-@pytest.mark.skipif(not (SHARED / "alpaca_zh_demo.json").is_file(),
-                    reason="shared sample datasets are absent")
-def test_the_shared_chinese_sample_opens(qtbot, panel):
-    panel.open_file(str(SHARED / "alpaca_zh_demo.json"))
+def test_the_bundled_chinese_sample_opens(qtbot, panel):
+    panel.open_file(str(resource("samples", "demo_zh_en.jsonl")))
     r = _wait_report(qtbot, panel)
     assert (r.format, r.good_rows) == ("alpaca", r.total_rows)
-    assert panel.rows.summary(0).prompt.startswith("识别并解释")
+    assert panel.rows.summary(0).prompt.startswith("把下面的句子翻译成英文")
 
 
 def test_the_preview_of_a_pair_shows_both_replies():

@@ -98,6 +98,25 @@ def test_the_queue_view_shows_and_changes_the_queue_on_disk(qtbot, tmp_path, tin
     assert q.read().find(b.id).state == "cancelled"
 
 
+def test_run_queue_starts_the_runner_with_the_chosen_parallel_runs(qtbot, tmp_path,
+                                                                  tiny_model_dir, monkeypatch):
+    from studio.ui.experiments.queue_view import QueueView
+
+    started = []
+    monkeypatch.setattr("studio.core.experiments.runner.start_background_runner",
+                        lambda root, parallel=1: started.append((root, parallel)))
+    root = tmp_path / "runs"
+    Queue(root).add(config.from_dict(dict(model=str(tiny_model_dir), dataset="d.jsonl",
+                                          output_dir=str(root / "a"))))
+    view = QueueView(root)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitUntil(lambda: view.buttons["run"].isEnabled(), timeout=10000)
+    view.parallel.setValue(2)
+    view.buttons["run"].click()
+    assert started == [(root, min(2, view.parallel.maximum()))]
+
+
 def test_the_dialogs_queue_sweeps_and_methods(qtbot, tmp_path, tiny_model_dir, monkeypatch):
     from studio.ui.experiments import dialogs
 
