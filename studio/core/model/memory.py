@@ -163,6 +163,11 @@ def method_params(cfg: Any, dims: ModelDims) -> tuple[int, int]:
 
 # --- the estimate --------------------------------------------------------------------------
 
+def read_config(model_config: Any) -> dict:
+    """A config.json dict from a dict, a folder, a config.json path or a hub id."""
+    return _load_config(model_config)
+
+
 def _load_config(model_config: Any) -> dict:
     if isinstance(model_config, dict):
         return model_config
@@ -204,7 +209,9 @@ def estimate_memory(cfg: Any, model_config: Any, device_total_mb: Optional[float
     dims = model_dims(_load_config(model_config))
     kind, here = _device(cfg, device_kind)
     capability = (capability or here) if kind == "cuda" else None
-    precision = policy.training_precision(cfg.precision, kind, capability)
+    flags = policy.cpu_flags() if kind == "cpu" and cfg.precision in ("", "auto") else ()
+    precision = policy.training_precision(cfg.precision, kind, capability, cpu_flags=flags,
+                                          params=dims.base_params())
     attention = policy.attention_kernel(capability, precision)
     est = _estimate(cfg, dims, kind, precision, device_total_mb, param_counts,
                     _checkpointing(cfg, dims, kind, precision, device_total_mb, param_counts,
