@@ -201,7 +201,8 @@ def main() -> None:
         data_file = str(Path(tmp) / "rows.json")
         Path(data_file).write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
         method = "LoRA r=16 all-linear" if args.method == "lora" else "full fine-tuning"
-        print(f"shape {args.shape}, {len(rows)} rows of {Path(args.data).name}"
+        name = Path(args.model).name if args.model else args.shape
+        print(f"{name}, {len(rows)} rows of {Path(args.data).name}"
               f"{f' (joined by {args.join})' if args.join > 1 else ''}, batch {args.batch}, "
               f"max_length {args.max_length}, {method}, {args.precision}, 1 epoch, "
               f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, {args.repeats} "
