@@ -76,6 +76,11 @@ def load(args):
     return model, batch, opt, params
 
 
+def _mark(marks: dict) -> None:
+    """The gradient has reached the last hidden state: the output layer's backward is done."""
+    marks["t"] = (time.process_time(), time.perf_counter())
+
+
 def step_standard(model, batch, opt, clock: Clock, autocast) -> float:
     import torch.nn.functional as F
 
@@ -88,8 +93,7 @@ def step_standard(model, batch, opt, clock: Clock, autocast) -> float:
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
             use_cache=False).last_hidden_state
         clock.lap("body forward")
-        hidden.register_hook(lambda g: marks.setdefault("t", (time.process_time(),
-                                                              time.perf_counter())))
+        hidden.register_hook(lambda g: _mark(marks))
         logits = lm.get_output_embeddings()(hidden)                 # (B, T, V)
         loss = F.cross_entropy(logits[:, :-1].float().flatten(0, 1),
                                batch["labels"][:, 1:].flatten(), ignore_index=-100)
