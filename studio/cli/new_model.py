@@ -75,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
     out = new_model(args.out, size=size, arch=args.arch, corpus=args.corpus,
                     seed=args.seed, overwrite=args.overwrite)
     cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    print(f"wrote {args.arch} {args.size}{' (reshaped)' if size != args.size else ''} model to {out}: {_param_count(out):,} parameters, "
-          f"{cfg['num_hidden_layers']} layers x {cfg['hidden_size']} hidden, "
+    shaped = " (reshaped)" if size != args.size else ""
+    print(f"wrote {args.arch} {args.size}{shaped} model to {out}: {_param_count(out):,} "
+          f"parameters, {cfg['num_hidden_layers']} layers x {cfg['hidden_size']} hidden, "
           f"vocab {cfg['vocab_size']}")
     return 0
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+
 def compute_dtype(device_type: str, weight: Any) -> Any:
     """The matmul dtype: autocast's 16-bit type when autocast is on, else the weight's."""
     if torch.is_autocast_enabled(device_type):

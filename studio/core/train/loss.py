@@ -5,8 +5,9 @@ included, and keeps (B, T, V) float32 logits alive for backward. Here the decode
 states, only the positions that carry a label go through the head, and for long inputs the
 head + cross-entropy runs in chunks so the full-vocabulary logits are never stored: for a
 plain output layer fused with its gradients (linear_ce.py: one pass, no recompute, 16-bit
-matmuls under autocast, float32 softmax), else under activation checkpointing. Result: the sum of token losses and the token count, so gradient
-accumulation can weight every token of an optimizer step equally.
+matmuls under autocast, float32 softmax), else under activation checkpointing. Result: the sum
+of token losses and the token count, so gradient accumulation can weight every token of an
+optimizer step equally.
 """
 
 from __future__ import annotations
