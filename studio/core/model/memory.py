@@ -29,7 +29,9 @@ The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`)
               act_bytes per layer) plus one layer's activations while it is recomputed.
   logits      the trainer's fast loss runs the head on label positions only, in chunks of
               loss.chunk_rows(vocab) rows (~256 MB): min(tokens, rows) x vocab x 8 (fp32
-              logits + their softmax gradient);
+              logits + their softmax gradient); a plain head runs fused instead
+              (train/linear_ce.py: ~128 MB chunks + a 16-bit copy), so this is its upper
+              bound, kept while other terms are short at real vocabularies (performance.md);
               the model's own forward (prompt methods, AdaLoRA): tokens x vocab x (act_bytes + 8).
   mask        packing only: a (T, T) fp32 attention mask per layer, T = batch x max_length.
   attention   GPUs without flash attention (pre-Ampere: T4, V100, RTX 20xx; or fp32): the
