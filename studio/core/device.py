@@ -50,7 +50,7 @@ MIG_SLICES_DEFAULT = 7
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 # Below this many parameters a CPU step is mostly fixed costs and small matmuls, where bf16's
 # casts cost more than its faster matmuls save (docs/performance.md, "bf16 on the CPU": the
-# tiny starter ran slower in bf16, the 40M-parameter Qwen2.5-vocabulary model faster).
+# tiny starter ran slower in bf16, LoRA on the 40M-parameter Qwen2.5-vocabulary model faster).
 CPU_BF16_MIN_PARAMS = 20_000_000
 
 
@@ -102,35 +102,41 @@ def cpu_bf16_units(cpu_flags: Collection[str]) -> bool:
     return any(f in have for f in CPU_BF16_FLAGS)
 
 
-def cpu_auto_precision(cpu_flags: Collection[str], params: int) -> str:
-    """What `precision: auto` trains in on a CPU: bf16 where the CPU has bf16 units and the
-    model is large enough for its matmuls to dominate the step (CPU_BF16_MIN_PARAMS), else
-    fp32. bf16 keeps the loss within 3% of fp32 here because the softmax over the vocabulary
-    stays in float32 (train/linear_ce.py); tests/core/train/test_cpu_bf16.py checks both."""
-    if cpu_bf16_units(cpu_flags) and params >= CPU_BF16_MIN_PARAMS:
+def cpu_auto_precision(cpu_flags: Collection[str], params: int,
+                       full_weights: bool = False) -> str:
+    """What `precision: auto` trains in on a CPU: bf16 where the CPU has bf16 units, the model
+    is large enough for its matmuls to dominate the step (CPU_BF16_MIN_PARAMS) and the base
+    is frozen (LoRA-style methods: it loads in bf16, half the memory); else fp32. Training
+    the full weights keeps fp32 master weights plus autocast's bf16 copies: measured no faster
+    and 10% more memory here (performance.md), so fp32. bf16 keeps the loss within 3% of fp32
+    because the softmax over the vocabulary stays float32 (train/linear_ce.py;
+    tests/core/train/test_cpu_bf16.py checks both)."""
+    if cpu_bf16_units(cpu_flags) and params >= CPU_BF16_MIN_PARAMS and not full_weights:
         return "bf16"
     return "fp32"
 
 
 def auto_precision(kind: str, capability: Optional[Sequence[int]] = None,
-                   cpu_flags: Collection[str] = (), params: int = 0) -> str:
+                   cpu_flags: Collection[str] = (), params: int = 0,
+                   full_weights: bool = False) -> str:
     """The training precision `auto` means: bf16 on GPUs with native bf16, fp16 on older GPUs
     (with a gradient scaler), on the CPU `cpu_auto_precision` (its instruction-set flags and
     the model's parameter count), fp32 on MPS (untested here: keep the safe one)."""
     if kind == "cuda":
         return "bf16" if capability is not None and native_bf16(capability) else "fp16"
     if kind == "cpu":
-        return cpu_auto_precision(cpu_flags, params)
+        return cpu_auto_precision(cpu_flags, params, full_weights)
     return "fp32"
 
 
 def training_precision(requested: str, kind: str,
                        capability: Optional[Sequence[int]] = None,
-                       cpu_flags: Collection[str] = (), params: int = 0) -> str:
+                       cpu_flags: Collection[str] = (), params: int = 0,
+                       full_weights: bool = False) -> str:
     """The precision a run trains in. bf16 / fp16 are honoured everywhere (CPU autocast has
     both; slower than fp32 on CPUs without bf16 units, but it is what the user asked for)."""
     if requested in (None, "", "auto"):
-        return auto_precision(kind, capability, cpu_flags, params)
+        return auto_precision(kind, capability, cpu_flags, params, full_weights)
     if requested not in PRECISIONS:
         raise ConfigError(f"unknown precision {requested!r}; choose auto, "
                           f"{', '.join(PRECISIONS)}")

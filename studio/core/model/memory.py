@@ -213,7 +213,8 @@ def estimate_memory(cfg: Any, model_config: Any, device_total_mb: Optional[float
     capability = (capability or here) if kind == "cuda" else None
     flags = policy.cpu_flags() if kind == "cpu" and cfg.precision in ("", "auto") else ()
     precision = policy.training_precision(cfg.precision, kind, capability, cpu_flags=flags,
-                                          params=dims.base_params())
+                                          params=dims.base_params(),
+                                          full_weights=not cfg.method_spec.is_peft)
     attention = policy.attention_kernel(capability, precision)
     est = _estimate(cfg, dims, kind, precision, device_total_mb, param_counts,
                     _checkpointing(cfg, dims, kind, precision, device_total_mb, param_counts,

@@ -83,7 +83,8 @@ def pick_precision(cfg: RunConfig, device: Any, model_path: Any = None) -> str:
         flags, params = policy.cpu_flags(), _base_params(model_path)
     return policy.training_precision(cfg.precision, device.type,
                                      policy.capability_of(device.type, _index(device)),
-                                     cpu_flags=flags, params=params)
+                                     cpu_flags=flags, params=params,
+                                     full_weights=not cfg.is_peft)
 
 
 def _base_params(model_path: Any) -> int:

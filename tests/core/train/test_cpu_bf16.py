@@ -37,6 +37,8 @@ def test_small_models_stay_fp32_and_explicit_choices_win():
                                          else ZEN4, params=QWEN_SMALL) == asked
     assert device.auto_precision("cuda", (7, 5), cpu_flags=ZEN4, params=QWEN_SMALL) == "fp16"
     assert device.auto_precision("mps", cpu_flags=ZEN4, params=QWEN_SMALL) == "fp32"
+    # full / freeze keep fp32 master weights (+ autocast's bf16 copies): no faster, more memory
+    assert device.cpu_auto_precision(ZEN4, QWEN_SMALL, full_weights=True) == "fp32"
 
 
 def test_a_run_weighs_its_models_size_from_config_json(tmp_path, monkeypatch):
@@ -55,6 +57,7 @@ def test_a_run_weighs_its_models_size_from_config_json(tmp_path, monkeypatch):
         assert setup.pick_precision(cfg, cpu, big) == want_big
         assert setup.pick_precision(cfg, cpu, small) == "fp32"
         assert setup.pick_precision(cfg.replace(precision="fp32"), cpu, big) == "fp32"
+        assert setup.pick_precision(cfg.replace(method="full"), cpu, big) == "fp32"
 
 
 def _mean_loss(model_dir, data, out, precision: str) -> tuple[float, str]:
