@@ -162,7 +162,7 @@ def child(args) -> dict:
 def main() -> int:
     import subprocess
 
-    from train_throughput import DATA, SHAPES, make_model
+    from train_throughput import DATA, SHAPES, join_rows, make_model
 
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -174,6 +174,8 @@ def main() -> int:
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--join", type=int, default=1, help="join every N rows into one long "
+                    "sample (for max_length 2048)")
     ap.add_argument("--side", choices=["standard", "studio"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.side:
@@ -181,6 +183,10 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or make_model(args.shape, Path(tmp))
+        if args.join > 1:
+            rows = json.loads(Path(args.data).read_text(encoding="utf-8"))
+            args.data = str(Path(tmp) / "joined.json")
+            Path(args.data).write_text(json.dumps(join_rows(rows, args.join)), encoding="utf-8")
         res = {}
         for side in ("standard", "studio"):
             cmd = [sys.executable, __file__, "--side", side, "--model", model, "--method",
