@@ -1,4 +1,5 @@
-"""`python main.py new-model OUT [--size tiny|small] [--arch llama|qwen2] [--corpus FILE]`:
+"""`python main.py new-model OUT [--size tiny|small] [--arch llama|qwen2] [--corpus FILE]
+[--vocab N] [--hidden N] [--layers N]`:
 write a random-weight starter model + trained tokenizer as a Hugging Face folder.
 `--pretrained`: the shipped starter that has learned the bundled corpus instead
 (`--pretrained --retrain`: pre-train it again here, the way the shipped one was made)."""
@@ -12,7 +13,13 @@ from studio.core.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from studio.core.model.starter import ARCHS, SIZES  # light: starter imports torch lazily
+    from studio.core.model.starter import (  # light: starter imports torch lazily
+        ARCHS,
+        MAX_HIDDEN,
+        MAX_LAYERS,
+        MAX_VOCAB,
+        SIZES,
+    )
 
     p = sub.add_parser(
         "new-model", help="write a small random-weight model + tokenizer to a folder",
@@ -28,6 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=number(int, *SEED_RANGE), default=0,
                    help="random seed for the weights")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty OUT")
+    p.add_argument("--vocab", type=number(int, 1, MAX_VOCAB), default=0, metavar="N",
+                   help="rows of the embedding and output layer (a real model's vocabulary, "
+                        "e.g. 151936 for Qwen2.5, 128256 for Llama 3): the tokenizer stays the "
+                        "size's, the rows above it are padding no text maps to")
+    p.add_argument("--hidden", type=number(int, 1, MAX_HIDDEN), default=0, metavar="N",
+                   help="hidden size (a multiple of 64: heads of 64 dimensions); the MLP width "
+                        "follows in Llama's ratio")
+    p.add_argument("--layers", type=number(int, 1, MAX_LAYERS), default=0, metavar="N",
+                   help="decoder layers")
     p.add_argument("--pretrained", action="store_true",
                    help="the pretrained starter (it has learned the bundled corpus: a model "
                         "that fine-tuning visibly changes) instead of random weights")
@@ -43,18 +59,25 @@ def run(args: argparse.Namespace) -> int:
 
     from transformers.utils import logging as hf_logging
 
-    from studio.core.model.starter import new_model
+    from studio.core.model.starter import custom_size, new_model
 
     hf_logging.disable_progress_bar()  # one summary line instead of a shard-writing bar
     if args.retrain and not args.pretrained:
         raise UserError("--retrain goes with --pretrained")
     if args.pretrained:
+        if args.vocab or args.hidden or args.layers:
+            raise UserError("--vocab / --hidden / --layers shape a random-weight model; the "
+                            "pretrained starter has its own shape")
         return _pretrained(args)
-    out = new_model(args.out, size=args.size, arch=args.arch, corpus=args.corpus,
+    size = args.size
+    if args.vocab or args.hidden or args.layers:
+        size = custom_size(args.size, vocab=args.vocab, hidden=args.hidden, layers=args.layers)
+    out = new_model(args.out, size=size, arch=args.arch, corpus=args.corpus,
                     seed=args.seed, overwrite=args.overwrite)
     cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    print(f"wrote {args.arch} {args.size} model to {out}: {_param_count(out):,} parameters, "
-          f"{cfg['num_hidden_layers']} layers x {cfg['hidden_size']} hidden, "
+    shaped = " (reshaped)" if size != args.size else ""
+    print(f"wrote {args.arch} {args.size}{shaped} model to {out}: {_param_count(out):,} "
+          f"parameters, {cfg['num_hidden_layers']} layers x {cfg['hidden_size']} hidden, "
           f"vocab {cfg['vocab_size']}")
     return 0
 

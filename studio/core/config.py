@@ -123,7 +123,9 @@ class RunConfig:
                         "AdamW elsewhere.", "training",
                         ("auto", "adamw", "adamw_8bit", "paged_adamw_8bit"))
     precision: str = _f("auto", "auto: bf16 on GPUs with native bf16 (Ampere and later), fp16 "
-                        "with a gradient scaler on older GPUs, fp32 on CPU and Apple MPS.",
+                        "with a gradient scaler on older GPUs; on a CPU bf16 for LoRA-style "
+                        "methods where it has bf16 units (AVX512-BF16, AMX) and the model >= "
+                        "20M parameters, else fp32; fp32 on Apple MPS.",
                         "training", ("auto", "bf16", "fp16", "fp32"))
     gradient_checkpointing: str = _f("auto", "Recompute activations to save memory (~20% "
                                      "slower). auto: on only when the run would not fit.",

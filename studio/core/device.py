@@ -18,8 +18,9 @@ torch loads). Untested on a Mac here.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Collection, Optional, Sequence
 
 from studio.core.errors import ConfigError
 
@@ -43,6 +44,14 @@ PEAK_TFLOPS = (
 # Compute slices of a whole GPU when split by MIG ("1g.10gb" is 1 of 7 on A100 / H100 / H200).
 MIG_SLICES = {"A30": 4}
 MIG_SLICES_DEFAULT = 7
+# CPU instruction sets that compute bf16 matmuls in hardware (Linux /proc/cpuinfo flag names;
+# torch's own checks report the same two): AVX512-BF16 (Cooper Lake, Zen 4 and later) and AMX
+# (Sapphire Rapids and later). Without them bf16 is emulated and slower than fp32.
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# Below this many parameters a CPU step is mostly fixed costs and small matmuls, where bf16's
+# casts cost more than its faster matmuls save (docs/performance.md, "bf16 on the CPU": the
+# tiny starter ran slower in bf16, LoRA on the 40M-parameter Qwen2.5-vocabulary model faster).
+CPU_BF16_MIN_PARAMS = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -87,20 +96,47 @@ def pick_device(requested: Optional[str], cuda: bool, mps: bool = False) -> str:
     return req
 
 
-def auto_precision(kind: str, capability: Optional[Sequence[int]] = None) -> str:
+def cpu_bf16_units(cpu_flags: Collection[str]) -> bool:
+    """Does a CPU with these instruction-set flags compute bf16 in hardware?"""
+    have = {f.lower() for f in cpu_flags}
+    return any(f in have for f in CPU_BF16_FLAGS)
+
+
+def cpu_auto_precision(cpu_flags: Collection[str], params: int,
+                       full_weights: bool = False) -> str:
+    """What `precision: auto` trains in on a CPU: bf16 where the CPU has bf16 units, the model
+    is large enough for its matmuls to dominate the step (CPU_BF16_MIN_PARAMS) and the base
+    is frozen (LoRA-style methods: it loads in bf16, half the memory); else fp32. Training
+    the full weights keeps fp32 master weights plus autocast's bf16 copies: measured no faster
+    and 10% more memory here (performance.md), so fp32. bf16 keeps the loss within 3% of fp32
+    because the softmax over the vocabulary stays float32 (train/linear_ce.py;
+    tests/core/train/test_cpu_bf16.py checks both)."""
+    if cpu_bf16_units(cpu_flags) and params >= CPU_BF16_MIN_PARAMS and not full_weights:
+        return "bf16"
+    return "fp32"
+
+
+def auto_precision(kind: str, capability: Optional[Sequence[int]] = None,
+                   cpu_flags: Collection[str] = (), params: int = 0,
+                   full_weights: bool = False) -> str:
     """The training precision `auto` means: bf16 on GPUs with native bf16, fp16 on older GPUs
-    (with a gradient scaler), fp32 on the CPU and on MPS (untested here: keep the safe one)."""
+    (with a gradient scaler), on the CPU `cpu_auto_precision` (its instruction-set flags and
+    the model's parameter count), fp32 on MPS (untested here: keep the safe one)."""
     if kind == "cuda":
         return "bf16" if capability is not None and native_bf16(capability) else "fp16"
+    if kind == "cpu":
+        return cpu_auto_precision(cpu_flags, params, full_weights)
     return "fp32"
 
 
 def training_precision(requested: str, kind: str,
-                       capability: Optional[Sequence[int]] = None) -> str:
+                       capability: Optional[Sequence[int]] = None,
+                       cpu_flags: Collection[str] = (), params: int = 0,
+                       full_weights: bool = False) -> str:
     """The precision a run trains in. bf16 / fp16 are honoured everywhere (CPU autocast has
-    both; slower than fp32 on most CPUs, but it is what the user asked for)."""
+    both; slower than fp32 on CPUs without bf16 units, but it is what the user asked for)."""
     if requested in (None, "", "auto"):
-        return auto_precision(kind, capability)
+        return auto_precision(kind, capability, cpu_flags, params, full_weights)
     if requested not in PRECISIONS:
         raise ConfigError(f"unknown precision {requested!r}; choose auto, "
                           f"{', '.join(PRECISIONS)}")
@@ -252,6 +288,40 @@ def gpu_props(index: int = 0) -> GpuProps:
     p = torch.cuda.get_device_properties(index)
     return GpuProps(p.name, (p.major, p.minor), p.total_memory / 2**20,
                     str(getattr(p, "uuid", "")))
+
+
+_CPU_FLAGS: Optional[frozenset] = None
+
+
+def cpu_flags() -> frozenset:
+    """This CPU's instruction-set flags (lower case), read once: /proc/cpuinfo's on Linux;
+    elsewhere what torch's own checks report, when torch is already imported (the memory
+    estimate runs in the GUI thread, which must not import torch: without it the estimate
+    plans for fp32, the larger of the two)."""
+    global _CPU_FLAGS
+    if _CPU_FLAGS is None:
+        flags = _proc_cpuinfo_flags()
+        torch = sys.modules.get("torch")
+        if not flags and torch is not None:
+            checks = {"avx512_bf16": "_is_avx512_bf16_supported",
+                      "amx_tile": "_is_amx_tile_supported"}
+            flags = {flag for flag, name in checks.items()
+                     if callable(getattr(torch.cpu, name, None)) and getattr(torch.cpu, name)()}
+        if not flags and torch is None:
+            return frozenset()  # not cached: asked again once torch is there
+        _CPU_FLAGS = frozenset(f.lower() for f in flags)
+    return _CPU_FLAGS
+
+
+def _proc_cpuinfo_flags() -> set:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
 
 
 def capability_of(kind: str, index: int = 0) -> Optional[tuple[int, int]]:

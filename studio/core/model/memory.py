@@ -29,7 +29,9 @@ The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`)
               act_bytes per layer) plus one layer's activations while it is recomputed.
   logits      the trainer's fast loss runs the head on label positions only, in chunks of
               loss.chunk_rows(vocab) rows (~256 MB): min(tokens, rows) x vocab x 8 (fp32
-              logits + their softmax gradient);
+              logits + their softmax gradient); a plain head runs fused instead
+              (train/linear_ce.py: ~128 MB chunks + a 16-bit copy), so this is its upper
+              bound, kept while other terms are short at real vocabularies (performance.md);
               the model's own forward (prompt methods, AdaLoRA): tokens x vocab x (act_bytes + 8).
   mask        packing only: a (T, T) fp32 attention mask per layer, T = batch x max_length.
   attention   GPUs without flash attention (pre-Ampere: T4, V100, RTX 20xx; or fp32): the
@@ -172,6 +174,11 @@ def method_params(cfg: Any, dims: ModelDims) -> tuple[int, int]:
 
 # --- the estimate --------------------------------------------------------------------------
 
+def read_config(model_config: Any) -> dict:
+    """A config.json dict from a dict, a folder, a config.json path or a hub id."""
+    return _load_config(model_config)
+
+
 def _load_config(model_config: Any) -> dict:
     if isinstance(model_config, dict):
         return model_config
@@ -213,7 +220,10 @@ def estimate_memory(cfg: Any, model_config: Any, device_total_mb: Optional[float
     dims = model_dims(_load_config(model_config))
     kind, here = _device(cfg, device_kind)
     capability = (capability or here) if kind == "cuda" else None
-    precision = policy.training_precision(cfg.precision, kind, capability)
+    flags = policy.cpu_flags() if kind == "cpu" and cfg.precision in ("", "auto") else ()
+    precision = policy.training_precision(cfg.precision, kind, capability, cpu_flags=flags,
+                                          params=dims.base_params(),
+                                          full_weights=not cfg.method_spec.is_peft)
     attention = policy.attention_kernel(capability, precision)
     est = _estimate(cfg, dims, kind, precision, device_total_mb, param_counts,
                     _checkpointing(cfg, dims, kind, precision, device_total_mb, param_counts,

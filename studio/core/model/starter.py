@@ -13,7 +13,7 @@ at start-up to list the sizes, and those imports take seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from studio.core import files
@@ -91,6 +91,7 @@ class StarterSize:
     intermediate: int
     vocab: int          # target; a small corpus may yield fewer merges (vocab = tokenizer size)
     max_positions: int = 2048
+    padded_vocab: int = 0  # rows of the embedding and head when above the tokenizer's size
 
 
 SIZES = {
@@ -101,6 +102,33 @@ SIZES = {
                          vocab=8192),
 }
 ARCHS = ("llama", "qwen2")
+MAX_VOCAB = 1 << 20     # new-model --vocab: above Gemma's 256k, below what would not load
+MAX_HIDDEN = 8192
+MAX_LAYERS = 128
+
+
+def custom_size(base: str = "tiny", *, vocab: int = 0, hidden: int = 0,
+                layers: int = 0) -> StarterSize:
+    """A named size with some dimensions changed, for models of a real model's shape (a
+    Qwen2.5-sized vocabulary of 151,936 on a small body, a 12-layer x 768 body). A vocabulary
+    above the tokenizer's is padded: the extra rows exist in the embedding and the head (real
+    models pad theirs too: Qwen2.5 has 151,936 rows for 151,665 tokens) but no text maps to
+    them. Heads of 64 dimensions (one for a narrower body), half as many key/value heads,
+    the MLP width in Llama's ratio (8/3, rounded up to a multiple of 32)."""
+    spec = SIZES[base]
+    for name, value, top in (("vocab", vocab, MAX_VOCAB), ("hidden", hidden, MAX_HIDDEN),
+                             ("layers", layers, MAX_LAYERS)):
+        if value and not 1 <= value <= top:
+            raise UserError(f"--{name} must be between 1 and {top:,}; got {value}")
+    if hidden and hidden % 64 and hidden > 64:
+        raise UserError(f"--hidden must be a multiple of 64 (heads of 64 dimensions); "
+                        f"got {hidden}")
+    if not hidden:
+        return replace(spec, padded_vocab=vocab, layers=layers or spec.layers)
+    heads = max(1, hidden // 64)
+    return replace(spec, padded_vocab=vocab, layers=layers or spec.layers, hidden=hidden,
+                   heads=heads, kv_heads=max(1, heads // 2),
+                   intermediate=-(-hidden * 8 // 3 // 32) * 32)
 
 
 def corpus_files(corpus: str | Path | None = None) -> list[Path]:
@@ -167,7 +195,8 @@ def _model_config(arch: str, size: StarterSize, tokenizer):
                eos_token_id=tokenizer.convert_tokens_to_ids(EOS),
                pad_token_id=tokenizer.convert_tokens_to_ids(PAD))
     common = dict(
-        vocab_size=len(tokenizer), hidden_size=size.hidden, num_hidden_layers=size.layers,
+        vocab_size=max(len(tokenizer), size.padded_vocab),  # custom_size may pad
+        hidden_size=size.hidden, num_hidden_layers=size.layers,
         num_attention_heads=size.heads, num_key_value_heads=size.kv_heads,
         intermediate_size=size.intermediate, max_position_embeddings=size.max_positions,
         **ids,

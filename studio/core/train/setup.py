@@ -77,11 +77,30 @@ def pick_device(cfg: RunConfig) -> Any:
     return torch.device(policy.resolve(cfg.device))
 
 
-def pick_precision(cfg: RunConfig, device: Any) -> str:
+def pick_precision(cfg: RunConfig, device: Any, model_path: Any = None) -> str:
+    """The run's precision; on a CPU `auto` weighs its bf16 units and the model's size."""
     from studio.core import device as policy
 
+    flags, params = (), 0
+    if device.type == "cpu" and cfg.precision in ("", "auto"):
+        flags, params = policy.cpu_flags(), _base_params(model_path)
     return policy.training_precision(cfg.precision, device.type,
-                                     policy.capability_of(device.type, _index(device)))
+                                     policy.capability_of(device.type, _index(device)),
+                                     cpu_flags=flags, params=params,
+                                     full_weights=not cfg.is_peft)
+
+
+def _base_params(model_path: Any) -> int:
+    """The model's parameter count from its config.json (0 when it cannot be read)."""
+    from studio.core.errors import UserError
+    from studio.core.model import memory
+
+    if model_path is None:
+        return 0
+    try:
+        return memory.model_dims(memory.read_config(model_path)).base_params()
+    except (UserError, OSError, ValueError):
+        return 0
 
 
 def _index(device: Any) -> int:
@@ -119,9 +138,9 @@ def prepare(cfg: RunConfig, world: Any = None) -> Setup:
         check_eval_data(cfg.eval_data, cfg.eval_metric)
     world = world or distributed.SINGLE
     device = distributed.device_of(world, pick_device(cfg))
-    precision = pick_precision(cfg, device)
     path = model_mod.resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
                                    allow_pickle=cfg.allow_pickle)
+    precision = pick_precision(cfg, device, path)
     tokenizer = model_mod.load_tokenizer(path, trust_remote_code=cfg.trust_remote_code)
     samples, report = data.load_samples(cfg.dataset, cfg.format, columns=cfg.columns,
                                         stage=cfg.stage, skip_bad_rows=cfg.skip_bad_rows)

@@ -2472,12 +2472,20 @@ Allow it only if you trust the model's author.</source>
       <translation>等待中的运行不再启动；正在进行的运行保存检查点后停止。</translation>
     </message>
     <message>
+      <source>At once:</source>
+      <translation>同时运行：</translation>
+    </message>
+    <message>
       <source>Cancel</source>
       <translation>取消</translation>
     </message>
     <message>
       <source>Continue</source>
       <translation>继续</translation>
+    </message>
+    <message>
+      <source>How many queued runs train at the same time when the runner starts (on the CPU they share the cores).</source>
+      <translation>运行器启动后同时训练几个排队的运行（在 CPU 上它们共享核心）。</translation>
     </message>
     <message>
       <source>Method</source>
@@ -2834,8 +2842,8 @@ sha256 {digest}
       <translation>把每一步用到的数据行写入 samples.jsonl（用来核对继续训练时每行只训练一次）。</translation>
     </message>
     <message>
-      <source>auto: bf16 on GPUs with native bf16 (Ampere and later), fp16 with a gradient scaler on older GPUs, fp32 on CPU and Apple MPS.</source>
-      <translation>auto：原生支持 bf16 的 GPU（Ampere 及更新）用 bf16，较旧的 GPU 用 fp16 并配合梯度缩放，CPU 和 Apple MPS 用 fp32。</translation>
+      <source>auto: bf16 on GPUs with native bf16 (Ampere and later), fp16 with a gradient scaler on older GPUs; on a CPU bf16 for LoRA-style methods where it has bf16 units (AVX512-BF16, AMX) and the model &gt;= 20M parameters, else fp32; fp32 on Apple MPS.</source>
+      <translation>auto：原生支持 bf16 的 GPU（Ampere 及更新）用 bf16，较旧的 GPU 用 fp16 并配合梯度缩放；CPU 上，LoRA 类方法在 CPU 有 bf16 运算单元（AVX512-BF16、AMX）且模型参数不少于 2000 万时用 bf16，否则用 fp32；Apple MPS 用 fp32。</translation>
     </message>
     <message>
       <source>auto: fused AdamW on CUDA, paged 8-bit AdamW for QLoRA, AdamW elsewhere.</source>

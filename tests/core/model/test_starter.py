@@ -209,3 +209,22 @@ def test_cli_writes_a_model_and_refuses_a_non_empty_folder(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [f"error: {out} is not empty; choose a new folder "
                                              "or pass --overwrite"]
+
+
+def test_real_model_shapes_pad_the_vocabulary_and_reshape_the_body(tmp_path):
+    """new-model --vocab / --hidden / --layers: a Llama-2-sized vocabulary on a tiny body
+    (rows above the tokenizer are padding), and a reshaped body; bad shapes are refused."""
+    from studio.core.model.starter import custom_size
+
+    out = new_model(tmp_path / "m", size=custom_size("tiny", vocab=32_000, hidden=128,
+                                                     layers=1), arch="qwen2")
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["vocab_size"], cfg["hidden_size"], cfg["num_hidden_layers"]) == (32_000, 128, 1)
+    assert (cfg["num_attention_heads"], cfg["num_key_value_heads"]) == (2, 1)
+    assert cfg["intermediate_size"] == 352 and cfg["intermediate_size"] % 32 == 0
+    assert len(load_tokenizer(out)) < 3000  # the tiny size's tokenizer: padding above it
+    model = load_model(out, device="cpu")
+    assert model.get_output_embeddings().weight.shape == (32_000, 128)
+    for bad in ({"hidden": 100}, {"vocab": 0.5}, {"layers": 10_000}):
+        with pytest.raises(UserError):
+            custom_size("tiny", **bad)

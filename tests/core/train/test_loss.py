@@ -62,20 +62,26 @@ def test_packed_sequences_never_see_each_other(lora_model):
     assert float(packed) == pytest.approx(ref, rel=1e-5)
 
 
-def test_chunked_head_gives_the_same_loss_and_gradients(lora_model, monkeypatch):
+@pytest.mark.parametrize("path", ["fused", "checkpointed"])
+def test_chunked_head_gives_the_same_loss_and_gradients(lora_model, monkeypatch, path):
+    """Both chunked paths (fused head + loss with gradients made in forward; the head under
+    activation checkpointing) against the model's own full-logits loss, 3 rows per chunk."""
     seqs = _seqs()
     batch = batching.collate_padded(seqs, pad_id=0)
 
-    def grads():
+    def grads(fn):
         lora_model.zero_grad()
-        value, _ = loss.fast_loss_sum(lora_model, batch)
+        value, _ = fn(lora_model, batch)
         value.backward()
         return float(value), {n: p.grad.clone() for n, p in lora_model.named_parameters()
                               if p.requires_grad}
 
-    whole, g1 = grads()
-    monkeypatch.setattr(loss, "chunk_rows", lambda vocab: 3)  # 3 rows of logits per chunk
-    chunked, g2 = grads()
+    whole, g1 = grads(loss.standard_loss_sum)
+    monkeypatch.setattr(loss, "fused_chunk_rows", lambda vocab: 3)
+    monkeypatch.setattr(loss, "chunk_rows", lambda vocab: 3)
+    if path == "checkpointed":
+        monkeypatch.setattr(loss, "fused_head", lambda head: False)
+    chunked, g2 = grads(loss.fast_loss_sum)
     assert chunked == pytest.approx(whole, rel=1e-6)
     for k in g1:
         torch.testing.assert_close(g1[k], g2[k], rtol=1e-4, atol=2e-6)  # summation order
