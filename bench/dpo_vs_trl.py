@@ -9,7 +9,11 @@ same batch of pairs, cosine schedule, one epoch. Each run is its own process (so
 run's own), alternating TRL / studio, --repeats times. Prints real (non-padding) tokens/s of
 both sides, the ratio, peak RSS and the mean training loss.
 
-    python bench/dpo_vs_trl.py [--rows 64] [--batch 4] [--max-length 768] [--repeats 3]
+    python bench/dpo_vs_trl.py --data PAIRS.json [--rows 64] [--batch 4] [--max-length 768]
+                               [--repeats 3]
+
+PAIRS.json: a JSON array of chosen / rejected rows in TRL's conversational shape, e.g.
+LLaMA-Factory's data/dpo_en_demo.json (the figures in docs/performance.md used it).
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "datasets" / "dpo_en_demo.json"
 LR, WARMUP, SEED, BETA = 5e-4, 0.03, 42, 0.1
 
 
@@ -128,7 +131,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--max-length", type=int, default=768)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--data", required=True,
+                    help="preference pairs (a JSON array of chosen / rejected rows)")
     ap.add_argument("--model", default="")
     ap.add_argument("--child", choices=["trl", "studio"])
     args = ap.parse_args()

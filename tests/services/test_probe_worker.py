@@ -12,10 +12,11 @@ from PySide6.QtCore import QCoreApplication, QObject, Slot
 
 from studio.core.errors import UserError
 from studio.core.probes.attention import ProbeTarget, resolve_target
+from studio.paths import resource
 from studio.services.latency import LatencyProbe
 from studio.services.probe_worker import ProbeService
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+SAMPLES = resource("samples", "alpaca_shaped.json")  # 200 alpaca rows
 
 
 class Collector(QObject):
@@ -85,10 +86,9 @@ def test_errors_are_one_line(service, tmp_path):
     assert kind == "attention" and "not found" in reason and "\n" not in reason
 
 
-@pytest.mark.skipif(not (SHARED / "alpaca_en_demo.json").is_file(), reason="shared data absent")
 def test_cancel_stops_a_samples_job(service, tiny_model_dir):
     got = Collector(service)
-    service.samples(ProbeTarget(model=tiny_model_dir), str(SHARED / "alpaca_en_demo.json"),
+    service.samples(ProbeTarget(model=tiny_model_dir), str(SAMPLES),
                     max_rows=400)
     service.cancel("embeddings")
     service.wait_idle(120)

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from studio.core.probes.attention import resolve_target
+from studio.paths import resource
 from studio.ui.inspect.embedding_view import LOSS_BINS, EmbeddingView, group_brushes
 
 WORDS = "king, queen, man, woman, prince, princess, apple, banana"
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
+SAMPLES = resource("samples", "alpaca_shaped.json")  # 200 alpaca rows
 
 
 @pytest.fixture
@@ -92,11 +93,10 @@ def test_one_brush_per_group_not_per_point():
     assert len({id(b) for b in brushes}) == LOSS_BINS and len(legend) == 2
 
 
-@pytest.mark.skipif(not (SHARED / "alpaca_en_demo.json").is_file(), reason="shared data absent")
 def test_dataset_samples_by_split_and_by_loss(view, trained_run, tmp_path):
     view.set_target(resolve_target(trained_run("lora")))
     view.src_samples.setChecked(True)
-    view.dataset.setText(str(SHARED / "alpaca_en_demo.json"))
+    view.dataset.setText(str(SAMPLES))
     view.rows.setValue(40)
     view.run()
     _wait(view)
