@@ -53,6 +53,7 @@ class QueueView(QWidget):
         head = QHBoxLayout()
         self.title = QLabel()
         self.title.setObjectName("queue_title")
+        self.title.setWordWrap(True)  # the board's runs pane is narrow
         head.addWidget(self.title, 1)
         head.addWidget(QLabel(self.tr("At once:")))
         # runs the runner trains side by side (queue run --parallel N); on the CPU each gets
