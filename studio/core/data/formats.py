@@ -171,18 +171,24 @@ def _preference_sample(value: dict, row: int) -> Sample:
     if key:
         prompt = _checked_conversation(_turns(value, key), system, end="user")
     else:
-        inst = _text_field(value, _first_key(value, INSTRUCTION_KEYS), required=True)
-        text = "\n".join(p for p in (inst, _text_field(value, "input")) if p.strip())
-        if not text.strip():
-            raise BadRow("empty prompt: instruction and input are both empty")
-        prompt = ((Message("system", system),) if system.strip() else ()) \
-            + (*_history(value.get("history")), Message("user", text))
+        prompt = _alpaca_prompt(value, system)
     chosen = _reply(value, "chosen")
     rejected = _reply(value, "rejected")
     if chosen.strip() == rejected.strip():
         raise BadRow("the chosen and rejected replies are the same text: nothing to prefer")
     return Sample(row, messages=(*prompt, Message("assistant", chosen)),
                   tools=_tools(value.get("tools")), rejected=rejected)
+
+
+def _alpaca_prompt(value: dict, system: str) -> tuple:
+    """An alpaca row's prompt turns (system?, history, instruction + input) without a reply:
+    what preference and grpo rows ask."""
+    inst = _text_field(value, _first_key(value, INSTRUCTION_KEYS), required=True)
+    text = "\n".join(p for p in (inst, _text_field(value, "input")) if p.strip())
+    if not text.strip():
+        raise BadRow("empty prompt: instruction and input are both empty")
+    return ((Message("system", system),) if system.strip() else ()) \
+        + (*_history(value.get("history")), Message("user", text))
 
 
 def _kto_sample(value: dict, row: int) -> Sample:
@@ -229,12 +235,7 @@ def _prompt_sample(value: dict, row: int) -> Sample:
                 raise BadRow("no prompt: the conversation holds only an assistant reply")
         prompt = _checked_conversation(turns, system, end="user")
     else:
-        inst = _text_field(value, _first_key(value, INSTRUCTION_KEYS), required=True)
-        text = "\n".join(p for p in (inst, _text_field(value, "input")) if p.strip())
-        if not text.strip():
-            raise BadRow("empty prompt: instruction and input are both empty")
-        prompt = ((Message("system", system),) if system.strip() else ()) \
-            + (*_history(value.get("history")), Message("user", text))
+        prompt = _alpaca_prompt(value, system)
     ref_key = next((k for k in REFERENCE_KEYS if value.get(k) is not None), None)
     if ref_key and not reference:
         v = value[ref_key]
