@@ -20,7 +20,7 @@ def _rewards(run_dir):
 def test_the_format_reward_rises_on_the_pretrained_starter(tmp_path, pretrained_dir):
     cfg = config.from_dict({
         "model": str(pretrained_dir), "dataset": str(PROMPTS), "output_dir": str(tmp_path / "r"),
-        "stage": "grpo", "method": "full", "learning_rate": 6e-3, "lr_scheduler": "constant",
+        "stage": "grpo", "method": "full", "learning_rate": 3e-3, "lr_scheduler": "constant",
         "warmup_ratio": 0.0, "max_steps": 10, "batch_size": 1, "max_length": 128,
         "grpo_group_size": 8, "grpo_max_completion": 8, "grpo_beta": 0.0,
         "grpo_rewards": "format", "grpo_format_regex": r"\w+[.。]", "save_steps": 100,
