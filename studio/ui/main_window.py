@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         widget.setObjectName(widget.objectName() or f"page_{key}")
         self._pages[key] = widget
         self._holders[key].layout().addWidget(widget)
+        widget.show()  # in this frame (a layout shows a new child of a shown holder later)
         self.sig_page_built.emit(key)
         return widget
 
