@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
     def add_page(self, key: str, title: str, widget: QWidget) -> None:
         """Add (or replace) the page `key`, placed by PAGE_ORDER (unknown keys go last)."""
         widget.setObjectName(widget.objectName() or f"page_{key}")
+        self._builders.pop(key, None)  # replaces a lazy page of that key too
         self._pages[key] = widget
         self._insert_tab(key, title, widget)
 

@@ -62,6 +62,10 @@ def test_a_lazy_page_is_built_once_when_its_tab_is_first_shown_or_it_is_asked_fo
     w.tabs.setCurrentIndex(1)
     assert built == ["data", "chat", "train"]  # each once
     assert w.page("missing") is None
+    w.add_lazy_page("export", "Export", builder("export"))
+    w.add_page("export", "Export", QLabel("made"))  # a built page replaces a lazy one
+    assert w.page("export").text() == "made" and "export" not in built
+    assert w.page_keys() == ["welcome", "data", "train", "chat", "export"]
 
 
 def test_dropping_a_dataset_file_anywhere_emits_its_path(qtbot, tmp_path):
