@@ -6,12 +6,13 @@ is imported by workers (device detection, training) after the first paint.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -20,15 +21,9 @@ from studio.services.gc_collector import GuiThreadCollector
 from studio.services.session import Session
 from studio.services.workers import Task, run_task
 from studio.ui import fonts, i18n, prefs
-from studio.ui.chat.panel import ChatPanel
-from studio.ui.data.panel import DataPanel
-from studio.ui.experiments.board import ComparisonBoard
-from studio.ui.export.dialog import ExportForm
-from studio.ui.inspect.page import InspectPage
+from studio.ui.first_paint import after_first_paint
 from studio.ui.main_window import MainWindow
-from studio.ui.model.panel import ModelPanel
 from studio.ui.prewarm import prewarm_gui
-from studio.ui.train.panel import TrainPanel
 from studio.ui.welcome import WelcomePage
 
 RESOURCES = resource()
@@ -69,8 +64,46 @@ def create_app(argv: Optional[list[str]] = None, lang: Optional[str] = None) -> 
     return app
 
 
+def _build(module: str, name: str, *args):
+    """A page built from its module, imported now: the first paint imports no page module
+    but the welcome page's (the prewarm worker imports them after the paint)."""
+    return lambda: getattr(importlib.import_module(module), name)(*args)
+
+
+def _page(key: str) -> property:
+    return property(lambda self: self.window.page(key),
+                    doc=f"The {key} page (built on first use: MainWindow.add_lazy_page).")
+
+
+# key, tab title (translated in the "App" context), module, class, takes the session
+PAGES = (
+    ("data", QT_TRANSLATE_NOOP("App", "Data"), "studio.ui.data.panel", "DataPanel", True),
+    ("model", QT_TRANSLATE_NOOP("App", "Model and method"), "studio.ui.model.panel",
+     "ModelPanel", True),
+    ("train", QT_TRANSLATE_NOOP("App", "Train"), "studio.ui.train.panel", "TrainPanel", True),
+    ("experiments", QT_TRANSLATE_NOOP("App", "Experiments"), "studio.ui.experiments.board",
+     "ComparisonBoard", True),
+    ("inspect", QT_TRANSLATE_NOOP("App", "Inspect"), "studio.ui.inspect.page", "InspectPage",
+     True),
+    ("chat", QT_TRANSLATE_NOOP("App", "Chat"), "studio.ui.chat.panel", "ChatPanel", False),
+    ("export", QT_TRANSLATE_NOOP("App", "Export"), "studio.ui.export.dialog", "ExportForm",
+     False),
+)
+PAGE_MODULES = tuple(module for *_, module, _name, _session in PAGES)
+
+
 class Studio:
-    """The app's parts, wired: the session, the window and its pages."""
+    """The app's parts, wired: the session, the window and its pages. Only the Welcome page
+    is built before the first paint; `studio.data`, `studio.train`, ... build their page the
+    first time they are read or their tab is shown."""
+
+    data = _page("data")
+    model = _page("model")
+    train = _page("train")
+    experiments = _page("experiments")
+    inspect = _page("inspect")
+    chat = _page("chat")
+    export = _page("export")
 
     def __init__(self) -> None:
         self.session = Session()
@@ -79,27 +112,10 @@ class Studio:
         self.welcome = WelcomePage(icon().pixmap(128, 128))
         self.window.add_page("welcome", QCoreApplication.translate("App", "Welcome"),
                              self.welcome)
-        self.data = DataPanel(self.session)
-        self.window.add_page("data", QCoreApplication.translate("App", "Data"), self.data)
-        # before _on_dataset's draft update, so a dropped file is opened once (and re-read when
-        # the same file is dropped again)
-        self.window.sig_file_dropped.connect(self.data.open_file)
-        self.model = ModelPanel(self.session)
-        self.window.add_page("model", QCoreApplication.translate("App", "Model and method"),
-                             self.model)
-        self.train = TrainPanel(self.session)
-        self.window.add_page("train", QCoreApplication.translate("App", "Train"), self.train)
-        self.experiments = ComparisonBoard(self.session)
-        self.window.add_page("experiments", QCoreApplication.translate("App", "Experiments"),
-                             self.experiments)
-        self.inspect = InspectPage(self.session)
-        self.window.add_page("inspect", QCoreApplication.translate("App", "Inspect"),
-                             self.inspect)
-        self.chat = ChatPanel()
-        self.window.add_page("chat", QCoreApplication.translate("App", "Chat"), self.chat)
-        self.export = ExportForm()
-        self.window.add_page("export", QCoreApplication.translate("App", "Export"),
-                             self.export)
+        for key, title, module, name, takes_session in PAGES:
+            args = (self.session,) if takes_session else ()
+            self.window.add_lazy_page(key, QCoreApplication.translate("App", title),
+                                      _build(module, name, *args))
         # Other pages join here, e.g. window.add_page("data", title, DataPanel(session, window));
         # add_page puts them in workflow order. The tour visits every page present.
         self.tour = None
@@ -107,9 +123,12 @@ class Studio:
 
     def _wire(self) -> None:
         w = self.window
+        # before _on_dataset's draft update, so a dropped file is opened once (and re-read when
+        # the same file is dropped again)
+        w.sig_file_dropped.connect(lambda path: self.data.open_file(path))
         w.sig_file_dropped.connect(self._on_dataset)
         w.sig_follow_requested.connect(self._on_follow)
-        w.sig_runs_root_changed.connect(lambda _p: self.train.runs_list.refresh())
+        w.sig_runs_root_changed.connect(self._refresh_runs_list)
         w.sig_tour_requested.connect(self.start_tour)
         self.welcome.sig_tour.connect(self.start_tour)
         self.welcome.sig_open_dataset.connect(w.open_dataset_dialog)
@@ -122,6 +141,11 @@ class Studio:
         w.status.sig_environment.connect(self.welcome.set_environment)
         self.session.sig_finished.connect(lambda _s, _r: self.list_recent_runs())
         w.sig_runs_root_changed.connect(lambda _p: self.list_recent_runs())
+
+    def _refresh_runs_list(self, _path: str) -> None:
+        train = self.window.built_page("train")  # a Train page built later lists the new root
+        if train is not None:
+            train.runs_list.refresh()
 
     def _on_dataset(self, path: str) -> None:
         # The data page, when present, inspects the file; the run uses it either way.
@@ -166,14 +190,18 @@ class Studio:
     def show(self) -> None:
         self.window.restore_geometry()
         self.window.show()
-        # After the first paint: detect the device (imports torch in a worker), sample memory.
-        QTimer.singleShot(0, self.window.status.start)
-        QTimer.singleShot(0, lambda: self.window.status.check_environment(str(prefs.runs_root())))
+        after_first_paint(self.window, self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        # Workers started before the paint would hold the GIL while it waits for it.
+        # First (it takes the import lock first) pyqtgraph, numpy and the other pages' modules,
+        # imported while the user reads the first page; a page is built when its tab is first
+        # shown (charts: one per event-loop turn, plots.py).
+        self._prewarm = run_task(prewarm_gui, PAGE_MODULES, parent=self.window)
+        # Detect the device (imports torch in a worker), sample memory, list the recent runs.
+        self.window.status.start()
+        self.window.status.check_environment(str(prefs.runs_root()))
         self.list_recent_runs()
-        # Import pyqtgraph and numpy in a worker, then build the charts (one per event-loop
-        # turn: plots.py) while the user reads the first page.
-        self._prewarm = run_task(prewarm_gui, parent=self.window,
-                                 on_result=lambda _r: self.train.plots)
 
     def list_recent_runs(self) -> None:
         from studio.core import runs  # stdlib + yaml only; listing reads files: in a worker

@@ -1,17 +1,18 @@
 """The main window: workflow tabs, menus, drag-and-drop routing and the status bar.
 
-Pages join with `add_page(key, title, widget)`; they take their place in the workflow order
-(PAGE_ORDER) whenever they are added, so a page written later lands where it belongs. Pages
-not built are simply absent. A dataset file dropped anywhere on the window (or opened from the
+Pages join with `add_page(key, title, widget)`, or `add_lazy_page(key, title, build)` whose
+widget is made the first time its tab is shown or `page(key)` asks for it (the first paint
+builds only the page it shows); they take their place in the workflow order (PAGE_ORDER)
+whenever they are added, so a page written later lands where it belongs. Pages not added are
+simply absent. A dataset file dropped anywhere on the window (or opened from the
 File menu) is announced as `sig_file_dropped(path)`; the data panel listens to it.
 """
 
 from __future__ import annotations
 
 import sys
-from importlib import metadata
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtGui import (
@@ -22,7 +23,14 @@ from PySide6.QtGui import (
     QDropEvent,
     QKeySequence,
 )
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.core import runs
 from studio.core.data.types import FILE_TYPES, file_patterns, is_dataset_file
@@ -34,11 +42,16 @@ from studio.ui.status_bar import StatusBar
 PAGE_ORDER = ("welcome", "data", "model", "train", "experiments", "inspect", "chat", "export")
 
 
+def _rank(key: str) -> int:
+    return PAGE_ORDER.index(key) if key in PAGE_ORDER else len(PAGE_ORDER)
+
+
 class MainWindow(QMainWindow):
     sig_file_dropped = Signal(str)       # a dataset file to open
     sig_follow_requested = Signal(str)   # a run folder to follow live
     sig_tour_requested = Signal()
     sig_runs_root_changed = Signal(str)
+    sig_page_built = Signal(str)         # a lazy page's key, just after its widget was made
 
     def __init__(self, session: Optional[Session] = None, parent: Optional[QWidget] = None):
         super().__init__(parent)
@@ -49,7 +62,10 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("pages")
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
-        self._pages: dict[str, QWidget] = {}
+        self._pages: dict[str, QWidget] = {}      # key -> the page's widget, once built
+        self._holders: dict[str, QWidget] = {}    # key -> the tab's widget (page or holder)
+        self._builders: dict[str, Callable[[], QWidget]] = {}  # pages not built yet
+        self.tabs.currentChanged.connect(self._on_tab_shown)
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
         self._close_when_stopped = False
@@ -62,32 +78,69 @@ class MainWindow(QMainWindow):
     # --- pages -------------------------------------------------------------------------------
     def add_page(self, key: str, title: str, widget: QWidget) -> None:
         """Add (or replace) the page `key`, placed by PAGE_ORDER (unknown keys go last)."""
-        if key in self._pages:
-            self.tabs.removeTab(self.tabs.indexOf(self._pages[key]))
-        rank = PAGE_ORDER.index(key) if key in PAGE_ORDER else len(PAGE_ORDER)
-        index = sum(1 for k in self._pages if k != key and
-                    (PAGE_ORDER.index(k) if k in PAGE_ORDER else len(PAGE_ORDER)) <= rank)
         widget.setObjectName(widget.objectName() or f"page_{key}")
+        self._builders.pop(key, None)  # replaces a lazy page of that key too
         self._pages[key] = widget
-        self.tabs.insertTab(index, widget, title)
+        self._insert_tab(key, title, widget)
+
+    def add_lazy_page(self, key: str, title: str, build: Callable[[], QWidget]) -> None:
+        """Add the page `key` whose widget `build()` makes the first time its tab is shown or
+        `page(key)` asks for it: the first paint does not wait for pages nobody looked at."""
+        self._pages.pop(key, None)
+        self._builders[key] = build
+        holder = QWidget()
+        holder.setObjectName(f"holder_{key}")
+        QVBoxLayout(holder).setContentsMargins(0, 0, 0, 0)
+        self._insert_tab(key, title, holder)
+
+    def _insert_tab(self, key: str, title: str, holder: QWidget) -> None:
+        if key in self._holders:
+            self.tabs.removeTab(self.tabs.indexOf(self._holders[key]))
+        rank = _rank(key)
+        index = sum(1 for k in self._holders if k != key and _rank(k) <= rank)
+        self._holders[key] = holder
+        self.tabs.insertTab(index, holder, title)
         self._rebuild_view_menu()
 
+    def _build_page(self, key: str) -> QWidget:
+        build = self._builders.pop(key)
+        widget = build()
+        widget.setObjectName(widget.objectName() or f"page_{key}")
+        self._pages[key] = widget
+        self._holders[key].layout().addWidget(widget)
+        widget.show()  # in this frame (a layout shows a new child of a shown holder later)
+        self.sig_page_built.emit(key)
+        return widget
+
+    def _on_tab_shown(self, index: int) -> None:
+        key = self._key_of(self.tabs.widget(index))
+        if key in self._builders:
+            self._build_page(key)
+
     def show_page(self, key: str) -> QWidget:
-        w = self._pages[key]
-        self.tabs.setCurrentWidget(w)
+        w = self.page(key)
+        self.tabs.setCurrentWidget(self._holders[key])
         return w
 
     def page(self, key: str) -> Optional[QWidget]:
+        """The page's widget (built now if it was not yet); None when there is no such page."""
+        if key in self._builders:
+            return self._build_page(key)
+        return self._pages.get(key)
+
+    def built_page(self, key: str) -> Optional[QWidget]:
+        """The page's widget if it was built, without building it."""
         return self._pages.get(key)
 
     def page_keys(self) -> list[str]:
         """Keys in the order the tabs show them."""
-        by_widget = {id(w): k for k, w in self._pages.items()}
-        return [by_widget[id(self.tabs.widget(i))] for i in range(self.tabs.count())]
+        return [self._key_of(self.tabs.widget(i)) for i in range(self.tabs.count())]
 
     def current_page(self) -> str:
-        w = self.tabs.currentWidget()
-        return next((k for k, v in self._pages.items() if v is w), "")
+        return self._key_of(self.tabs.currentWidget())
+
+    def _key_of(self, holder: Optional[QWidget]) -> str:
+        return next((k for k, v in self._holders.items() if v is holder), "")
 
     # --- menus -------------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -169,6 +222,8 @@ class MainWindow(QMainWindow):
             self.close()
 
     def about(self) -> None:
+        from importlib import metadata  # ~30 ms of imports: not before the first paint
+
         try:
             version = metadata.version("llm-studio")
         except metadata.PackageNotFoundError:  # run from a source folder, not installed

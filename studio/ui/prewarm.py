@@ -1,4 +1,5 @@
-"""Import what the pages draw with (numpy, pyqtgraph) in a worker thread after the first paint.
+"""Import what the pages draw with (numpy, pyqtgraph) and the pages' own modules in a worker
+thread after the first paint (the window builds each page when its tab is first shown).
 
 pyqtgraph's import walks every Qt enum (~0.5 s of pure Python, 1-4 s on a loaded machine):
 imported by the first page that draws a chart, the window froze for all of it. In a worker the
@@ -10,6 +11,7 @@ the GUI thread's full collections do not walk it.
 from __future__ import annotations
 
 import gc
+import importlib
 import threading
 
 from studio.services.engine_import import IMPORT_LOCK
@@ -18,8 +20,10 @@ _started = threading.Event()
 _done = threading.Event()
 
 
-def prewarm_gui() -> None:
-    """Import numpy and pyqtgraph (call in a worker thread; once is enough)."""
+def prewarm_gui(modules: tuple[str, ...] = ()) -> None:
+    """Import numpy, pyqtgraph and `modules` (call in a worker thread; once is enough).
+    Module-level code of a page must therefore not create widgets or pixmaps (GUI thread only);
+    classes, colours and constants are fine."""
     _started.set()
     # One import of pure Python at a time: with two threads importing beside it, the GUI
     # thread lost the GIL race for a whole second (measured by the tour's stall sampler).
@@ -29,6 +33,9 @@ def prewarm_gui() -> None:
         try:
             import numpy  # noqa: F401
             import pyqtgraph  # noqa: F401
+
+            for name in modules:
+                importlib.import_module(name)
         finally:
             gc.freeze()
             if enabled:

@@ -21,7 +21,9 @@ studio.window.show()
 app.processEvents()
 studio.window.grab()
 heavy = [m for m in ("torch", "transformers", "peft", "pyqtgraph") if m in sys.modules]
-print(f"{time.perf_counter() - t0:.3f}", f"{time.process_time():.3f}", ",".join(heavy) or "-")
+built = [k for k in studio.window.page_keys() if studio.window.built_page(k) is not None]
+print(f"{time.perf_counter() - t0:.3f}", f"{time.process_time():.3f}", ",".join(heavy) or "-",
+      ",".join(built), ",".join(studio.window.page_keys()))
 """
 
 
@@ -34,8 +36,10 @@ def test_the_window_paints_quickly_and_before_the_engine_is_imported(tmp_path):
     r = subprocess.run([sys.executable, "-c", FIRST_PAINT], cwd=tmp_path, env=_env(tmp_path),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
-    wall, cpu, heavy = r.stdout.split()
+    wall, cpu, heavy, built, keys = r.stdout.split()
     assert heavy == "-", f"imported before the first paint: {heavy}"
+    assert built == "welcome", f"pages built before the first paint: {built}"  # the rest lazily
+    assert keys == "welcome,data,model,train,experiments,inspect,chat,export"  # all tabs there
     # CPU time, not wall time: on a busy 2-core machine other processes stretch the wall
     # clock; the work done before the first paint is what this code controls (~1 s here).
     assert float(cpu) < 2.0, f"first paint took {cpu} s of CPU ({wall} s wall)"

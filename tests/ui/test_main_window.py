@@ -36,6 +36,38 @@ def test_pages_take_their_workflow_place_whatever_order_they_are_added(qtbot):
     assert [a.text() for a in w.view_menu.actions()] == ["Welcome", "Data 2", "Train", "Chat"]
 
 
+def test_a_lazy_page_is_built_once_when_its_tab_is_first_shown_or_it_is_asked_for(qtbot):
+    w = MainWindow(Session())
+    qtbot.addWidget(w)
+    built: list[str] = []
+
+    def builder(key):
+        return lambda: (built.append(key), QLabel(key))[1]
+
+    w.add_page("welcome", "Welcome", QLabel("welcome"))
+    for key in ("chat", "train", "data"):
+        w.add_lazy_page(key, key.title(), builder(key))
+    w.show()
+    assert built == []  # added and painted: nothing built
+    assert w.page_keys() == ["welcome", "data", "train", "chat"]
+    assert w.built_page("data") is None and w.current_page() == "welcome"
+    w.tabs.setCurrentIndex(1)  # the user clicks the Data tab
+    assert built == ["data"] and w.current_page() == "data"
+    assert w.built_page("data").text() == "data" and w.built_page("data").isVisible()
+    w.view_menu.actions()[3].trigger()  # View > Chat
+    assert built == ["data", "chat"] and w.current_page() == "chat"
+    train = w.page("train")  # code asks for it: built, not shown
+    assert built == ["data", "chat", "train"] and w.current_page() == "chat"
+    assert w.show_page("train") is train and w.page("train") is train
+    w.tabs.setCurrentIndex(1)
+    assert built == ["data", "chat", "train"]  # each once
+    assert w.page("missing") is None
+    w.add_lazy_page("export", "Export", builder("export"))
+    w.add_page("export", "Export", QLabel("made"))  # a built page replaces a lazy one
+    assert w.page("export").text() == "made" and "export" not in built
+    assert w.page_keys() == ["welcome", "data", "train", "chat", "export"]
+
+
 def test_dropping_a_dataset_file_anywhere_emits_its_path(qtbot, tmp_path):
     w = MainWindow(Session())
     qtbot.addWidget(w)

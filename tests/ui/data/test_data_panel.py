@@ -52,8 +52,8 @@ def studio(qtbot):
     s.window.resize(1300, 850)
     s.window.show()
     yield s
-    for key in s.window.page_keys():  # every page's worker threads end with the test
-        page = s.window.page(key)
+    for key in s.window.page_keys():  # every built page's worker threads end with the test
+        page = s.window.built_page(key)
         if hasattr(page, "shutdown"):
             page.shutdown()
 
