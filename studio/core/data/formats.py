@@ -121,8 +121,10 @@ def unknown_fields(value: Any, fmt: str) -> list[str]:
 def normalise(value: Any, row: int, fmt: Any) -> Sample:
     """One row of the given shape -> Sample; raises BadRow (or MediaRow) with the reason.
     `fmt` is a format name, or a column mapping (data.columns.Columns) that reads the row."""
-    if fmt == "text" and isinstance(value, str):
-        return _text_sample({"text": value}, row)
+    if fmt == "text" and isinstance(value, str):  # a bare string row
+        sample = _text_sample({"text": value}, row)
+        _check_encodable(sample)  # a lone surrogate ("\ud800") would crash the tokenizer
+        return sample
     if not isinstance(value, dict):
         raise BadRow(f"the row is {type_name(value)}, expected an object with fields")
     for key, kind in MEDIA_KEYS.items():

@@ -272,6 +272,10 @@ def check_one_at_a_time(report, samples, refused, tokenizer, template) -> None:
         try:
             tok = tokenize_sample(sample, tokenizer, None, stage=report.stage,
                                   chat_template=template)
+            if sample.is_pair:  # a pair is measured by its longer side (what a batch holds)
+                other = tokenize_sample(sample.rejected_side(), tokenizer, None,
+                                        stage=report.stage, chat_template=template)
+                tok = other if len(other.input_ids) > len(tok.input_ids) else tok
         except DataError as e:
             assert (sample.row, e.one_line()) in refused
             continue
@@ -314,8 +318,13 @@ def check_panel(path, report, refused, tokenizer) -> None:
     if report.stage == "sft":
         assert got.nothing_to_learn(report.max_length) == len(report.all_masked_rows)
     for row, n in zip(good_rows_of(report)[:3], report.lengths):
-        view = token_view(summarize_row(index.read(row - 1), report.format).sample, tokenizer,
-                          report.max_length, stage=report.stage)
+        sample = summarize_row(index.read(row - 1), report.format).sample
+        view = token_view(sample, tokenizer, report.max_length, stage=report.stage)
+        if sample.is_pair:  # the doctor measures a pair by its longer side; the view's own
+            # figures are the chosen side's, its other side hangs under `rejected`
+            if view.rejected is not None:
+                assert max(view.tokens, view.rejected.tokens) == n
+            n = len(tokenize_sample(sample, tokenizer, None, stage=report.stage).input_ids)
         assert view.tokens == n and view.shown_tokens == min(n, PREVIEW_MAX_TOKENS)
         assert view.cut == (0 if report.stage == "pretrain" else max(0, n - report.max_length))
 
