@@ -27,12 +27,14 @@ The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`)
               layers that backpropagate) is declared in core/methods/registry.py.
               With gradient checkpointing only each layer's input is kept (tokens x h x
               act_bytes per layer) plus one layer's activations while it is recomputed.
-  logits      the trainer's fast loss runs the head on label positions only, in chunks of
-              loss.chunk_rows(vocab) rows (~256 MB): min(tokens, rows) x vocab x 8 (fp32
-              logits + their softmax gradient); a plain head runs fused instead
-              (train/linear_ce.py: ~128 MB chunks + a 16-bit copy), so this is its upper
-              bound, kept while other terms are short at real vocabularies (performance.md);
-              the model's own forward (prompt methods, AdaLoRA): tokens x vocab x (act_bytes + 8).
+  logits      the trainer's fast loss runs the head on label positions only (head_loss_bytes):
+              a plain head fused with its loss (train/linear_ce.py), one chunk of
+              loss.fused_chunk_rows(vocab) rows at a time: rows x vocab x 4 (fp32 logits,
+              softmax made in place) + tokens x hidden x 4 (the hidden states' gradient);
+              under 16-bit autocast + rows x vocab x 2, and a 16-bit copy of a head kept in
+              fp32 (full, freeze, qlora); + the head's fp32 gradient when it trains (full). A head with an adapter runs chunked
+              under checkpointing: min(tokens, chunk_rows) x vocab x 8. The model's own
+              forward (prompt methods, AdaLoRA): tokens x vocab x (act_bytes + 8).
   mask        packing only: a (T, T) fp32 attention mask per layer, T = batch x max_length.
   attention   GPUs without flash attention (pre-Ampere: T4, V100, RTX 20xx; or fp32): the
               (rows, heads, T, T) attention probabilities per layer at act_bytes (device.py,
@@ -274,13 +276,13 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
         activations = grad_layers * tokens * dims.hidden * act_bytes + per_layer
     else:
         activations = grad_layers * per_layer
-    from studio.core.train.loss import PLAIN_HEAD_TYPES, chunk_rows  # light: torch is lazy there
+    from studio.core.train.loss import PLAIN_HEAD_TYPES  # light: torch is lazy there
 
     weights, autocast, grads, optimizer = _per_device(cfg, dims, weights, autocast, grads,
                                                       optimizer, wbytes)
     fsdp = getattr(cfg, "processes", 1) > 1 and cfg.distributed == "fsdp"
     fast = dims.model_type in PLAIN_HEAD_TYPES and not spec.own_forward and not fsdp
-    logits = (min(tokens, chunk_rows(dims.vocab)) * dims.vocab * 8.0 if fast
+    logits = (head_loss_bytes(cfg, dims, tokens, half) if fast
               else tokens * dims.vocab * (act_bytes + 8.0))
     # A packed micro-batch is one row of T = tokens: SDPA then keeps a (T, T) float mask for
     # every layer that saves activations (measured with saved-tensor hooks).
@@ -302,6 +304,29 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
         fits=fits, logits_mb=logits / MB, autocast_mb=autocast / MB,
         trainable_params=int(trainable), total_params=int(total), checkpointing=checkpointing,
         precision=precision, device_kind=kind, device_total_mb=device_total_mb)
+
+
+def head_loss_bytes(cfg: Any, dims: ModelDims, tokens: int, half: bool) -> float:
+    """What the label-only output layer + loss holds at its peak (train/loss.py).
+
+    A plain head runs fused (train/linear_ce.py): one chunk's float32 logits, under autocast
+    its 16-bit product and gradient beside them and a 16-bit copy of the head; the gradient
+    for every label row's hidden state; and the head's own float32 gradient when it trains.
+    A head with an adapter runs chunked and checkpointed: a chunk's float32 logits and their
+    softmax gradient."""
+    from studio.core.train.loss import chunk_rows, fused_chunk_rows
+
+    adapted_head = "lm_head" in str(getattr(cfg, "target_modules", ""))
+    if cfg.method_spec.is_peft and adapted_head:
+        return min(tokens, chunk_rows(dims.vocab)) * dims.vocab * 8.0
+    rows = min(tokens, fused_chunk_rows(dims.vocab))
+    held = rows * dims.vocab * 4.0 + tokens * dims.hidden * 4.0
+    if half:  # the 16-bit product / gradient; a 16-bit copy of a head kept in float32
+        spec = cfg.method_spec
+        fp32_head = not spec.is_peft or spec.quantized_base
+        held += rows * dims.vocab * 2.0 + (dims.vocab * dims.hidden * 2.0 if fp32_head else 0.0)
+    head_trains = cfg.method == "full"  # freeze trains the last layers and the norm only
+    return held + (dims.vocab * dims.hidden * 4.0 if head_trains else 0.0)
 
 
 def _per_device(cfg: Any, dims: ModelDims, weights: float, autocast: float, grads: float,

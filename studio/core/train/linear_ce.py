@@ -29,6 +29,29 @@ def compute_dtype(device_type: str, weight: Any) -> Any:
     return weight.dtype
 
 
+def _chunk(hs: Any, w: Any, ys: Any, dtype: Any, grads: bool) -> tuple[Any, Any]:
+    """One chunk of rows: (summed CE, d(sum CE)/d logits in `dtype` or None).
+
+    hs: (n, H) in `dtype`, w: (V, H) in `dtype`, ys: (n,). A function of its own so that the
+    chunk's (n, V) buffers are freed when it returns, before the next chunk allocates its own;
+    the log-sum-exp and the softmax are made in place over the one float32 logits buffer
+    (torch.logsumexp and softmax would each allocate another (n, V))."""
+    logits = hs @ w.T                                    # (n, V) in dtype
+    if logits.dtype != torch.float32:
+        logits = logits.float()                          # the 16-bit product is freed here
+    picked = logits.gather(1, ys[:, None])               # (n, 1)
+    top = logits.amax(dim=-1, keepdim=True)              # (n, 1)
+    probs = logits.sub_(top).exp_()                      # exp(z - max), in place
+    norm = probs.sum(dim=-1, keepdim=True)               # (n, 1)
+    loss = (norm.log() + top - picked).sum()
+    if not grads:
+        return loss, None
+    # d(sum CE)/d logits = softmax - one_hot, still in the same buffer
+    probs.div_(norm)
+    probs[torch.arange(len(ys), device=ys.device), ys] -= 1.0
+    return loss, probs.to(dtype)                         # no copy when dtype is float32
+
+
 class LinearCrossEntropy(torch.autograd.Function):
     """sum_i CE(h_i W^T, y_i) with its gradients made in forward (see the module docstring)."""
 
@@ -43,21 +66,15 @@ class LinearCrossEntropy(torch.autograd.Function):
             total = torch.zeros((), dtype=torch.float32, device=h.device)
             for s in range(0, h.shape[0], rows):
                 hs = h[s:s + rows].detach().to(dtype)            # (n, H)
-                ys = targets[s:s + rows]                         # (n,)
-                logits = (hs @ w.T).float()                      # (n, V) float32
-                lse = torch.logsumexp(logits, dim=-1)            # (n,)
-                picked = logits.gather(1, ys[:, None]).squeeze(1)
-                total += (lse - picked).sum()
-                if not (need_h or need_w):
-                    continue
-                # d(sum CE)/d logits = softmax - one_hot, built in place over the logits
-                probs = logits.sub_(lse[:, None]).exp_()
-                probs[torch.arange(len(ys), device=ys.device), ys] -= 1.0
-                g = probs.to(dtype)                              # (n, V)
+                loss, g = _chunk(hs, w, targets[s:s + rows], dtype, need_h or need_w)
+                total += loss
                 if need_h:
-                    grad_h[s:s + rows] = (g @ w).to(h.dtype)
-                if need_w:
-                    grad_w += (g.T @ hs).float()                 # (V, H)
+                    grad_h[s:s + rows] = g @ w                   # (n, H)
+                if need_w and g.dtype == grad_w.dtype:           # no (V, H) temporary
+                    grad_w.addmm_(g.T, hs)
+                elif need_w:
+                    grad_w += g.T @ hs                           # (V, H), summed in float32
+                del g
         ctx.save_for_backward(*(t for t in (grad_h, grad_w) if t is not None))
         ctx.has = (need_h, need_w)
         ctx.weight_dtype, ctx.h_dtype = weight.dtype, h.dtype

@@ -21,7 +21,7 @@ CHUNK_BYTES = 256 << 20  # float32 logits computed at once in the chunked path (
 # The fused path (linear_ce.py) holds a chunk's float32 logits and their 16-bit gradient:
 # 128 MB of logits is ~220 rows at a 152k vocabulary, enough rows for the matmul to run at
 # full speed on a CPU (64 rows was ~1.5x slower per row here), a tenth of the memory.
-FUSED_CHUNK_BYTES = 128 << 20
+FUSED_CHUNK_BYTES = 256 << 20
 
 
 def chunk_rows(vocab: int) -> int:
