@@ -40,7 +40,9 @@ The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`)
               (rows, heads, T, T) attention probabilities per layer at act_bytes (device.py,
               attention_kernel; an upper bound where the memory-efficient kernel runs).
   overhead    500 MiB on a GPU (CUDA context, kernels) or 480 MiB on a CPU (Python, torch,
-              transformers, tokenizer, data), plus 10% of everything above (fragmentation).
+              transformers, tokenizer, data), plus 10% of everything above (fragmentation);
+              on a CPU also CPU_HEAP_RETENTION x activations: freed activations glibc's heaps
+              keep resident (train/host_memory.py).
 
 Several processes (config processes > 1) get a per-GPU figure, each GPU holding one process:
   ddp         the whole model on every GPU, as above, plus one flat copy of the trainable
@@ -74,6 +76,9 @@ __all__ = ["DeviceInfo", "MemorySample", "detect_device", "sample_memory", "Memo
 MB = 2 ** 20
 NF4_BYTES = 0.53          # 4 bits + double-quantized absmax per 64-value block
 CPU_OVERHEAD_MB = 480      # Python, torch, transformers, tokenizer, data, thread pools (measured)
+# glibc's heaps keep freed activations resident on the CPU (train/host_memory.py): measured
+# 0.6x the activations above the estimate on a 12 x 768 body (docs/performance.md)
+CPU_HEAP_RETENTION = 0.6
 HEADROOM = 0.95            # plan to use at most 95% of the device: the desktop needs some
 
 
@@ -296,6 +301,8 @@ def _estimate(cfg: Any, dims: ModelDims, kind: str, precision: str,
 
     subtotal = weights + autocast + grads + optimizer + activations + logits + mask
     overhead = (500 if kind == "cuda" else CPU_OVERHEAD_MB) * MB + 0.10 * subtotal
+    if kind == "cpu":  # freed activations the heaps keep
+        overhead += CPU_HEAP_RETENTION * activations
     total_b = subtotal + overhead
     fits = None if device_total_mb is None else total_b / MB <= device_total_mb * HEADROOM
     return MemoryEstimate(

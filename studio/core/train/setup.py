@@ -177,6 +177,8 @@ def prepare(cfg: RunConfig, world: Any = None) -> Setup:
                                  trust_remote_code=cfg.trust_remote_code,
                                  allow_pickle=cfg.allow_pickle)
     model = apply_method(model, cfg, total)
+    if device.type == "cpu":
+        _fit_host_memory(cfg, path)
     if _want_checkpointing(cfg, path, device):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
@@ -217,6 +219,23 @@ def _want_checkpointing(cfg: RunConfig, path: Path, device: Any) -> bool:
     budget = policy.memory_budget_mb(free / 2**20, torch.cuda.memory_reserved(device) / 2**20)
     return bool(memory.should_checkpoint(cfg, path / "config.json", budget, device_kind="cuda",
                                          capability=policy.capability_of("cuda", _index(device))))
+
+
+def _fit_host_memory(cfg: RunConfig, path: Path) -> bool:
+    """On the CPU, when the run would use most of the free memory, hand freed activations
+    back to the system at once (host_memory.py: less memory, some speed). The model is loaded
+    by now: what this process holds is added to what is free."""
+    import psutil
+
+    from studio.core.model import memory
+    from studio.core.train import host_memory
+
+    try:
+        est = memory.estimate_memory(cfg, path / "config.json", None, device_kind="cpu")
+    except Exception:  # noqa: BLE001 - an unusual config: keep the allocator as it is
+        return False
+    free = (psutil.virtual_memory().available + psutil.Process().memory_info().rss) / 2**20
+    return host_memory.tight(est.total_mb, free) and host_memory.release_freed_memory()
 
 
 def data_fingerprint(path: str) -> str:
