@@ -9,6 +9,9 @@ log-sum-exp, and at once the gradient of the summed loss with respect to the log
 those gradients are kept (N x H, and V x H when the head trains) until backward scales them by
 the incoming gradient. Two matmuls per chunk instead of three, one softmax instead of two.
 
+Memory: a chunk of `rows` label rows is one (rows, V) float32 buffer, made and freed in one call
+(`_chunk`): the log-sum-exp and the softmax gradient are made in place in it.
+
 Precision: the matmuls run in `compute_dtype` (bf16 under bf16 autocast: on CPUs with bf16
 units and on GPUs that is several times faster than fp32), and everything that sums over the
 vocabulary runs in float32 (the logits are widened before the log-sum-exp, the softmax is taken
