@@ -11,9 +11,10 @@ rather than judged. Bars for f16 / bf16 / f32: top-1 agreement >= 99% of positio
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from studio.core.export.checklist import Check
 
@@ -83,8 +84,9 @@ def verify(path: Path, gguf_type: str, ref: Reference, tokenizer: Any) -> list[C
                       "installed", "pip install 'llm-studio[gguf]' and export again")]
     n_ctx = max(len(p) for p in ref.prompts) + CONTINUATION + 8
     try:
-        llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=2, logits_all=True,
-                    verbose=False, seed=0)
+        with _plain_cpu_kernels():
+            llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=2, logits_all=True,
+                        verbose=False, seed=0)
     except Exception as e:  # llama.cpp says little; the name of the failure is the figure
         return [Check("loads in llama.cpp", False, f"{type(e).__name__}: {e}",
                       "report this file's model type; export --format merged meanwhile")]
@@ -95,6 +97,31 @@ def verify(path: Path, gguf_type: str, ref: Reference, tokenizer: Any) -> list[C
     checks += _prediction_checks(llm, ref, gguf_type)
     llm.close() if hasattr(llm, "close") else None
     return checks
+
+
+@contextmanager
+def _plain_cpu_kernels() -> Iterator[None]:
+    """Load with llama.cpp's plain CPU kernels, without its "extra buffer types" (weights
+    repacked for AMX or for wider SIMD tiles). A llama.cpp built on a CPU with AMX crashed in
+    ggml_backend_amx_mul_mat on the tiny starter's q8_0 file (a layer of 172 rows, not a
+    multiple of the AMX tile; Intel Xeon, llama-cpp-python 0.3.36). The check compares the
+    file's numbers with the studio's, which the plain kernels compute the same way; Llama()
+    takes no argument for this, so its default model parameters are changed while it loads."""
+    import llama_cpp.llama_cpp as low
+
+    default = low.llama_model_default_params
+
+    def params() -> Any:
+        p = default()
+        if hasattr(p, "use_extra_bufts"):
+            p.use_extra_bufts = False
+        return p
+
+    low.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        low.llama_model_default_params = default
 
 
 def _tokenizer_check(llm: Any, ref: Reference, tokenizer: Any) -> Check:
