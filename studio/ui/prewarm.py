@@ -20,8 +20,9 @@ _started = threading.Event()
 _done = threading.Event()
 
 
-def prewarm_gui(modules: tuple[str, ...] = ()) -> None:
-    """Import `modules`, then numpy and pyqtgraph (call in a worker thread; once is enough).
+def prewarm_gui(modules: tuple[str, ...] = (), later: tuple[str, ...] = ()) -> None:
+    """Import `modules`, then numpy and pyqtgraph, then `later` (what the pages import when
+    first shown, pyqtgraph among it) (call in a worker thread; once is enough).
     Module-level code of a page must therefore not create widgets or pixmaps (GUI thread only);
     classes, colours and constants are fine."""
     _started.set()
@@ -38,6 +39,9 @@ def prewarm_gui(modules: tuple[str, ...] = ()) -> None:
                 importlib.import_module(name)
             import numpy  # noqa: F401
             import pyqtgraph  # noqa: F401
+
+            for name in later:
+                importlib.import_module(name)
         finally:
             gc.freeze()
             if enabled:
