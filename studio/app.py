@@ -97,7 +97,7 @@ FIRST_SHOW_MODULES = ("studio.ui.train.plots", "studio.ui.train.completions_view
                       "studio.ui.inspect.attention_view", "studio.ui.inspect.embedding_view",
                       "studio.ui.inspect.tokenizer_view", "studio.ui.inspect.changes_view",
                       "studio.ui.inspect.eval_view", "studio.core.export.modelfile",
-                      "studio.core.model.load")
+                      "studio.core.model.load", "studio.core.export.folder")
 
 
 class Studio:
