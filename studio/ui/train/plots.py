@@ -127,6 +127,10 @@ class PlotsView(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
+        # No repaint of the chart area until every chart is built: each turn's new chart laid
+        # out and painted the grid again (500-770 Qt -> Python callbacks per turn against
+        # 150-250, bench/page_build.py; each waits for the GIL while a run loads or trains)
+        self.graphics.setUpdatesEnabled(False)
         self._build_next()
 
     def _build_chart(self, key: str) -> None:
@@ -154,12 +158,16 @@ class PlotsView(QWidget):
             self._build_chart(self._unbuilt.pop(0))
         if self._unbuilt:
             QTimer.singleShot(0, self, self._build_next)  # dropped if the view is deleted first
-        elif not self._timer.isActive():
-            self._timer.start()
+        else:
+            self._all_built()
 
     def _complete(self) -> None:
         while self._unbuilt:
             self._build_chart(self._unbuilt.pop(0))
+        self._all_built()
+
+    def _all_built(self) -> None:
+        self.graphics.setUpdatesEnabled(True)
         if not self._timer.isActive():
             self._timer.start()
 

@@ -339,3 +339,16 @@ def test_a_run_starting_while_the_charts_are_built_leaves_them_one_per_turn(qtbo
     qtbot.waitUntil(lambda: built() == 6, timeout=10_000)
     for key, plot in view.plots.items():
         assert plot.vb.viewRange()[0] == pytest.approx([0, 102]), key
+
+
+def test_the_chart_area_paints_once_every_chart_is_built(qtbot):
+    # each chart built per turn laid out and painted the whole grid again (3x the callbacks)
+    view = PlotsView()
+    qtbot.addWidget(view)
+    view.show()
+    assert not view.graphics.updatesEnabled()
+    qtbot.waitUntil(view.graphics.updatesEnabled, timeout=10_000)
+    assert len(view.graphics.ci.items) == 6  # the grid's charts (the others join with a run)
+    other = PlotsView()
+    qtbot.addWidget(other)
+    assert other.plots and other.graphics.updatesEnabled()  # built at once when asked for
