@@ -8,7 +8,7 @@ callback, so on a busy machine a build's stall grows with its callbacks, not onl
 the Train page's first show makes ~3,900 (most from pyqtgraph's charts: boundingRect,
 itemChange). Each run is a fresh process (offscreen, its own settings file) that imports the
 page modules first, as the app's prewarm worker does after the first paint; the figures cover
-the show and the first ten event-loop turns (layouts, the first paint, charts built per turn).
+the show and the first twenty event-loop turns (layouts, paints, the charts built per turn).
 
     python bench/page_build.py [--page train] [--repeats 3] [--no-style] [--root TREE]
 
@@ -57,7 +57,7 @@ cpu = time.process_time()
 if count:
     sys.setprofile(profile)
 studio.window.show_page(sys.argv[2])
-for _ in range(10):  # the first turns: layouts, the first paint, charts built per turn
+for _ in range(20):  # the first turns: layouts, the first paint, the charts built per turn
     app.processEvents()
 sys.setprofile(None)
 print(json.dumps({"cpu_s": time.process_time() - cpu, "callbacks": sum(calls.values()),
