@@ -96,6 +96,7 @@ class PlotsView(QWidget):
         self._dirty = False
         self._smoothing = 0.9
         self._total = 0  # the live run's planned last step; 0: the step axis follows the data
+        self._x_end = 0  # where the step axes end (_apply_x_range); 0: they follow the data
         self._drawn: dict[str, tuple[int, int]] = {}  # series -> (length, version) drawn
         self._version = 0
         self._px: dict[str, float] = {}  # chart -> steps per pixel the overlays are decimated to
@@ -126,6 +127,10 @@ class PlotsView(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
+        # No repaint of the chart area until every chart is built: each turn's new chart laid
+        # out and painted the grid again (500-770 Qt -> Python callbacks per turn against
+        # 150-250, bench/page_build.py; each waits for the GIL while a run loads or trains)
+        self.graphics.setUpdatesEnabled(False)
         self._build_next()
 
     def _build_chart(self, key: str) -> None:
@@ -146,18 +151,23 @@ class PlotsView(QWidget):
                 self._curves[series] = self._curve(plot, color, width)
         self._layer_items[key] = OverlayLayer()
         plot.vb.addItem(self._layer_items[key])
+        self._set_x_range(plot)  # a run may have started before this chart was built
 
     def _build_next(self) -> None:
         if self._unbuilt:
             self._build_chart(self._unbuilt.pop(0))
         if self._unbuilt:
-            QTimer.singleShot(0, self._build_next)
-        elif not self._timer.isActive():
-            self._timer.start()
+            QTimer.singleShot(0, self, self._build_next)  # dropped if the view is deleted first
+        else:
+            self._all_built()
 
     def _complete(self) -> None:
         while self._unbuilt:
             self._build_chart(self._unbuilt.pop(0))
+        self._all_built()
+
+    def _all_built(self) -> None:
+        self.graphics.setUpdatesEnabled(True)
         if not self._timer.isActive():
             self._timer.start()
 
@@ -248,12 +258,18 @@ class PlotsView(QWidget):
         are not laid out again at every step (the costly part of a redraw)."""
         ends = [self._total] + [int(c.series["loss"].x[-1]) for c, *_ in self._overlays.values()
                                 if len(c.series["loss"])]
-        end = max(ends) if self._total else 0
-        for plot in self.plots.values():
-            if end:
-                plot.setXRange(0, end * 1.02, padding=0)
-            else:
-                plot.enableAutoRange(x=True)
+        self._x_end = max(ends) if self._total else 0
+        # Only the charts built so far: a run that starts while they are still being built one
+        # per event-loop turn must not build the rest at once (0.3 s in the tour); the others
+        # take the range as they are built.
+        for plot in self._plots.values():
+            self._set_x_range(plot)
+
+    def _set_x_range(self, plot: pg.PlotItem) -> None:
+        if self._x_end:
+            plot.setXRange(0, self._x_end * 1.02, padding=0)
+        else:
+            plot.enableAutoRange(x=True)
 
     def add_eval(self, e: EvalMetrics) -> None:
         self.live.add_eval(e)
@@ -267,17 +283,19 @@ class PlotsView(QWidget):
                 self.add_eval(r)
 
     def clear(self) -> None:
+        # Touches only built charts (`_plots`, not `plots`): the extra charts and reward parts
+        # are shown by redraw, which builds every chart first.
         self.live.clear()
         if self.preference_shown:  # the next run may be sft: its grid has no third row
             for chart in PREFERENCE_CHARTS:
-                self.graphics.ci.removeItem(self.plots[chart])
+                self.graphics.ci.removeItem(self._plots[chart])
             self.preference_shown = False
         if self.grpo_shown:
             for chart in GRPO_CHARTS:
-                self.graphics.ci.removeItem(self.plots[chart])
+                self.graphics.ci.removeItem(self._plots[chart])
             self.grpo_shown = False
         for curve in self._part_curves.values():
-            self.plots["rewards"].removeItem(curve)
+            self._plots["rewards"].removeItem(curve)
         self._part_curves.clear()
         self._part_colours.clear()
         self._total = 0

@@ -321,3 +321,34 @@ def test_empty_charts_say_what_to_do_until_a_run_draws(qtbot):
     view.clear()
     view.redraw()
     assert view.hint.isVisible()
+
+
+def test_a_run_starting_while_the_charts_are_built_leaves_them_one_per_turn(qtbot):
+    # The tour's Train page starts its run at once: building every chart then froze the window
+    # for 0.3 s. The charts built later still get the run's step axis.
+    view = PlotsView()
+    qtbot.addWidget(view)
+
+    def built() -> int:
+        return len(view.graphics.ci.items)  # the grid's charts so far
+
+    assert built() == 1
+    view.clear()
+    view.add_step(step(1))  # total_steps=100: the step axes end at 100 (+2%)
+    assert built() == 1
+    qtbot.waitUntil(lambda: built() == 6, timeout=10_000)
+    for key, plot in view.plots.items():
+        assert plot.vb.viewRange()[0] == pytest.approx([0, 102]), key
+
+
+def test_the_chart_area_paints_once_every_chart_is_built(qtbot):
+    # each chart built per turn laid out and painted the whole grid again (3x the callbacks)
+    view = PlotsView()
+    qtbot.addWidget(view)
+    view.show()
+    assert not view.graphics.updatesEnabled()
+    qtbot.waitUntil(view.graphics.updatesEnabled, timeout=10_000)
+    assert len(view.graphics.ci.items) == 6  # the grid's charts (the others join with a run)
+    other = PlotsView()
+    qtbot.addWidget(other)
+    assert other.plots and other.graphics.updatesEnabled()  # built at once when asked for

@@ -7,6 +7,7 @@ import pytest
 from loop_check import assert_responsive, idle_baseline
 
 from studio.core import runs
+from studio.core.config import GROUPS
 from studio.core.events import StepMetrics
 from studio.services.session import Session
 from studio.ui.tour import SAMPLE_DATASET
@@ -55,6 +56,24 @@ def test_stop_leaves_a_checkpoint_and_resume_continues_the_curve(qtbot, tiny_mod
                     timeout=10_000)
     log = panel.log.toPlainText()
     assert "checkpoint saved" in log and "resumed" in log and "finished" in log
+
+
+def test_a_settings_form_is_built_when_its_tab_is_first_shown(qtbot):
+    # the five forms built at once were most of the page's build on the GUI thread
+    session = Session()
+    panel = TrainPanel(session)
+    qtbot.addWidget(panel)
+    assert set(panel.forms) == {"training"}  # the tab the page opens on
+    session.draft.update(max_length=77)  # while the data form does not exist
+    panel.settings_tabs.setCurrentIndex(GROUPS.index("data"))
+    form = panel.forms["data"]
+    assert panel.settings_tabs.currentWidget().widget() is form
+    assert form.values()["max_length"] == 77
+    form.editor("max_length").setValue(99)  # an edit reaches the draft
+    assert session.draft.get("max_length") == 99
+    session.draft.update(max_length=64)  # and the draft reaches the form
+    assert form.values()["max_length"] == 64
+    assert set(panel.forms) == {"training", "data"}
 
 
 def test_a_bad_config_is_explained_next_to_start(qtbot, tmp_path):
