@@ -32,8 +32,9 @@ The estimate (all sizes in MiB; "params" = parameter counts from `param_counts`)
               loss.fused_chunk_rows(vocab) rows at a time: rows x vocab x 4 (fp32 logits,
               softmax made in place) + tokens x hidden x 4 (the hidden states' gradient);
               under 16-bit autocast + rows x vocab x 2, and a 16-bit copy of a head kept in
-              fp32 (full, freeze, qlora); + the head's fp32 gradient when it trains (full). A head with an adapter runs chunked
-              under checkpointing: min(tokens, chunk_rows) x vocab x 8. The model's own
+              fp32 (full, freeze, qlora); + the head's fp32 gradient when it trains (full).
+              A head with an adapter runs chunked under checkpointing:
+              min(tokens, chunk_rows) x vocab x 8. The model's own
               forward (prompt methods, AdaLoRA): tokens x vocab x (act_bytes + 8).
   mask        packing only: a (T, T) fp32 attention mask per layer, T = batch x max_length.
   attention   GPUs without flash attention (pre-Ampere: T4, V100, RTX 20xx; or fp32): the
