@@ -133,7 +133,7 @@ def hub_cache(tmp_path, tiny_model_dir, monkeypatch) -> str:
 
 @pytest.fixture(scope="session")
 def pretrained_dir(tmp_path_factory) -> Path:
-    """The shipped pretrained starter (resources/starter/: a ~1M-parameter Llama that has
+    """The shipped pretrained starter (resources/starter/: a 2.4M-parameter Llama that has
     learned the bundled corpus), copied by `new-model --pretrained`. Treat it as read-only."""
     from studio.core.model.pretrained import copy_shipped
 

@@ -159,7 +159,7 @@ def train_tokenizer(files: list[Path], vocab_size: int, max_length: int = 2048):
     """Train a byte-level BPE on `files` -> a transformers fast tokenizer (not saved).
 
     Deterministic for the same files and vocab size. Takes well under a second on the shipped
-    corpus (~40 KB).
+    corpus (~200 KB).
     """
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
