@@ -10,12 +10,12 @@ is charged to the Python line that called it once the GIL comes back - which is 
 crashed the app here: not used.)
 
 The stacks are read with faulthandler.dump_traceback (holding the GIL), not sys._current_frames:
-a frame object outlives its function call and then owns its locals, so a GUI-thread function
-that returned while the sampler held its frame had its locals released in the sampler's thread
-when the sampler let go: the C++ destructors of the Qt objects among them ran off the GUI
-thread ("QBasicTimer::start: Timers cannot be started from another thread", then a SIGSEGV in
-the GUI thread's event loop: about one tour with --stalls in three). faulthandler walks the
-interpreter's frames without making objects, so the sampler holds nothing of another thread's.
+a frame object outlives its function call and then owns its locals, so a function (of the GUI
+thread, or a worker's `self`) that returned while the sampler held its frame had its locals
+released in the sampler's thread when the sampler let go: Qt objects among them destroyed off
+their thread ("QBasicTimer::start: Timers cannot be started from another thread", then a
+SIGSEGV in the GUI thread's event loop: about one tour with --stalls in three). faulthandler
+walks the interpreter's frames without making objects: the sampler holds nothing of theirs.
 
     sampler = StallSampler(probe, Path("stalls.txt")).start()
     ...

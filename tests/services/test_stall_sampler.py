@@ -75,3 +75,19 @@ def test_the_sampler_never_releases_the_gui_threads_objects_in_its_own_thread():
     sampler.stop()
     assert freed_on_return == [threading.current_thread().name], _Canary.freed_in
     assert any("_work_while_sampled" in f for f in sampler.samples[0].gui)
+
+
+def test_a_workers_objects_are_released_in_the_worker_too():
+    """The sampler reads every thread's stack: a worker's `self` (a QObject living in its
+    QThread) must not end up freed in the sampler's thread either."""
+    _Canary.freed_in.clear()
+    probe = _StalledProbe()
+    sampler = StallSampler(probe).start()
+    worker = threading.Thread(target=_work_while_sampled, args=(sampler, probe), name="worker")
+    worker.start()
+    worker.join(timeout=15)
+    freed_on_return = list(_Canary.freed_in)
+    sampler.stop()
+    assert freed_on_return == ["worker"], _Canary.freed_in
+    assert any("_work_while_sampled" in f for st in sampler.samples[0].others.values()
+               for f in st)
