@@ -1,13 +1,21 @@
 """Find what the GUI thread was doing when its event loop was late: a stack sampler.
 
 A daemon thread wakes every `interval_ms` and, when the latency probe's last tick is more than
-`threshold_ms` old (the loop is stalled), records the GUI thread's stack
-(`sys._current_frames`). Each sample stands for `interval_ms` of stall, charged to the GUI
+`threshold_ms` old (the loop is stalled), records the GUI thread's stack (and the other
+threads'). Each sample stands for `interval_ms` of stall, charged to the GUI
 thread's innermost studio frame and innermost frame of all: `report()` ranks them. The thread
 needs the GIL to look, so a stall spent in C code that holds the GIL (loading a shared library)
 is charged to the Python line that called it once the GIL comes back - which is still that line.
 (faulthandler's C watchdog needs no GIL, but walking a running thread's frames without it
 crashed the app here: not used.)
+
+The stacks are read with faulthandler.dump_traceback (holding the GIL), not sys._current_frames:
+a frame object outlives its function call and then owns its locals, so a function (of the GUI
+thread, or a worker's `self`) that returned while the sampler held its frame had its locals
+released in the sampler's thread when the sampler let go: Qt objects among them destroyed off
+their thread ("QBasicTimer::start: Timers cannot be started from another thread", then a
+SIGSEGV in the GUI thread's event loop: about one tour with --stalls in three). faulthandler
+walks the interpreter's frames without making objects: the sampler holds nothing of theirs.
 
     sampler = StallSampler(probe, Path("stalls.txt")).start()
     ...
@@ -17,7 +25,9 @@ crashed the app here: not used.)
 from __future__ import annotations
 
 import collections
-import sys
+import faulthandler
+import re
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -26,14 +36,26 @@ from typing import Optional
 
 from studio.services.latency import LatencyProbe
 
+# faulthandler's lines: 'Thread 0x7f...' or 'Current thread 0x7f...' then one line a frame
+_THREAD = re.compile(r"^(?:Current thread|Thread) 0x([0-9a-f]+)", re.M)
+_FRAME = re.compile(r'^  File "(.*)", line (\d+|\?\?\?) in (.*)$', re.M)
 
-def _stack(frame) -> list[str]:
-    """'file:line function' of each frame, innermost first (no source lines read: cheap)."""
-    out = []
-    while frame is not None:
-        out.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
-        frame = frame.f_back
-    return out
+
+def thread_stacks(sink) -> dict[int, list[str]]:
+    """Every thread's stack as 'file:line function', innermost first, by thread ident.
+    `sink`: a binary file with a descriptor (faulthandler writes to it), reused each call."""
+    sink.seek(0)
+    sink.truncate()
+    faulthandler.dump_traceback(sink, all_threads=True)
+    sink.seek(0)
+    text = sink.read().decode("utf-8", "replace")
+    heads = list(_THREAD.finditer(text))
+    stacks = {}
+    for head, nxt in zip(heads, heads[1:] + [None]):
+        block = text[head.end():nxt.start() if nxt else len(text)]
+        stacks[int(head.group(1), 16)] = [f"{path}:{line} {name}"
+                                          for path, line, name in _FRAME.findall(block)]
+    return stacks
 
 
 def attribute(stack: list[str], inside: str = "/studio/") -> str:
@@ -112,19 +134,20 @@ class StallSampler:
 
     def _run(self) -> None:
         names = {}
-        while not self._stop.wait(self.interval):
-            last = self.probe.last_tick  # perf_counter of the probe's latest tick (0: stopped)
-            now = time.perf_counter()
-            if not last or now - last <= self.threshold:
-                continue
-            frames = sys._current_frames()
-            if self.gui_thread not in frames:
-                continue
-            if len(names) != threading.active_count():
-                names = {t.ident: t.name for t in threading.enumerate()}
-            others = {names.get(k, str(k)): _stack(f) for k, f in frames.items()
-                      if k not in (self.gui_thread, threading.get_ident())}
-            self.samples.append(Sample(now, last, _stack(frames[self.gui_thread]), others))
+        with tempfile.TemporaryFile() as sink:
+            while not self._stop.wait(self.interval):
+                last = self.probe.last_tick  # perf_counter of the latest tick (0: stopped)
+                now = time.perf_counter()
+                if not last or now - last <= self.threshold:
+                    continue
+                stacks = thread_stacks(sink)
+                if self.gui_thread not in stacks:
+                    continue
+                if len(names) != threading.active_count():
+                    names = {t.ident: t.name for t in threading.enumerate()}
+                others = {names.get(k, str(k)): st for k, st in stacks.items()
+                          if k not in (self.gui_thread, threading.get_ident())}
+                self.samples.append(Sample(now, last, stacks[self.gui_thread], others))
 
     def stop(self) -> None:
         self._stop.set()
