@@ -17,7 +17,8 @@ state of the caller's *lane*. The window's side, in a worker thread:
 `fn` must be a module-level function (it is pickled by name) and its arguments, events and result
 picklable. Calls of one lane run one after another in that lane's thread of the host, and
 `ctx.state` is the lane's dict (its loaded models); a call without a lane gets its own thread.
-`drop_lane(lane)` frees a lane's state. The host runs each call with the caller's environment
+`drop_lane(lane)` frees a lane's state. `serial=False` runs a call beside the lane's queue, in a
+thread of its own, with the lane's state. The host runs each call with the caller's environment
 variables and working directory (tests and the app change them after the host started).
 
 If the host dies (the system killed it for memory, a library crashed), every call in flight fails
@@ -117,15 +118,18 @@ class EngineHost:
         conn.close()
 
     # --- requests ---------------------------------------------------------------------------
-    def call(self, fn: Callable[..., Any], *args: Any, lane: Optional[str] = None) -> Call:
-        """Run fn(ctx, *args) in the host; see the module's docstring."""
+    def call(self, fn: Callable[..., Any], *args: Any, lane: Optional[str] = None,
+             serial: bool = True) -> Call:
+        """Run fn(ctx, *args) in the host; see the module's docstring. serial=False: a thread
+        of its own, still with the lane's state (a preview beside a long pass over the rows;
+        the functions then guard what they share)."""
         call = Call(self, next(self._ids))
         self._calls[call.id] = call
         with self._lock:
             self._ensure()
             call.proc = self._proc  # which host answers it (a dead one's calls fail)
             try:
-                self._conn.send(("call", call.id, lane, fn, args, dict(os.environ),
+                self._conn.send(("call", call.id, lane, serial, fn, args, dict(os.environ),
                                  os.getcwd()))
             except OSError:
                 self._calls.pop(call.id, None)
@@ -133,9 +137,9 @@ class EngineHost:
         return call
 
     def run(self, fn: Callable[..., Any], *args: Any, lane: Optional[str] = None,
-            on_event: Optional[Callable[[str, Any], None]] = None) -> Any:
+            serial: bool = True, on_event: Optional[Callable[[str, Any], None]] = None) -> Any:
         """call(...).wait(on_event): the blocking form, for a worker thread."""
-        return self.call(fn, *args, lane=lane).wait(on_event)
+        return self.call(fn, *args, lane=lane, serial=serial).wait(on_event)
 
     def drop_lane(self, lane: str) -> None:
         """Free a lane's state (its models) once its queued calls have run."""

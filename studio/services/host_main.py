@@ -65,13 +65,13 @@ class _Host:
             elif kind == "call":
                 self._submit(*message[1:])
 
-    def _submit(self, call_id: int, lane: Optional[str], fn: Callable, args: tuple,
-                env: dict, cwd: str) -> None:
+    def _submit(self, call_id: int, lane: Optional[str], serial: bool, fn: Callable,
+                args: tuple, env: dict, cwd: str) -> None:
         state = self.states.setdefault(lane, {}) if lane else {}
         ctx = Context(self.send, call_id, state)
         self.running[call_id] = ctx
         job = (ctx, fn, args, env, cwd)
-        if lane:
+        if lane and serial:
             self._lane(lane).put(job)
         else:
             threading.Thread(target=self._run, args=job, name=f"call-{call_id}",

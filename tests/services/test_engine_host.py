@@ -72,6 +72,7 @@ def test_a_call_runs_in_the_host_and_streams_its_events(host):
 def test_a_lane_keeps_its_state_until_dropped(host):
     assert host.run(remember, "model", 1, lane="chat") == ["model"]
     assert host.run(recall, "model", lane="chat") == 1
+    assert host.run(recall, "model", lane="chat", serial=False) == 1  # beside, same state
     assert host.run(recall, "model", lane="probes") is None  # lanes do not share
     assert host.run(recall, "model") is None                   # nor does a call without one
     host.drop_lane("chat")
