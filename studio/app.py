@@ -1,7 +1,8 @@
 """Composition root: the one module that knows core, services and ui, and wires them.
 
-`run_app(argv)` opens the desktop app. The window paints before torch is imported: the engine
-is imported by workers (device detection, training) after the first paint.
+`run_app(argv)` opens the desktop app. torch, transformers and peft never load in the window's
+process: the engine host (services/engine_host.py), started after the first paint, imports them
+and runs every engine call (device detection, training, probes, chat, export).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from studio.paths import resource
+from studio.services.engine_host import engine_host
 from studio.services.gc_collector import GuiThreadCollector
 from studio.services.session import Session
 from studio.services.workers import Task, run_task
@@ -56,6 +58,7 @@ def create_app(argv: Optional[list[str]] = None, lang: Optional[str] = None) -> 
     # a worker imports or tokenizes in pure Python waited up to 0.5 s. 1 ms bounds that wait.
     sys.setswitchinterval(0.001)
     app.aboutToQuit.connect(Task.wait_all)
+    app.aboutToQuit.connect(engine_host().close)
     if not hasattr(app, "gc_collector"):  # once per process (tests reuse the app)
         app.gc_collector = GuiThreadCollector(app).start()
     qss = RESOURCES / "style.qss"
@@ -206,7 +209,10 @@ class Studio:
         # what the pages import when shown, imported while the user reads the first page; a
         # page is built when its tab is first shown (charts: one per event-loop turn, plots.py).
         self._prewarm = run_task(prewarm_gui, PAGE_MODULES, FIRST_SHOW_MODULES, parent=self.window)
-        # Detect the device (imports torch in a worker), sample memory, list the recent runs.
+        # The engine host imports the engine while the user reads the first page (spawning it
+        # from a worker: starting a process takes the calling thread a few tens of ms).
+        self._host_task = run_task(engine_host().start, parent=self.window)
+        # Detect the device (in the host), sample memory, list the recent runs.
         self.window.status.start()
         self.window.status.check_environment(str(prefs.runs_root()))
         self.list_recent_runs()

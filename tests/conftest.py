@@ -88,20 +88,25 @@ def trained_run(tmp_path_factory, tiny_model_dir):
 def toy_method():
     """A throwaway method registered for one test: LoRA on the query and value projections
     only, reading lora_r and lora_alpha. Proves that one registry entry reaches every consumer."""
-    from studio.core.methods import builders, counts, registry
+    import toy_method as toy
 
-    def build(model, cfg, total_steps, meta):
-        return builders.lora(model, cfg.replace(target_modules="q_proj,v_proj"), total_steps,
-                             meta)
+    from studio.core.methods import registry
 
-    def count(cfg, dims):
-        return counts.lora(cfg.replace(target_modules="q_proj,v_proj"), dims)
-
-    spec = registry.register(registry.Method(
-        "lora_qv", "LoRA (q, v)", "LoRA on the query and value projections only.", build,
-        registry.MemoryModel(count, activation_factor=0.9), 3e-4, ("lora_r", "lora_alpha")))
+    spec = toy.register()
     yield spec
     registry.unregister(spec.name)
+
+
+@pytest.fixture
+def toy_method_in_host(toy_method):
+    """toy_method, registered in the engine host as well (the app's engine calls run there)."""
+    import toy_method as toy
+
+    from studio.services.engine_host import engine_host
+
+    engine_host().run(toy.register_in_host)
+    yield toy_method
+    engine_host().run(toy.unregister_in_host)
 
 
 HUB_REPO = "studio-tests/tiny-llama"

@@ -47,11 +47,20 @@ class Call:
         self.proc: Any = None
         self._inbox: "queue.Queue[tuple[str, Any, Any]]" = queue.Queue()
 
-    def wait(self, on_event: Optional[Callable[[str, Any], None]] = None) -> Any:
+    def wait(self, on_event: Optional[Callable[[str, Any], None]] = None,
+             stop: Optional[threading.Event] = None) -> Any:
         """Relay the call's events to on_event(kind, payload) until it ends; its result, or
-        what it raised (a user error as itself, anything else as ChildFailed)."""
+        what it raised (a user error as itself, anything else as ChildFailed). `stop`: an
+        event of the caller's that cancels the call once set (checked every 50 ms)."""
+        asked = False
         while True:
-            what, a, b = self._inbox.get()
+            try:
+                what, a, b = self._inbox.get(timeout=0.05 if stop is not None else None)
+            except queue.Empty:
+                if stop is not None and stop.is_set() and not asked:
+                    asked = True
+                    self.cancel()
+                continue
             if what == _EVENT:
                 if on_event is not None:
                     on_event(a, b)
@@ -177,6 +186,14 @@ class EngineHost:
         for call_id, call in list(self._calls.items()):
             if call.proc is proc and self._calls.pop(call_id, None) is not None:
                 call._inbox.put((_ERROR, gone, None))
+
+
+def in_host(fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args) (a plain function: no context) in the host, waited for: a worker thread's
+    one engine call."""
+    from studio.services.host_main import plain
+
+    return engine_host().run(plain, fn, *args)
 
 
 _host: Optional[EngineHost] = None

@@ -1,4 +1,5 @@
-"""An export in a worker thread, with its progress as queued signals.
+"""An export in the engine host (services/export_jobs.py), waited for in a worker thread, with
+its progress as queued signals.
 
 `ExportJob(request).start()`; signals (emitted in the GUI thread): sig_progress(fraction,
 message), sig_result(core.export.ExportResult), sig_error(reason, details), sig_done().
@@ -12,42 +13,20 @@ a signal connected to a plain function would run in the worker).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any, Optional
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from studio.services.engine_import import import_engine
+from studio.services.engine_host import engine_host
+from studio.services.export_jobs import ExportRequest, export_in_host  # noqa: F401 (API)
 from studio.services.workers import Task
 
 
-@dataclass(frozen=True)
-class ExportRequest:
-    run_dir: str
-    to: str
-    fmt: str = "adapter"
-    step: Optional[int] = None
-    overwrite: bool = False
-    dequantize: bool = False
-    gguf_type: str = "f16"
-    sampling: Optional[Any] = None      # modelfile.Sampling: the Chat page's settings
-
-
 def _export(request: ExportRequest, progress: Any, stop: threading.Event) -> Any:
-    # Lazy: torch + transformers + peft; imported in the worker thread only.
-    from studio.core.errors import Cancelled
-    from studio.core.export.folder import export
-
-    import_engine()
-
-    def report(fraction: float, message: str) -> None:
-        if stop.is_set():  # every progress report is a place to stop
-            raise Cancelled("export cancelled; nothing was written")
-        progress(fraction, message)
-
-    return export(request.run_dir, request.to, fmt=request.fmt, step=request.step,
-                  overwrite=request.overwrite, dequantize=request.dequantize,
-                  progress=report, gguf_type=request.gguf_type, sampling=request.sampling)
+    """The export in the engine host, waited for here (a worker thread): its progress relayed,
+    `stop` cancelling it there."""
+    call = engine_host().call(export_in_host, request)
+    return call.wait(on_event=lambda kind, payload: progress(*payload), stop=stop)
 
 
 class ExportJob(QObject):

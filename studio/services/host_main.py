@@ -125,6 +125,11 @@ def _follow(env: dict, cwd: str) -> None:
         os.chdir(cwd)
 
 
+def plain(ctx: Context, fn: Callable, *args: Any) -> Any:
+    """A function that needs no context (EngineHost.in_host)."""
+    return fn(*args)
+
+
 def _prewarm() -> None:
     from studio.services.engine_import import import_engine
 

@@ -1,5 +1,6 @@
-"""The model page's engine calls, off the GUI thread: find a model and read its config, build
-the parameter map of a method on the meta device, detect the device, write a starter model.
+"""The model page's engine calls, in the engine host (services/model_jobs.py): find a model and
+read its config, build the parameter map of a method on the meta device, detect the device,
+write a starter model. Each waits in a worker thread of the window for the host's answer.
 
 The parameter map of a model + method is cached: switching back to a method shows its map at
 once, and only a new combination costs a build (20-500 ms on the meta device, plus the first
@@ -9,80 +10,25 @@ kind stale; they are dropped by a generation number.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from studio.core import config as config_mod
 from studio.core.methods import registry as methods
-from studio.services.engine_import import import_engine
+from studio.services.engine_host import in_host
 from studio.services.latest import Latest
+from studio.services.model_jobs import (  # noqa: F401  (ModelInfo: the type of sig_info)
+    MAP_KEYS,
+    ModelInfo,
+    detect_device,
+    map_key,
+    model_info,
+    new_model,
+    parameter_map,
+    parameter_maps,
+)
 from studio.services.workers import Task
-
-# Config keys the parameter map depends on (the method group, plus where the model comes from)
-MAP_KEYS = tuple(f.name for f in config_mod.field_specs()
-                 if f.metadata["group"] in ("model", "method"))
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    source: str            # what the user chose (folder or hub id)
-    folder: str            # the local folder it resolved to
-    config: dict           # config.json
-
-
-def _model_info(source: str) -> ModelInfo:
-    # Lazy: studio.core.model.load is light, but resolving a hub id imports huggingface_hub.
-    from studio.core.model.load import read_model_config, resolve_model
-
-    import_engine()
-
-    folder = resolve_model(source, config_only=True)
-    return ModelInfo(source, str(folder), read_model_config(folder))
-
-
-def _parameter_map(values: dict) -> list:
-    # Lazy: the meta-device model needs torch + transformers + peft (seconds to import).
-    from studio.core.model.param_map import parameter_map_for_config
-
-    import_engine()
-
-    cfg = config_mod.from_dict({k: v for k, v in values.items() if k in MAP_KEYS})
-    return parameter_map_for_config(cfg)
-
-
-def _parameter_maps(configs: list) -> dict:
-    """Maps for several configs (the other methods, built ahead of a click); one that cannot
-    be built is left out: asking for it shows its error then."""
-    from studio.core.errors import UserError
-
-    maps = {}
-    for values in configs:
-        try:
-            maps[map_key(values)] = _parameter_map(values)
-        except UserError:
-            continue
-    return maps
-
-
-def _detect_device() -> Any:
-    from studio.core.model.memory import detect_device  # no torch unless a GPU node exists
-
-    return detect_device()
-
-
-def _new_model(out: str, size: str, arch: str) -> str:
-    from studio.core.model.starter import new_model  # lazy: torch + transformers + tokenizers
-
-    import_engine()
-
-    return str(new_model(out, size=size, arch=arch))
-
-
-def map_key(values: dict) -> tuple:
-    return tuple((k, values.get(k)) for k in MAP_KEYS)
 
 
 class ModelInspector(QObject):
@@ -114,7 +60,7 @@ class ModelInspector(QObject):
     def set_model(self, source: str) -> None:
         self.info = None
         if source:
-            self._start("info", _model_info, source)
+            self._start("info", model_info, source)
 
     def request_map(self, values: dict) -> bool:
         """Build (or recall) the map for these config values; True when it was cached and
@@ -124,7 +70,7 @@ class ModelInspector(QObject):
             self._latest.take("map")  # an older build must not overwrite this
             self.sig_map.emit(key, self.maps[key])
             return True
-        self._start("map", _parameter_map, dict(values), key=key)
+        self._start("map", parameter_map, dict(values), key=key)
         return False
 
     def prefetch_methods(self, values: dict) -> None:
@@ -133,14 +79,14 @@ class ModelInspector(QObject):
         configs = [{**values, "method": m} for m in methods.NAMES]
         configs = [c for c in configs if map_key(c) not in self.maps]
         if configs and "prefetch" not in self._running():
-            self._start("prefetch", _parameter_maps, configs)
+            self._start("prefetch", parameter_maps, configs)
 
     def detect_device(self) -> None:
         if self.device is None and "device" not in self._running():
-            self._start("device", _detect_device)
+            self._start("device", detect_device)
 
     def create_starter(self, out: str | Path, size: str = "tiny", arch: str = "llama") -> None:
-        self._start("starter", _new_model, str(out), size, arch)
+        self._start("starter", new_model, str(out), size, arch)
 
     def busy(self) -> str:
         running = self._running()
@@ -160,7 +106,7 @@ class ModelInspector(QObject):
 
     def _start(self, kind: str, fn: Any, *args: Any, key: Any = None) -> None:
         gen = self._latest.take(kind)
-        task = Task(fn, *args)
+        task = Task(in_host, fn, *args)  # the engine's work runs in its own process
         task.kind, task.gen, task.key = kind, gen, key
         # Bound slots of this QObject (not lambdas): Qt drops the connections if this object
         # is deleted while a task still runs; sender() says which task finished.

@@ -1,38 +1,34 @@
-"""The status bar: device (from a worker: detecting it imports torch), memory in use (sampled
-once a second) and the run state.
+"""The status bar: device (detected by the engine host: it may import torch), memory in use
+(sampled once a second) and the run state.
 
-Memory sampling runs in the GUI thread because each sample is cheap: psutil's RSS (~50 µs)
-and, once torch is imported and a GPU is present, the memory module's allocator figures
-(plain counters, no device sync). Until the device worker has imported torch, only RSS shows.
+Memory sampling runs in the GUI thread because each sample is cheap: psutil's RSS of the window
+and of the engine host (~50 µs each) and, on a GPU machine with NVML, the whole GPU's use (plain
+counters: every process, the host's training and a background run included). NVML starts once
+in a worker when the device turns out to be a GPU.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Optional
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
+from studio.services.engine_host import engine_host, in_host
+from studio.services.model_jobs import detect_device
 from studio.services.workers import run_task
 
 
-def _detect_device() -> Any:
-    # Lazy: studio.core.model.memory imports torch (~1 s); this runs in a worker thread, the
-    # first engine import of the app: the one way (GIL-free library loads, GC paused)
-    from studio.core.model.memory import detect_device
-    from studio.services.engine_import import import_engine
-
-    import_engine()
-
-    return detect_device()
-
-
 def _check_environment(runs_root: str) -> Any:
-    # Lazy: imports torch and bitsandbytes; this runs in a worker thread.
-    from studio.core.environment import check
+    from studio.core.environment import check  # imports torch and bitsandbytes: in the host
 
-    return check(runs_root)
+    return in_host(check, runs_root)
+
+
+def _start_nvml() -> None:
+    from studio.core.model import telemetry  # light; NVML's first call may take a moment
+
+    telemetry.sample_memory(init_nvml=True)
 
 
 def _gb(mb: float) -> str:
@@ -66,7 +62,7 @@ class StatusBar(QStatusBar):
         """Begin sampling and detect the device (call after the window has shown)."""
         self.sample_memory()
         self._timer.start()
-        self._task = run_task(_detect_device, on_result=self.set_device,
+        self._task = run_task(in_host, detect_device, on_result=self.set_device,
                               on_error=self._device_failed, parent=self)
 
     def check_environment(self, runs_root: str) -> None:
@@ -103,6 +99,8 @@ class StatusBar(QStatusBar):
             text = self.tr("Device: {name}, {total}").format(name=name, total=_gb(total))
         self.device_label.setText(text)
         self.device_label.setToolTip(str(info))
+        if getattr(info, "kind", "cpu") == "cuda":
+            self._nvml_task = run_task(_start_nvml, parent=self)
 
     def _device_failed(self, reason: str, details: str) -> None:
         self.device_label.setText(self.tr("Device: unknown"))
@@ -115,31 +113,37 @@ class StatusBar(QStatusBar):
             text += "  " + "  ".join(
                 self.tr("GPU {i}: {used} of {total}").format(i=i, used=_gb(u), total=_gb(t))
                 for i, (u, t) in enumerate(gpus))
-        elif self.device is not None and getattr(self.device, "kind", "cpu") != "cpu" \
-                and "studio.core.model.memory" in sys.modules:
-            try:
-                m = sys.modules["studio.core.model.memory"].sample_memory()
-                # the whole GPU (every process: a run in the background too) when NVML
-                # can tell; else what this process's allocator holds
-                used = m.device_used_mb if m.device_used_mb is not None else m.reserved_mb
+        elif getattr(self.device, "kind", "cpu") != "cpu":
+            from studio.core.model import telemetry  # light: no torch
+
+            m = telemetry.sample_memory()  # the whole GPU from NVML (once started), else none
+            if m.device_used_mb is not None:
                 total = m.device_total_mb or float(getattr(self.device, "total_mb", 0) or 0)
                 text += "  " + self.tr("GPU: {used} of {total}").format(
-                    used=_gb(float(used)), total=_gb(total))
-            except Exception:  # a failed reading only leaves the GPU part out
-                pass
+                    used=_gb(float(m.device_used_mb)), total=_gb(total))
         self.memory_label.setText(text)
 
     def _gpus(self) -> list:
-        if getattr(self.device, "kind", "cpu") != "cuda" or \
-                "studio.core.model.telemetry" not in sys.modules:
+        if getattr(self.device, "kind", "cpu") != "cuda":
             return []
-        return sys.modules["studio.core.model.telemetry"].gpus_memory_mb()
+        from studio.core.model import telemetry
 
-    @staticmethod
-    def _rss_mb() -> float:
+        return telemetry.gpus_memory_mb()
+
+    def _rss_mb(self) -> float:
+        """The window's and the engine host's resident memory (the models live there)."""
         import psutil  # light; imported here so the window does not wait for it
 
-        return psutil.Process().memory_info().rss / 2**20
+        total = psutil.Process().memory_info().rss
+        pid = engine_host().pid
+        if pid is not None:
+            try:
+                if getattr(self, "_host", None) is None or self._host.pid != pid:
+                    self._host = psutil.Process(pid)
+                total += self._host.memory_info().rss
+            except psutil.Error:  # the host just ended: the next sample finds the new one
+                self._host = None
+        return total / 2**20
 
     def set_run_state(self, text: str) -> None:
         self.run_label.setText(text)

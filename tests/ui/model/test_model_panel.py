@@ -154,8 +154,9 @@ def test_method_values_and_model_signal(qtbot, panel, tiny_model_dir):
     assert panel.map_view.counts["added"] == sum(8 * (b.shape[0] + b.shape[1]) for b in linear)
 
 
-def test_a_registered_method_is_in_the_form_with_its_text_and_keys(qtbot, toy_method,
+def test_a_registered_method_is_in_the_form_with_its_text_and_keys(qtbot, toy_method_in_host,
                                                                     tiny_model_dir):
+    toy_method = toy_method_in_host
     panel = ModelPanel()  # built after the entry was registered, as the app is
     qtbot.addWidget(panel)
     panel.show()
