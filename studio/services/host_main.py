@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 from studio.services.child_process import _portable
 
+
 class Context:
     """What a call's function gets as its first argument."""
 
