@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.services.engine_host import in_host
 from studio.services.workers import run_task
 from studio.ui.errors import show_error
 
@@ -70,7 +71,7 @@ class AnswersView(QWidget):
         self.button.setEnabled(False)
         self.button.setText(self.tr("Answering…"))
         self._asked = prompt
-        self._task = run_task(answers, [r["_path"] for r in rows], [prompt],
+        self._task = run_task(in_host, answers, [r["_path"] for r in rows], [prompt],
                               on_result=self._show, on_error=self._failed, parent=self)
 
     def _done(self) -> None:

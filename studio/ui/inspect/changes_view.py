@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from studio.services.engine_host import in_host
 from studio.services.workers import run_task
 
 FINAL = -1  # combo data of the final weights
@@ -81,7 +82,7 @@ class ChangesView(QWidget):
         data = self.checkpoint.currentData()
         step = None if data in (None, FINAL) else int(data)
         self.summary.setText(self.tr("Computing…"))
-        self._task = run_task(run_changes, self.run_dir, step, parent=self,
+        self._task = run_task(in_host, run_changes, self.run_dir, step, parent=self,
                               on_result=self._show, on_error=self._failed)
 
     def ready(self) -> bool:

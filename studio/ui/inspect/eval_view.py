@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.services.engine_host import in_host
 from studio.services.workers import run_task
 
 COLOURS = ("#d33", "#4c8bf5", "#2a9d4b", "#f59f4c", "#8e44ad")
@@ -42,9 +43,10 @@ def read_run_evaluation(run_dir: Path) -> dict:
 
 
 def score_and_read(run_dir: Path, data: str) -> dict:
+    """Score in the engine host (it loads the models), then read the records here."""
     from studio.core.eval.run_eval import evaluate_run
 
-    evaluate_run(run_dir, data)
+    in_host(evaluate_run, run_dir, data)
     return read_run_evaluation(run_dir)
 
 
