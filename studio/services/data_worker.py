@@ -2,24 +2,25 @@
 tokenizer, measure token lengths, render a row's tokens. The data panel calls DataDoctor and
 listens to its signals (all emitted in the GUI thread).
 
-A newer request replaces an older one of the same kind: the older job is told to stop (a
-threading.Event its loop checks) and whatever it still emits is dropped by a generation number.
-A fast tokenizer is not safe to use from two threads at once, so every use of it (length pass,
-previews) holds `tokenizer_lock`.
+Nothing heavy runs in this process: the file check runs in a one-shot child process, and the
+tokenizer (transformers, torch) lives in the engine host, in this doctor's lane, where the
+length pass and the previews use it (services/data_host.py); a worker thread here only relays.
+A newer request replaces an older one of the same kind: the older job is told to stop (its
+host call is cancelled) and whatever it still emits is dropped by a generation number.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from studio.services import data_host
 from studio.services.child_process import run_in_child
 from studio.services.data_jobs import check_file
-from studio.services.engine_import import import_engine
+from studio.services.engine_host import engine_host
 from studio.services.latest import Latest
-from studio.services.stream_job import Emit, StreamJob
+from studio.services.stream_job import Emit, HostStreamJob, StreamJob
 
 # --- the jobs (plain functions of core calls, run in the worker thread) ------------------------
 
@@ -30,49 +31,6 @@ def _file_job(path: str, fmt: str, index: Any = None,
         # of the GIL (child_process.py says how badly).
         run_in_child(check_file, (path, fmt, index, columns), emit, cancelled,
                      name="studio-data-check")
-    return job
-
-
-def _tokenizer_job(model: str) -> Callable[[Emit, Callable], None]:
-    def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
-        # Lazy: transformers takes seconds to import; this runs in the worker thread.
-        from studio.core.model.load import load_tokenizer, resolve_model
-
-        import_engine()
-
-        # A tokenizer without a chat template still serves text rows (pre-training); chat rows
-        # then fail one by one with data_tokenize's reason, which the panel shows.
-        # A hub id fetches its config and tokenizer files first (progress in the busy label).
-        folder = resolve_model(model, tokenizer_only=True, cancelled=cancelled,
-                               progress=lambda done, total, message: emit("download", message))
-        emit("tokenizer", load_tokenizer(folder))
-    return job
-
-
-def _lengths_job(index: Any, fmt: str, tokenizer: Any, stage: str, train_on_prompt: bool,
-                 lock: threading.Lock) -> Callable[[Emit, Callable], None]:
-    def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
-        from studio.core.data.view import measure_lengths
-
-        result = measure_lengths(index, fmt, tokenizer, stage=stage,
-                                 train_on_prompt=train_on_prompt, lock=lock, cancel=cancelled,
-                                 progress=lambda partial: emit("lengths", partial))
-        if not cancelled():
-            emit("lengths", result)
-    return job
-
-
-def _preview_job(sample: Any, tokenizer: Any, max_length: Optional[int], stage: str,
-                 train_on_prompt: bool, lock: threading.Lock) -> Callable[[Emit, Callable], None]:
-    def job(emit: Emit, cancelled: Callable[[], bool]) -> None:
-        from studio.core.data.view import token_view
-        from studio.core.errors import DataError
-
-        try:
-            emit("preview", token_view(sample, tokenizer, max_length, stage=stage,
-                                       train_on_prompt=train_on_prompt, lock=lock))
-        except DataError as e:
-            emit("preview_error", (sample.row, e.one_line()))
     return job
 
 
@@ -93,7 +51,8 @@ class DataDoctor(QObject):
                               `applied`: no known shape fits, so the rows are read through it
     sig_report(DatasetReport) every row checked (format, counts, problems by row)
     sig_lengths(LengthSample) token lengths, partial while measuring, then `done`
-    sig_tokenizer(str model)  the tokenizer of `model` is loaded (tokenizer attribute)
+    sig_tokenizer(str model)  the tokenizer of `model` is loaded (in the engine host; the
+                              `tokenizer` attribute: its data_host.TokenizerInfo)
     sig_preview(TokenView) / sig_preview_error(row, reason)
     sig_error(reason, details)            the file cannot be read at all
     sig_tokenizer_error(reason, details)  the model's tokenizer cannot be used
@@ -119,9 +78,9 @@ class DataDoctor(QObject):
         self.index: Any = None
         self.report: Any = None
         self.lengths: Any = None
-        self.tokenizer: Any = None
+        self.tokenizer: Optional[data_host.TokenizerInfo] = None
         self.tokenizer_source = ""
-        self.tokenizer_lock = threading.Lock()
+        self.lane = f"data-{id(self)}"  # the engine host's state of this doctor: its tokenizer
         self.stage, self.train_on_prompt = "sft", False
         self._jobs: dict[str, Optional[StreamJob]] = {
             "file": None, "tokenizer": None, "lengths": None, "preview": None}
@@ -165,12 +124,12 @@ class DataDoctor(QObject):
             return
         self.tokenizer_source = model
         self.tokenizer = self.lengths = None
-        self.tokenizer_lock = threading.Lock()
         self._cancel("lengths")
         if model:
-            self._run("tokenizer", _tokenizer_job(model))
+            self._run_in_host("tokenizer", data_host.load, model)
         else:
             self._cancel("tokenizer")
+            engine_host().drop_lane(self.lane)  # free the tokenizer no longer used
         self._busy()
 
     def set_length_options(self, stage: str, train_on_prompt: bool) -> None:
@@ -183,8 +142,10 @@ class DataDoctor(QObject):
         """Render one sample's tokens (needs the tokenizer); False when there is none yet."""
         if self.tokenizer is None or sample is None:
             return False
-        self._run("preview", _preview_job(sample, self.tokenizer, max_length, self.stage,
-                                          self.train_on_prompt, self.tokenizer_lock))
+        # serial=False: beside a length pass of the lane, not behind it (the tokenizer's lock
+        # in the host keeps them from using it at the same time)
+        self._run_in_host("preview", data_host.preview, self.tokenizer_source, sample,
+                          max_length, self.stage, self.train_on_prompt, serial=False)
         return True
 
     def busy(self) -> str:
@@ -202,11 +163,19 @@ class DataDoctor(QObject):
             job.cancel()
         for job in mine:
             job.wait(wait_ms)
+        engine_host().drop_lane(self.lane)
 
     # --- plumbing ------------------------------------------------------------------------------
     def _run(self, kind: str, job_fn: Callable) -> None:
+        self._start(kind, StreamJob(f"data-{kind}", job_fn))
+
+    def _run_in_host(self, kind: str, fn: Callable, *args: Any, serial: bool = True) -> None:
+        """fn(ctx, *args) in this doctor's lane of the engine host, relayed like a job."""
+        self._start(kind, HostStreamJob(f"data-{kind}", fn, *args, lane=self.lane,
+                                        serial=serial))
+
+    def _start(self, kind: str, job: StreamJob) -> None:
         self._cancel(kind)
-        job = StreamJob(f"data-{kind}", job_fn)
         job.gen, job.kind, job.owner = self._latest.take(kind), kind, self
         # Bound slots of this QObject (not lambdas): Qt drops the connections if this object
         # is deleted while a job still runs; sender() says which job spoke.
@@ -276,8 +245,8 @@ class DataDoctor(QObject):
         r = self.report
         if self.tokenizer is None or r is None or self.index is None or not r.good_rows:
             return
-        self._run("lengths", _lengths_job(self.index, shape_of(r), self.tokenizer, self.stage,
-                                          self.train_on_prompt, self.tokenizer_lock))
+        self._run_in_host("lengths", data_host.measure, self.tokenizer_source, self.index,
+                          shape_of(r), self.stage, self.train_on_prompt)
         self._busy()
 
     @Slot()

@@ -3,7 +3,7 @@
 job(emit, cancelled) runs once in the thread; every emit(kind, payload) arrives in the GUI
 thread as sig_item(kind, payload). Used by the dataset doctor and the Train page's overlay
 loader; a job that parses a lot in Python runs its work in a child process (child_process.py)
-and only relays from here.
+and only relays from here. HostStreamJob relays a call to the engine host (engine_host.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from studio.core.errors import Cancelled
+from studio.services.engine_host import engine_host
 from studio.services.workers import describe_error
 
 Emit = Callable[[str, Any], None]
@@ -102,3 +103,34 @@ class StreamJob(QObject):
     def wait(self, ms: int = 60000) -> bool:
         """Block until the thread ends (tests and shutdown only)."""
         return self._thread.wait(ms)
+
+
+class HostStreamJob(StreamJob):
+    """A StreamJob whose work is fn(ctx, *args) in the engine host: its thread only relays the
+    call's events (ctx.emit(kind, payload) -> sig_item) and waits with the GIL released, and
+    cancel() reaches the call (ctx.cancel). fn's result is not used: it emits what it has."""
+
+    def __init__(self, name: str, fn: Callable[..., Any], *args: Any, lane: str | None = None,
+                 serial: bool = True):
+        super().__init__(name, self._relay)
+        self._request = (fn, args, lane, serial)
+        self._call: Any = None
+        self._call_lock = threading.Lock()
+
+    def _relay(self, emit: Emit, cancelled: Callable[[], bool]) -> None:
+        if cancelled():  # replaced before its thread started: the host need not hear of it
+            return
+        fn, args, lane, serial = self._request
+        call = engine_host().call(fn, *args, lane=lane, serial=serial)
+        with self._call_lock:
+            self._call = call
+        if cancelled():  # cancel() ran before the call existed: it could not reach it
+            call.cancel()
+        call.wait(on_event=emit)
+
+    def cancel(self) -> None:
+        super().cancel()  # first: _relay checks it after publishing the call
+        with self._call_lock:
+            call = self._call
+        if call is not None:
+            call.cancel()

@@ -1,15 +1,25 @@
-"""DataDoctor: the dataset doctor's jobs run in worker threads and report through signals in
-the GUI thread; newer requests replace older ones."""
+"""DataDoctor: the dataset doctor's jobs run in worker threads, a child process and the engine
+host (the tokenizer), and report through signals in the GUI thread; newer requests replace
+older ones."""
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QThread
 
 from studio.core.data.tokenize import tokenize_sample
 from studio.core.data.view import summarize_row
+from studio.services import data_host
 from studio.services.data_worker import DataDoctor
+from studio.services.engine_host import engine_host
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _alpaca(path, n, long_every=0):
@@ -74,40 +84,84 @@ def test_lengths_with_the_models_tokenizer_are_exact_for_a_small_file(qtbot, doc
     qtbot.waitUntil(lambda: doctor.lengths is not None and doctor.lengths.done, timeout=120000)
     got = doctor.lengths
     assert got.exact and got.good == 40
-    # the same lengths as tokenizing every row directly
+    # the same lengths as tokenizing every row directly (the doctor's tokenizer is in the host)
+    from studio.core.model.load import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model_dir)
     want = {}
     for i in range(40):
         s = summarize_row(doctor.index.read(i), "alpaca")
-        want[s.row] = len(tokenize_sample(s.sample, doctor.tokenizer, None).input_ids)
+        want[s.row] = len(tokenize_sample(s.sample, tokenizer, None).input_ids)
     assert dict(zip(got.rows.tolist(), got.lengths.tolist())) == want
     limit = sorted(want.values())[20]
     assert got.over(limit) == sum(v > limit for v in want.values())
 
 
-def test_preview_renders_in_a_worker_and_holds_the_tokenizer_lock(qtbot, doctor, tmp_path,
+def hold_the_tokenizer(ctx, source):
+    """In the engine host: hold the doctor's tokenizer lock until cancelled."""
+    _, lock = data_host.loaded_tokenizer(ctx, source)
+    with lock:
+        ctx.emit("held")
+        ctx.cancel.wait(60)
+
+
+def test_preview_renders_in_the_host_and_holds_the_tokenizer_lock(qtbot, doctor, tmp_path,
                                                                   tiny_model_dir):
     path = _alpaca(tmp_path / "a.jsonl", 3)
     with qtbot.waitSignal(doctor.sig_report, timeout=30000):
         doctor.open(str(path))
     with qtbot.waitSignal(doctor.sig_tokenizer, timeout=120000):
         doctor.set_tokenizer_source(str(tiny_model_dir))
+    qtbot.waitUntil(lambda: doctor.lengths is not None and doctor.lengths.done, timeout=60000)
     sample = summarize_row(doctor.index.read(1), "alpaca").sample
     seen = []
-    lock = doctor.tokenizer_lock
-    # while the GUI thread holds the lock, the preview job must wait for it
-    lock.acquire()
-    done = threading.Event()
-    doctor.sig_preview.connect(lambda v: (seen.append(v), done.set()))
+    # while another thread of the host holds the lane's tokenizer lock, the preview must wait
+    holder = engine_host().call(hold_the_tokenizer, str(tiny_model_dir), lane=doctor.lane,
+                                serial=False)
+    held = threading.Event()
+    threading.Thread(target=holder.wait, args=(lambda kind, _: held.set(),),
+                     daemon=True).start()
+    assert held.wait(30)
+    doctor.sig_preview.connect(seen.append)
     doctor.request_preview(sample, 512)
-    qtbot.wait(300)
+    qtbot.wait(500)
     assert not seen
-    lock.release()
+    holder.cancel()
     qtbot.waitUntil(lambda: bool(seen), timeout=30000)
     view = seen[0]
     assert view.row == 2
     trained = "".join(t for t, k in view.spans if k == "train")
     assert "Answer 1." in trained
     assert "Question 1?" in "".join(t for t, k in view.spans if k == "mask")
+
+
+def occupy_the_lane(ctx):
+    """In the engine host: keep the lane's thread busy (as a long length pass) until cancelled."""
+    ctx.emit("started")
+    ctx.cancel.wait(60)
+
+
+def test_a_preview_does_not_wait_behind_the_lanes_queue(qtbot, doctor, tmp_path,
+                                                        tiny_model_dir):
+    path = _alpaca(tmp_path / "a.jsonl", 3)
+    with qtbot.waitSignal(doctor.sig_report, timeout=30000):
+        doctor.open(str(path))
+    with qtbot.waitSignal(doctor.sig_tokenizer, timeout=120000):
+        doctor.set_tokenizer_source(str(tiny_model_dir))
+    qtbot.waitUntil(lambda: doctor.lengths is not None and doctor.lengths.done, timeout=60000)
+    busy = engine_host().call(occupy_the_lane, lane=doctor.lane)
+    started = threading.Event()
+    threading.Thread(target=busy.wait, args=(lambda kind, _: started.set(),),
+                     daemon=True).start()
+    assert started.wait(30)
+    seen = []
+    doctor.sig_preview.connect(seen.append)
+    try:
+        doctor.request_preview(summarize_row(doctor.index.read(0), "alpaca").sample, 512)
+        qtbot.waitUntil(lambda: bool(seen), timeout=30000)  # the lane is still busy
+    finally:
+        busy.cancel()
+    assert seen[0].row == 1
 
 
 def test_a_folder_without_a_tokenizer_is_reported(qtbot, doctor, tmp_path):
@@ -124,3 +178,54 @@ def test_a_hub_id_tokenizer_comes_from_the_cache(qtbot, doctor, hub_cache):
         doctor.set_tokenizer_source(hub_cache)
     assert sig.args == [hub_cache]
     assert doctor.tokenizer is not None and doctor.tokenizer.chat_template
+
+
+_WINDOW = textwrap.dedent("""
+    import json, sys
+    from PySide6.QtCore import QCoreApplication, QTimer
+    from studio.services.data_worker import DataDoctor
+
+    app = QCoreApplication([])
+    doctor = DataDoctor()
+    got = {}
+
+    def lengths(sample):
+        if sample.done and "lengths" not in got:
+            got["lengths"] = sample.good
+            s = doctor.index.read(0)
+            from studio.core.data.view import summarize_row
+            doctor.request_preview(summarize_row(s, "alpaca").sample, 64)
+
+    def preview(view):
+        got["trained"] = view.trained
+        app.quit()
+
+    def failed(*why):
+        got["error"] = why
+        app.quit()
+
+    doctor.sig_lengths.connect(lengths)
+    doctor.sig_preview.connect(preview)
+    for sig in (doctor.sig_error, doctor.sig_tokenizer_error, doctor.sig_preview_error):
+        sig.connect(failed)
+    doctor.open(sys.argv[1])
+    doctor.set_tokenizer_source(sys.argv[2])
+    QTimer.singleShot(120000, app.quit)
+    app.exec()
+    doctor.shutdown()
+    got["heavy"] = [m for m in ("torch", "transformers", "peft") if m in sys.modules]
+    print(json.dumps(got))
+""")
+
+
+def test_the_window_process_never_imports_the_engine(tmp_path, tiny_model_dir):
+    """Lengths and a preview with a real model's tokenizer: torch loads in the host only."""
+    path = _alpaca(tmp_path / "a.jsonl", 12)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", _WINDOW, str(path), str(tiny_model_dir)],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got.get("lengths") == 12 and got.get("trained", 0) > 0, got
+    assert got["heavy"] == []

@@ -11,6 +11,7 @@ huggingface_hub is imported inside the functions (network stack, only for hub id
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -58,7 +59,7 @@ def fetch(repo_id: str, *, files: str = "all", trust_remote_code: bool = False,
     from huggingface_hub import errors as hub_errors
     from huggingface_hub import snapshot_download
 
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"cache_dir": cache_dir()}
     if progress is not None or cancelled is not None:
         kwargs["tqdm_class"] = _reporting_bar(repo_id, progress, cancelled)
     try:
@@ -78,6 +79,20 @@ def fetch(repo_id: str, *, files: str = "all", trust_remote_code: bool = False,
                          "cached; give a local model folder") from None
     except (hub_errors.HfHubHTTPError, hub_errors.HFValidationError, OSError) as e:
         raise ModelError(f"cannot download {repo_id}: {first_line(e)}") from None
+
+
+def cache_dir() -> str:
+    """The hub cache the environment names now, by huggingface_hub's rule (HF_HUB_CACHE, else
+    HF_HOME/hub, else ~/.cache/huggingface/hub). huggingface_hub reads it once, at its import;
+    the engine host imports it when it starts, then follows the window's environment at each
+    call (services/host_main.py), where a cache set since must be the one used."""
+    env = os.environ
+    home = env.get("HF_HOME") or os.path.join(
+        env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "huggingface")
+    hub = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or \
+        os.path.join(home, "hub")
+    return os.path.expandvars(os.path.expanduser(hub))
 
 
 def _reporting_bar(repo_id: str, progress: Optional[Progress],

@@ -15,6 +15,19 @@ def test_a_cached_hub_id_resolves_offline_for_every_need(hub_cache):
     assert load_tokenizer(resolve_model(hub_cache, tokenizer_only=True)).chat_template
 
 
+def test_the_cache_is_the_one_the_environment_names_now(hub_cache, tmp_path, monkeypatch):
+    """As in the engine host: huggingface_hub was imported before the cache was set (its
+    constants still name the old one), and the process follows the window's environment."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HOME", str(tmp_path / "stale"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "stale" / "hub"))
+    folder = resolve_model(hub_cache, tokenizer_only=True)
+    assert (folder / "tokenizer.json").is_file()
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "elsewhere"))
+    assert hub.cache_dir() == str(tmp_path / "elsewhere")
+
+
 def test_tokenizer_needs_fetch_the_tokenizer_not_the_weights():
     tok = hub.patterns("tokenizer")
     assert "tokenizer*" in tok and "*.json" in tok and "*.jinja" in tok

@@ -204,7 +204,9 @@ def test_histogram_says_how_many_rows_will_be_truncated(qtbot, panel, tmp_path, 
     panel.set_tokenizer_source(str(tiny_model_dir))
     qtbot.waitUntil(lambda: panel.doctor.lengths is not None and panel.doctor.lengths.done,
                     timeout=120000)
-    tok = panel.doctor.tokenizer
+    from studio.core.model.load import load_tokenizer
+
+    tok = load_tokenizer(tiny_model_dir)  # the doctor's own is in the engine host
     lengths = [len(tokenize_sample(summarize_row(panel.rows.raw(i), "alpaca").sample, tok,
                                    None).input_ids) for i in range(30)]
     limit = sorted(lengths)[18]
