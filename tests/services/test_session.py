@@ -144,8 +144,9 @@ def test_an_in_app_run_that_cannot_start_reports_why(qtbot, tiny_model_dir, tmp_
     s.start(_cfg(tiny_model_dir, tmp_path / "bad", steps=1).replace(
         dataset=str(tmp_path / "nope.jsonl")))
     qtbot.waitUntil(lambda: bool(errors), timeout=120_000)
-    reason, _ = errors[0]
-    assert "nope.jsonl" in reason and "\n" not in reason  # the user error's one line
+    reason, details = errors[0]
+    assert "nope.jsonl" in reason and "\n" not in reason  # the user error's one line...
+    assert details == ""  # ...arrived as itself, not as a crash of the host with a traceback
     assert finished == ["failed"] and s.state == "idle"
 
 
