@@ -1,9 +1,10 @@
-"""Session: the app's one training run at a time, in a worker thread or followed from disk.
+"""Session: the app's one training run at a time, in the engine host or followed from disk.
 
 The panels talk to a Session and listen to its signals; they never see threads. Two sources feed
 the same signals:
-- an in-app run: `start(cfg)` / `resume(run_dir)` run the engine in a TrainWorker's QThread;
-  `stop()` sets the engine's stop Event (it checkpoints, then returns "stopped").
+- an in-app run: `start(cfg)` / `resume(run_dir)` run the engine in the engine host process
+  (services/train_host.py), relayed by a TrainWorker's QThread; `stop()` sets the stop Event,
+  which cancels the call: the engine checkpoints, then returns "stopped".
 - a followed run: `follow(run_dir)` tails a run written by another process, and
   `start_detached(cfg)` launches `python -m studio train` as its own process (own session, so
   closing the window does not end it) and follows it.
@@ -28,59 +29,11 @@ from studio.core.errors import UserError
 from studio.core.events import EvalMetrics, RunEvent, StepMetrics
 from studio.paths import studio_command
 from studio.services.draft import ConfigDraft
-from studio.services.engine_import import import_engine
 from studio.services.follow import RunFollower
+from studio.services.train_host import resume_run, train_run
 from studio.services.workers import TrainWorker
 
 STATES = ("idle", "starting", "running", "stopping", "following")
-
-
-def _sample_memory() -> Any:
-    # Lazy: studio.core.model.memory imports torch; this runs in the worker thread once torch is in.
-    from studio.core.model.memory import sample_memory
-
-    return sample_memory(init_nvml=True)  # a worker thread: NVML may start here (once)
-
-
-def _train_job(cfg: RunConfig) -> Callable:
-    def job(reporter: Any, stop: threading.Event) -> Any:
-        # Lazy: torch + transformers + peft take ~4 s to import; never on the GUI thread.
-        from studio.core.train import trainer
-
-        import_engine()
-        fetch_hub_model(cfg, reporter, stop)
-        return trainer.train(cfg, reporter=reporter, stop=stop)
-    return job
-
-
-def fetch_hub_model(cfg: RunConfig, reporter: Any, stop: threading.Event) -> None:
-    """A hub id is fetched before the run loads it, its progress in the run log (a "download"
-    event every tenth of the bytes; not a metrics line) and Stop cancelling it. Nothing to do
-    for a folder or a model already in the cache."""
-    from studio.core.model.hub import is_hub_id
-    from studio.core.model.load import resolve_model
-
-    if not is_hub_id(cfg.model):
-        return
-    shown = [-1]
-
-    def progress(done: int, total: int, message: str) -> None:
-        tenth = 10 * done // total if total else 0
-        if tenth != shown[0]:
-            shown[0] = tenth
-            reporter.on_event(RunEvent(step=0, event="download", detail=message))
-
-    resolve_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
-                  allow_pickle=cfg.allow_pickle, progress=progress, cancelled=stop.is_set)
-
-
-def _resume_job(run_dir: Path, overrides: Optional[dict]) -> Callable:
-    def job(reporter: Any, stop: threading.Event) -> Any:
-        from studio.core.train import trainer  # lazy, as above
-
-        import_engine()
-        return trainer.resume(run_dir, reporter=reporter, stop=stop, overrides=overrides)
-    return job
 
 
 class Session(QObject):
@@ -123,14 +76,14 @@ class Session(QObject):
 
     # --- in-app runs -------------------------------------------------------------------------
     def start(self, cfg: RunConfig) -> None:
-        """Train `cfg` in a worker thread. Problems of the run (a missing file, a model that
+        """Train `cfg` in the engine host. Problems of the run (a missing file, a model that
         does not load) arrive as sig_error; only starting a second run raises UserError."""
         self._refuse_if_busy()
-        self._launch(_train_job(cfg), Path(cfg.output_dir))
+        self._launch(train_run, (cfg,), Path(cfg.output_dir))
 
     def resume(self, run_dir: str | Path, overrides: Optional[dict] = None) -> None:
         self._refuse_if_busy()
-        self._launch(_resume_job(Path(run_dir), overrides), Path(run_dir))
+        self._launch(resume_run, (Path(run_dir), overrides), Path(run_dir))
 
     def stop(self) -> None:
         """Ask the run to checkpoint and stop (in-app: within one step; launched process:
@@ -145,14 +98,14 @@ class Session(QObject):
             else:
                 self.unfollow()
 
-    def _launch(self, job: Callable, run_dir: Path) -> None:
+    def _launch(self, fn: Callable, args: tuple, run_dir: Path) -> None:
         self.follower.stop()
         self._stop = threading.Event()
         self.run_dir = run_dir
         self.last_result = None
         self._thread = QThread()
         self._thread.setObjectName("training")
-        self._worker = TrainWorker(job, self._stop, sample_memory=_sample_memory)
+        self._worker = TrainWorker(fn, args, self._stop)  # fn(ctx, *args) runs in the host
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.run)
         # Queued: the worker emits in its thread, these slots run in the GUI thread.

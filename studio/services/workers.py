@@ -16,8 +16,8 @@ from typing import Any, Callable, Optional
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from studio.core.errors import UserError
-from studio.core.events import EvalMetrics, RunEvent, StepMetrics
 from studio.services.child_process import ChildFailed
+from studio.services.engine_host import engine_host
 
 
 def describe_error(exc: BaseException) -> tuple[str, str]:
@@ -134,9 +134,11 @@ def run_task(fn: Callable[..., Any], *args: Any, on_result: Optional[Callable] =
 # --- training ------------------------------------------------------------------------------------
 
 class TrainWorker(QObject):
-    """Runs one training job (train or resume) in its QThread and is the engine's Reporter:
-    each on_step / on_eval / on_event call (made in the worker thread) becomes a queued signal
-    carrying the frozen dataclass. `job(reporter, stop_event)` returns the engine's RunResult."""
+    """Relays one training job (train or resume) that runs in the engine host: `fn(ctx, *args)`
+    (services/train_host.py) runs there, and its "step" / "eval" / "event" events become
+    queued signals carrying the frozen dataclasses; its RunResult comes back as sig_result.
+    This thread only waits (the GIL released): the training loop never competes with the GUI
+    thread. Setting the stop Event cancels the call: the trainer checkpoints, then stops."""
 
     sig_step = Signal(object, object)   # StepMetrics, MemorySample or None
     sig_eval = Signal(object)           # EvalMetrics
@@ -144,36 +146,45 @@ class TrainWorker(QObject):
     sig_result = Signal(object)         # RunResult
     sig_error = Signal(str, str)        # reason, details
 
-    def __init__(self, job: Callable[[Any, threading.Event], Any], stop: threading.Event,
-                 sample_memory: Optional[Callable[[], Any]] = None):
+    STOP_POLL_S = 0.2  # how soon a stop reaches the host (a step takes longer anyway)
+
+    def __init__(self, fn: Callable[..., Any], args: tuple, stop: threading.Event):
         super().__init__()
-        self._job = job
+        self._fn, self._args = fn, args
         self.stop_event = stop
-        self._sample_memory = sample_memory
-
-    # Reporter protocol (called by the engine, in this worker's thread)
-    def on_step(self, m: StepMetrics) -> None:
-        mem = None
-        if self._sample_memory is not None:
-            try:
-                mem = self._sample_memory()
-            except Exception:  # a failed memory reading must never stop a run
-                mem = None
-        self.sig_step.emit(m, mem)
-
-    def on_eval(self, m: EvalMetrics) -> None:
-        self.sig_eval.emit(m)
-
-    def on_event(self, e: RunEvent) -> None:
-        self.sig_event.emit(e)
 
     @Slot()
     def run(self) -> None:
         try:
-            result = self._job(self, self.stop_event)
+            result = self._relay()
         except Exception as e:
             self.sig_error.emit(*describe_error(e))
         else:
             self.sig_result.emit(result)
         finally:
             _quit_own_thread()
+
+    def _relay(self) -> Any:
+        call = engine_host().call(self._fn, *self._args)
+        done = threading.Event()
+        threading.Thread(target=self._cancel_on_stop, args=(call, done), name="training-stop",
+                         daemon=True).start()
+        try:
+            return call.wait(on_event=self._on_host_event)
+        finally:
+            done.set()
+
+    def _cancel_on_stop(self, call: Any, done: threading.Event) -> None:
+        # Its own thread: the relay thread is blocked in call.wait() for the whole run.
+        while not done.is_set():
+            if self.stop_event.wait(self.STOP_POLL_S):
+                call.cancel()
+                return
+
+    def _on_host_event(self, kind: str, payload: Any) -> None:
+        if kind == "step":
+            self.sig_step.emit(*payload)
+        elif kind == "eval":
+            self.sig_eval.emit(payload)
+        elif kind == "event":
+            self.sig_event.emit(payload)

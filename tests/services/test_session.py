@@ -5,10 +5,12 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QThread
+from train_host_jobs import training_models
 
 from studio.core import config as config_mod
 from studio.core import runs
 from studio.paths import resource
+from studio.services.engine_host import engine_host
 from studio.services.session import Session
 
 SAMPLE = resource("samples", "demo_zh_en.jsonl")
@@ -81,10 +83,6 @@ def test_a_background_run_that_cannot_start_reports_why(qtbot, tiny_model_dir, t
 
 def test_out_of_memory_in_the_app_is_reported_saved_and_resumable(qtbot, tiny_model_dir,
                                                                    tmp_path, monkeypatch):
-    import gc
-
-    import torch
-
     monkeypatch.setenv("STUDIO_FAULTS", "oom@3")
     s = Session()
     finished = []
@@ -94,10 +92,7 @@ def test_out_of_memory_in_the_app_is_reported_saved_and_resumable(qtbot, tiny_mo
     status, reason = finished[0]
     assert status == "failed" and "out of memory at step 3" in reason and "batch_size=1" in reason
     assert not s.busy  # the app goes on: no thread left, nothing held
-    gc.collect()
-    assert not [o for o in gc.get_objects() if isinstance(o, torch.nn.Module)
-                and type(o).__name__.endswith("ForCausalLM")
-                and o.training]  # the run's model is gone (probe / chat models are eval())
+    assert engine_host().run(training_models) == 0  # the run's model is gone from the host
     assert runs.checkpoint_steps(runs.RunDir(tmp_path / "run")) == [2]
     monkeypatch.delenv("STUDIO_FAULTS")
     finished.clear()
@@ -108,6 +103,9 @@ def test_out_of_memory_in_the_app_is_reported_saved_and_resumable(qtbot, tiny_mo
 
 
 def test_an_in_app_run_from_a_cached_hub_id(qtbot, hub_cache, tmp_path):
+    # huggingface_hub reads HF_HOME once, when imported: a host started before this test set it
+    # would look in another cache. A new host starts with this environment.
+    engine_host().close()
     s = Session()
     events, finished = [], []
     s.sig_event.connect(events.append)
@@ -117,3 +115,69 @@ def test_an_in_app_run_from_a_cached_hub_id(qtbot, hub_cache, tmp_path):
     assert finished[0][0] == "finished", finished
     # in the cache already: nothing downloaded, so no download lines in the run log
     assert "download" not in [e.event for e in events]
+
+
+def test_stop_checkpoints_the_in_app_run_then_stops_it(qtbot, tiny_model_dir, tmp_path):
+    s = Session()
+    steps, states, finished = [], [], []
+    s.sig_step.connect(lambda m, mem: steps.append((m.step, mem)))
+    s.sig_state.connect(states.append)
+    s.sig_finished.connect(lambda st, r: finished.append(st))
+    s.start(_cfg(tiny_model_dir, tmp_path / "run", steps=500))
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=180_000)
+    s.stop()
+    qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
+    assert finished == ["stopped"] and states == ["starting", "running", "stopping", "idle"]
+    last = steps[-1][0]
+    assert [n for n, _ in steps] == list(range(1, last + 1)) and last < 500
+    assert runs.checkpoint_steps(runs.RunDir(tmp_path / "run")) == [last]
+    assert runs.read_status(tmp_path / "run")["status"] == "stopped"
+    mem = steps[0][1]  # sampled in the host, where the model is
+    assert mem is not None and mem.rss_mb > 0
+
+
+def test_an_in_app_run_that_cannot_start_reports_why(qtbot, tiny_model_dir, tmp_path):
+    s = Session()
+    errors, finished = [], []
+    s.sig_error.connect(lambda r, d: errors.append((r, d)))
+    s.sig_finished.connect(lambda st, r: finished.append(st))
+    s.start(_cfg(tiny_model_dir, tmp_path / "bad", steps=1).replace(
+        dataset=str(tmp_path / "nope.jsonl")))
+    qtbot.waitUntil(lambda: bool(errors), timeout=120_000)
+    reason, details = errors[0]
+    assert "nope.jsonl" in reason and "\n" not in reason  # the user error's one line...
+    assert details == ""  # ...arrived as itself, not as a crash of the host with a traceback
+    assert finished == ["failed"] and s.state == "idle"
+
+
+WINDOW_RUN = """
+import sys
+from PySide6.QtCore import QCoreApplication
+from studio.core import config
+from studio.services.session import Session
+
+app = QCoreApplication([])
+s = Session()
+got = []
+s.sig_step.connect(lambda m, mem: got.append(m.step))
+s.sig_finished.connect(lambda status, reason: (got.append(status), app.quit()))
+s.start(config.from_dict(dict(model=sys.argv[1], dataset=sys.argv[2], max_steps=2, batch_size=2,
+                              max_length=64, output_dir=sys.argv[3]), check_required=True))
+app.exec()
+heavy = [m for m in ("torch", "transformers", "peft") if m in sys.modules]
+print(got, heavy)
+"""
+
+
+def test_an_in_app_run_never_imports_torch_in_the_window_process(tiny_model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    r = subprocess.run([sys.executable, "-c", WINDOW_RUN, str(tiny_model_dir), str(SAMPLE),
+                        str(tmp_path / "run")], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip().splitlines()[-1] == "[1, 2, 'finished'] []", r.stderr[-3000:]
+    assert runs.read_status(tmp_path / "run")["status"] == "finished"

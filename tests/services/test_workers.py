@@ -3,9 +3,12 @@
 import threading
 
 from PySide6.QtCore import QObject, QThread, Slot
+from train_host_jobs import bad_rows, many_steps, until_stopped
 
 from studio.core.errors import DataError
-from studio.core.events import StepMetrics
+from studio.core.events import RunEvent, StepMetrics
+from studio.core.model.telemetry import MemorySample
+from studio.services.train_host import HostReporter
 from studio.services.workers import Task, TrainWorker, describe_error, run_task
 
 
@@ -15,12 +18,14 @@ class Receiver(QObject):
     def __init__(self):
         super().__init__()
         self.steps: list[StepMetrics] = []
+        self.mems: list = []
         self.threads: set = set()
         self.results: list = []
 
     @Slot(object, object)
     def on_step(self, m, mem):
         self.steps.append(m)
+        self.mems.append(mem)
         self.threads.add(QThread.currentThread())
 
     @Slot(object)
@@ -28,39 +33,68 @@ class Receiver(QObject):
         self.results.append(r)
 
 
-def test_5000_queued_signals_from_a_worker_thread_all_arrive_in_the_gui_thread(qtbot):
-    # Guards against PySide6 6.12.0's abort after ~50 cross-thread emits (facts.md).
-    n = 5000
-
-    def job(reporter, stop):
-        for i in range(1, n + 1):
-            reporter.on_step(StepMetrics(step=i, loss=1.0 / i, lr=1e-3, grad_norm=0.5,
-                                         tokens=64, tokens_per_s=1000.0, mem_mb=10.0))
-        return "done"
-
-    recv = Receiver()
+def _relay(qtbot, worker, recv):
+    """Run a TrainWorker in its own QThread until its result arrives."""
     thread = QThread()
-    worker = TrainWorker(job, threading.Event())
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
     worker.sig_step.connect(recv.on_step)
     worker.sig_result.connect(recv.on_result)
     thread.start()
-    qtbot.waitUntil(lambda: recv.results == ["done"], timeout=60000)
-    qtbot.waitUntil(lambda: len(recv.steps) == n, timeout=60000)
+    qtbot.waitUntil(lambda: bool(recv.results), timeout=60000)
     thread.quit()
     thread.wait()
+
+
+def test_5000_steps_from_the_engine_host_all_arrive_in_the_gui_thread(qtbot):
+    # Guards against PySide6 6.12.0's abort after ~50 cross-thread emits (facts.md), and the
+    # relay keeps the host's order and each step's memory sample.
+    n = 5000
+    recv = Receiver()
+    worker = TrainWorker(many_steps, (n,), threading.Event())
+    evals, events = [], []
+    worker.sig_eval.connect(evals.append)
+    worker.sig_event.connect(events.append)
+    _relay(qtbot, worker, recv)
+    qtbot.waitUntil(lambda: len(recv.steps) == n and bool(events), timeout=60000)
+    assert recv.results == ["done"]
     assert [m.step for m in recv.steps] == list(range(1, n + 1))
+    assert recv.mems[:2] == ["sample 1", "sample 2"] and recv.mems[-1] == f"sample {n}"
     assert recv.threads == {QThread.currentThread()}  # delivered in the GUI thread
+    assert [e.step for e in evals] == [n] and [e.event for e in events] == ["finished"]
 
 
-def test_train_worker_reports_the_memory_sample_with_each_step(qtbot):
-    got = []
-    worker = TrainWorker(lambda rep, stop: rep.on_step(StepMetrics(1, 1.0, 0.1, 0.1, 1, 1.0, 1.0)),
-                         threading.Event(), sample_memory=lambda: "sample")
-    worker.sig_step.connect(lambda m, mem: got.append(mem))
+def test_setting_the_stop_event_cancels_the_call_in_the_host(qtbot):
+    recv = Receiver()
+    stop = threading.Event()
+    worker = TrainWorker(until_stopped, (), stop)
+    worker.sig_step.connect(lambda m, mem: stop.set())  # stop once the run is under way
+    _relay(qtbot, worker, recv)
+    assert recv.results == ["stopped"]
+
+
+def test_a_run_that_fails_in_the_host_reports_its_one_line_reason(qtbot):
+    errors = []
+    worker = TrainWorker(bad_rows, (), threading.Event())
+    worker.sig_error.connect(lambda r, d: errors.append((r, d)))
     worker.run()  # in this thread: signals are direct
-    assert got == ["sample"]
+    assert errors == [("row 3 has no 'output'", "")]
+
+
+def test_the_host_reporter_sends_each_step_with_a_memory_sample():
+    sent = []
+
+    class Ctx:
+        def emit(self, kind, payload):
+            sent.append((kind, payload))
+
+    m = StepMetrics(1, 1.0, 0.1, 0.1, 1, 1.0, 1.0)
+    reporter = HostReporter(Ctx())
+    reporter.on_step(m)
+    reporter.on_event(RunEvent(step=1, event="saved"))
+    assert [k for k, _ in sent] == ["step", "event"]
+    step, mem = sent[0][1]
+    assert step is m and isinstance(mem, MemorySample) and mem.rss_mb > 0
 
 
 def test_task_returns_its_result_in_the_gui_thread(qtbot):
