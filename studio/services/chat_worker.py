@@ -1,4 +1,5 @@
-"""Chat off the GUI thread: one worker thread loads the models and generates the replies.
+"""Chat off the GUI thread: the models load and answer in the engine host, one relay thread
+here hands what they report to the GUI thread.
 
 `ChatService` lives in the GUI thread. The chat pane calls `load(source)`, `ask(...)`, `stop()`
 and listens to its signals, all emitted in the GUI thread:
@@ -11,62 +12,64 @@ and listens to its signals, all emitted in the GUI thread:
   sig_progress(done, total, msg)  a hub id's download (bytes): stop() cancels it, and what
                                   arrived stays in the cache for the next try
 
-One thread on purpose: the loaded models belong to it, and base and tuned answers that share
-one PEFT model (adapter off / on) must never run at the same time. Only one set of models is
-loaded at a time: loading another frees the previous one first. Stop is a threading.Event the
-engine checks after every token (architecture.md: a busy worker never runs queued slots).
+The engine work (services/chat_host.py) runs in the engine host (services/engine_host.py), in
+a lane of this service's own: its calls run one after another there, so the loaded models
+stay in the lane between a load and the questions, and base and tuned answers that share one
+PEFT model (adapter off / on) never run at the same time. This process never imports torch:
+its GUI thread would wait for the GIL while the engine's Python runs. Only one set of models
+is loaded at a time: loading another frees the previous one first. stop() cancels the host call
+being run (the engine checks after every token; architecture.md: a busy worker never runs
+queued slots).
 """
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from studio.core.errors import UserError
-from studio.core.gc_policy import collect_garbage
-from studio.services.engine_import import import_engine
+from studio.services import chat_host
+from studio.services.chat_host import ChatSource, Loaded
+from studio.services.engine_host import engine_host
 from studio.services.workers import describe_error
 
+__all__ = ["STATES", "ChatService", "ChatSource", "Loaded"]
+
 STATES = ("idle", "loading", "generating")
+_lanes = itertools.count(1)  # each service's lane in the host: its own models
 
 
-@dataclass(frozen=True)
-class ChatSource:
-    """What to chat with: a model folder, optionally an adapter folder, or a run (+ step)."""
-    model: Optional[str] = None
-    adapter: Optional[str] = None
-    run: Optional[str] = None
-    step: Optional[int] = None       # None: the run's final weights
-    with_base: bool = True           # full / freeze runs: also load the base (a second copy)
+class _Stop:
+    """A request's stop: set once, it cancels the host call running the request (now, or
+    when the call is made: a request stopped while queued is cancelled as soon as it is sent)."""
 
-    def describe(self) -> str:
-        if self.run:
-            where = f"step {self.step}" if self.step is not None else "final"
-            return f"{Path(self.run).name} ({where})"
-        if self.adapter:
-            return Path(self.adapter).name
-        return Path(self.model or "").name
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._set = False
+        self._call: Any = None  # engine_host.Call
 
+    def set(self) -> None:
+        with self._lock:
+            self._set, call = True, self._call
+        if call is not None:
+            call.cancel()
 
-@dataclass(frozen=True)
-class Loaded:
-    source: ChatSource
-    label: str
-    note: str
-    has_tuned: bool
-    shared: bool
-    stage: str = ""           # a run's stage: dpo / kto runs compare with their reference
+    def attach(self, call: Any) -> None:
+        with self._lock:
+            self._call, stopped = call, self._set
+        if stopped and call is not None:
+            call.cancel()
 
 
 @dataclass
 class _Load:
     source: ChatSource
-    cancel: threading.Event   # stops a hub id's download
+    stop: _Stop               # stops a hub id's download
 
 
 @dataclass
@@ -74,19 +77,12 @@ class _Ask:
     sides: tuple[str, ...]
     messages: dict            # side -> list of messages (each side keeps its own history)
     settings: Any             # core.chat.GenSettings
-    cancel: threading.Event
-
-
-def _stage_of(src: ChatSource) -> str:
-    """The stage a run trained with ("" for a model or adapter folder)."""
-    if not src.run:
-        return ""
-    from studio.core import runs
-
-    return runs.load_config(runs.open_run(src.run)).stage
+    stop: _Stop
 
 
 class _Runner(QObject):
+    """The relay: sends each job to the host and turns what comes back into signals (emitted
+    in its thread; queued to the GUI thread by ChatService's connections)."""
     sig_progress = Signal(object, object, str)  # bytes: past 2**31 for a 7B model
     sig_loaded = Signal(object)
     sig_chunk = Signal(str, object)
@@ -95,10 +91,15 @@ class _Runner(QObject):
     sig_error = Signal(str, str)
     sig_state = Signal(str)
 
-    def __init__(self, jobs: "queue.Queue[Any]"):
+    def __init__(self, jobs: "queue.Queue[Any]", lane: str):
         super().__init__()
-        self._jobs = jobs
-        self.models: Any = None  # core.run_model.ChatModels
+        self._jobs, self._lane = jobs, lane
+        self._events: dict[str, Callable[[Any], None]] = {
+            "state": self.sig_state.emit,
+            "progress": lambda p: self.sig_progress.emit(*p),
+            "chunk": lambda p: self.sig_chunk.emit(*p),
+            "reply": lambda p: self.sig_reply.emit(*p),
+        }
 
     @Slot()
     def run(self) -> None:
@@ -109,11 +110,11 @@ class _Runner(QObject):
             loaded = None
             try:
                 if isinstance(job, _Load):
-                    loaded = self._load(job.source, job.cancel)
+                    loaded = self._call(job.stop, chat_host.load, job.source)
                 elif isinstance(job, _Ask):
-                    self._ask(job)
+                    self._call(job.stop, chat_host.ask, job.sides, job.messages, job.settings)
                 elif job == "unload":
-                    self._free()
+                    self._call(None, chat_host.free)
             except Exception as e:  # shown in the pane, never lost in a terminal
                 self.sig_error.emit(*describe_error(e))
             finally:
@@ -123,60 +124,21 @@ class _Runner(QObject):
                     self.sig_loaded.emit(loaded)
                 if isinstance(job, _Ask):
                     self.sig_done.emit()
-        self._free()  # the weights go with the thread
+        # the weights go with the service (after its queued calls; a dead host has none)
+        engine_host().drop_lane(self._lane)
 
-    def _free(self) -> None:
-        models, self.models = self.models, None
-        if models is not None:
-            from studio.core.model.load import release
-
-            # 4-bit layers hold reference cycles, and this thread never collects them (the GUI
-            # thread does, on a timer): broken here, the weights go now, before the next load
-            for engine in (models.base, models.tuned):
-                if engine is not None:
-                    release(engine.model)
-        del models
-        collect_garbage()
+    def _call(self, stop: Optional[_Stop], fn: Callable, *args: Any) -> Any:
+        call = engine_host().call(fn, *args, lane=self._lane)
+        if stop is not None:
+            stop.attach(call)
         try:
-            import torch
+            return call.wait(self._relay)
+        finally:
+            if stop is not None:
+                stop.attach(None)
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-                torch.mps.empty_cache()
-        except ImportError:  # torch not imported yet: nothing to free
-            pass
-
-    def _load(self, src: ChatSource, cancel: threading.Event) -> Loaded:
-        # Lazy: torch + transformers + peft take seconds to import; only ever in this thread.
-        from studio.core.model.hub import fetch, is_hub_id
-        from studio.core.model.run_model import load_chat_models
-
-        import_engine()
-
-        self.sig_state.emit("loading")
-        self._free()  # never two sets of weights at once
-        if src.model and not src.run and is_hub_id(src.model):
-            # the whole snapshot into the cache first, with progress and cancel (hub.py);
-            # loading then finds it there
-            fetch(src.model, progress=self.sig_progress.emit, cancelled=cancel.is_set)
-        self.models = load_chat_models(model=src.model, adapter=src.adapter, run=src.run,
-                                       step=src.step, with_base=src.with_base)
-        m = self.models
-        return Loaded(source=src, label=m.label, note=m.note, has_tuned=m.tuned is not None,
-                      shared=m.shared, stage=_stage_of(src))
-
-    def _ask(self, job: _Ask) -> None:
-        if self.models is None:
-            raise UserError("no model is loaded yet: pick a run or a model and press Load")
-        self.sig_state.emit("generating")
-        for side in job.sides:
-            if job.cancel.is_set():
-                break
-            reply = self.models.reply(
-                side, job.messages[side], job.settings, cancel=job.cancel,
-                on_chunk=lambda c, s=side: self.sig_chunk.emit(s, c))
-            self.sig_reply.emit(side, reply)
+    def _relay(self, kind: str, payload: Any) -> None:
+        self._events[kind](payload)
 
 
 class ChatService(QObject):
@@ -191,13 +153,13 @@ class ChatService(QObject):
     def __init__(self, parent: Optional[QObject] = None):
         super().__init__(parent)
         self._jobs: queue.Queue[Any] = queue.Queue()
-        self._cancel = threading.Event()
+        self._stop = _Stop()
         self.state = "idle"
         self.loaded: Optional[Loaded] = None
         self._pending = 0
         self._thread = QThread()
         self._thread.setObjectName("chat")
-        self._runner = _Runner(self._jobs)
+        self._runner = _Runner(self._jobs, lane=f"chat-{next(_lanes)}")
         self._runner.moveToThread(self._thread)
         self._thread.started.connect(self._runner.run)
         # Queued: the runner emits in its thread, these slots run in the GUI thread.
@@ -221,8 +183,8 @@ class ChatService(QObject):
         stop() cancels a hub id's download."""
         self._check_open()
         self.stop()
-        self._cancel = threading.Event()
-        self._put(_Load(source, self._cancel))
+        self._stop = _Stop()
+        self._put(_Load(source, self._stop))
 
     def ask(self, messages: dict, settings: Any, sides: tuple[str, ...]) -> None:
         """Answer on each side in turn. messages: side -> the conversation ending with the
@@ -231,12 +193,12 @@ class ChatService(QObject):
         missing = [s for s in sides if s not in messages]
         if missing:
             raise UserError(f"no conversation for side {missing[0]}")
-        self._cancel = threading.Event()
-        self._put(_Ask(tuple(sides), dict(messages), settings, self._cancel))
+        self._stop = _Stop()
+        self._put(_Ask(tuple(sides), dict(messages), settings, self._stop))
 
     def stop(self) -> None:
         """Stop the reply being written (within one token) and any queued question."""
-        self._cancel.set()
+        self._stop.set()
 
     def unload(self) -> None:
         self.stop()

@@ -1,9 +1,14 @@
-"""ChatService: loads and answers in its own thread, signals arrive in the GUI thread in order,
-stop cancels the reply and the queued sides, errors come back as signals."""
+"""ChatService: loads and answers in the engine host (never in the window's process), signals
+arrive in the GUI thread in order, stop cancels the reply and the queued sides, errors come back
+as signals."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +75,36 @@ def test_shutdown_is_final(service):
     service.shutdown()
     with pytest.raises(UserError, match="shut down"):
         service.load(ChatSource(model="x"))
+
+
+# Loads a model and answers one question through a ChatService, then names the engine
+# libraries this (the window's) process imported: none, the host did the work.
+WINDOW = """
+import sys
+from PySide6.QtCore import QCoreApplication
+from studio.core.chat.engine import GenSettings
+from studio.services.chat_worker import ChatService, ChatSource
+
+app = QCoreApplication([])
+service, replies, errors = ChatService(), [], []
+service.sig_reply.connect(lambda side, reply: replies.append((side, reply.tokens)))
+service.sig_error.connect(lambda reason, details: errors.append(reason))
+service.load(ChatSource(model=sys.argv[1]))
+service.ask({"base": [{"role": "user", "content": "Hello?"}]},
+            GenSettings(temperature=0, max_new_tokens=3, min_new_tokens=3), ("base",))
+assert service.wait_idle(240), "no answer in time"
+service.shutdown()
+print(replies, errors)
+print(sorted(m for m in ("torch", "transformers", "peft") if m in sys.modules))
+"""
+
+
+def test_the_window_process_never_imports_the_engine(tiny_model_dir):
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), QT_QPA_PLATFORM="offscreen")
+    r = subprocess.run([sys.executable, "-c", WINDOW, str(tiny_model_dir)], cwd=root, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    answered, heavy = r.stdout.strip().splitlines()[-2:]
+    assert answered == "[('base', 3)] []"  # a real reply: the host loaded torch and the model
+    assert heavy == "[]"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -93,6 +94,27 @@ def cache_dir() -> str:
     hub = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or \
         os.path.join(home, "hub")
     return os.path.expandvars(os.path.expanduser(hub))
+
+
+_HUB_ENV = ("HF_", "HUGGINGFACE_", "TRANSFORMERS_OFFLINE", "XDG_CACHE_HOME")
+_hub_env_seen: Optional[dict] = None
+
+
+def follow_environment() -> None:
+    """Make huggingface_hub see every hub variable as it is now (offline, endpoint, timeouts,
+    cache), for all its calls, transformers' included (cache_dir() covers fetch's cache only).
+
+    Why: it reads them once, when imported, and the engine host imports it at its start,
+    before a caller (a test, the app's settings) changed them; the host follows the caller's
+    variables at each call, and this makes the hub follow them too."""
+    global _hub_env_seen
+    constants = sys.modules.get("huggingface_hub.constants")
+    env = {k: v for k, v in os.environ.items() if k.startswith(_HUB_ENV)}
+    if constants is not None and env != _hub_env_seen:
+        import importlib
+
+        importlib.reload(constants)  # a few dozen assignments: cheap, and exactly its reading
+        _hub_env_seen = env
 
 
 def _reporting_bar(repo_id: str, progress: Optional[Progress],
