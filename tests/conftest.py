@@ -143,3 +143,22 @@ def pretrained_dir(tmp_path_factory) -> Path:
     from studio.core.model.pretrained import copy_shipped
 
     return copy_shipped(tmp_path_factory.mktemp("models") / "pretrained")
+
+
+@pytest.fixture()
+def slow_hub(tmp_path, monkeypatch):
+    """A hub on 127.0.0.1 (tests/fake_hub.py) holding `org/slow-model`, one 40 MB weights file
+    whose last quarter arrives once `slow_hub.release` is set; HF_* point the hub client at it
+    with an empty cache. A real download, for progress and cancel, in this process or a child.
+    (40 MB: huggingface_hub counts bytes in 10 MB reads, so 3/4 of it is 3 whole reads.)"""
+    from fake_hub import FakeHub
+
+    hub = FakeHub("org/slow-model", "model.safetensors", 40 * 2**20)
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-empty"))
+    monkeypatch.setenv("HF_HUB_DOWNLOAD_TIMEOUT", "120")  # the held quarter is not a dead link
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    yield hub
+    hub.close()

@@ -3,8 +3,9 @@
 Pick a run (its final weights or any checkpoint: from the list, or by clicking a checkpoint
 point on the run's loss curve), a model folder or an adapter folder; press Load. Each question
 goes to the tuned model and, with "side by side" on, to the base model too; both transcripts
-stream token by token. Loading and generation run in the ChatService's worker thread: the GUI
-thread only appends text, at most ~25 times a second (chunks are buffered between redraws).
+stream token by token. Loading and generation run in the engine host process, through the
+ChatService (services/chat_worker.py): the GUI thread only appends text, at most ~25 times a
+second (chunks are buffered between redraws).
 """
 
 from __future__ import annotations
