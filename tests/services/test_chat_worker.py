@@ -70,6 +70,21 @@ def test_errors_come_back_as_signals(qtbot, service, tmp_path):
         service.ask({}, GenSettings(), ("tuned",))
 
 
+def test_unload_frees_the_models_in_the_host(qtbot, service, tiny_model_dir):
+    errors, replies = [], []
+    service.sig_error.connect(lambda reason, details: errors.append(reason))
+    service.sig_reply.connect(lambda side, r: replies.append(side))
+    service.load(ChatSource(model=str(tiny_model_dir)))
+    short = GenSettings(temperature=0, max_new_tokens=2)
+    service.ask({"base": MSGS}, short, ("base",))
+    assert service.wait_idle(120) and replies == ["base"] and not errors
+    service.unload()  # (it also stops a question still queued)
+    service.ask({"base": MSGS}, short, ("base",))  # queued after the unload: nothing to answer
+    assert service.wait_idle(120)
+    assert replies == ["base"] and len(errors) == 1 and "no model is loaded" in errors[0]
+    assert service.loaded is None and service.state == "idle"
+
+
 def test_shutdown_is_final(service):
     service.shutdown()
     service.shutdown()
