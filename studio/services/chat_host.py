@@ -61,12 +61,11 @@ def _stage_of(src: ChatSource) -> str:
 
 def load(ctx: Any, src: ChatSource) -> Loaded:
     """Load `src` into the lane, in place of what was loaded there."""
-    from studio.core.model.hub import fetch, follow_environment, is_hub_id
+    from studio.core.model.hub import fetch, is_hub_id
     from studio.core.model.run_model import load_chat_models
     from studio.services.engine_import import import_engine
 
     import_engine()
-    follow_environment()  # the host imported huggingface_hub before the caller set its HF_*
     ctx.emit("state", "loading")
     free(ctx)  # never two sets of weights at once
     if src.model and not src.run and is_hub_id(src.model):

@@ -124,6 +124,9 @@ def _follow(env: dict, cwd: str) -> None:
     _seen_env = env
     if cwd and os.path.isdir(cwd) and os.getcwd() != cwd:
         os.chdir(cwd)
+    from studio.core.model.hub import follow_environment
+
+    follow_environment()  # huggingface_hub read its HF_* variables once, when imported
 
 
 def plain(ctx: Context, fn: Callable, *args: Any) -> Any:
