@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lane_state import loaded_models
 from loop_check import assert_responsive, idle_baseline
 from PySide6.QtCore import QCoreApplication, QObject, Slot
 
@@ -159,6 +160,16 @@ def test_the_window_process_never_imports_the_engine(tiny_model_dir):
     result, heavy = r.stdout.split("\n")[-3:-1]
     assert result == "AttentionResult True"  # a real probe ran, in the host
     assert heavy == "none"
+
+
+def test_the_models_stay_in_the_host_until_shutdown(qapp, tiny_model_dir):
+    svc = ProbeService()
+    svc.attention(ProbeTarget(model=tiny_model_dir), "hello")
+    assert svc.wait_idle(120)
+    lane = svc._lane
+    assert engine_host().run(loaded_models, lane=lane) == 1
+    svc.shutdown()
+    assert engine_host().run(loaded_models, lane=lane) == 0  # runs after the lane's drop
 
 
 def test_shutdown_is_final(qapp, tiny_model_dir):
