@@ -167,7 +167,7 @@ class _Context:
 # --- the jobs (run in the host, in the lane of the service that asked) ------------------------
 
 def attention_job(ctx: _Context, target: ProbeTarget, text: str,
-                   compare: bool) -> AttentionResult:
+                  compare: bool) -> AttentionResult:
     from studio.core.probes import attention as probes  # lazy: torch
 
     ctx.progress(0.0, "loading model")
@@ -221,7 +221,7 @@ def _vectors(ctx: _Context, target: ProbeTarget, words: list[str], layer: Option
 
 
 def words_job(ctx: _Context, target: ProbeTarget, words: list[str], layer: Optional[int],
-               method: str, dims: int, compare: bool, axes: Any) -> PointsResult:
+              method: str, dims: int, compare: bool, axes: Any) -> PointsResult:
     ctx.progress(0.0, "loading model")
     words = list(dict.fromkeys(words + ([w for pair in axes if pair for w in pair]
                                         if axes else [])))
@@ -270,7 +270,7 @@ def _axis_names(method: str) -> tuple[str, str]:
 
 
 def samples_job(ctx: _Context, target: ProbeTarget, dataset: str, layer: int, method: str,
-                 dims: int, max_rows: int) -> PointsResult:
+                dims: int, max_rows: int) -> PointsResult:
     from studio.core.probes.embed import dataset_vectors
 
     ctx.progress(0.0, "loading model")
