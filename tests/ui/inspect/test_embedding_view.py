@@ -159,31 +159,36 @@ def test_tsne_in_the_background_with_progress_and_cancel(view, minilm_dir, qtbot
 
 
 GL_SCRIPT = """
+# The engine host is a spawned process: it imports this script again (as __mp_main__),
+# where opening a window and probing must not happen, hence the main guard.
 import os, sys
-os.environ.pop("QT_QPA_PLATFORM", None)
-from PySide6.QtWidgets import QApplication
-app = QApplication([])
-from studio.core.probes.attention import resolve_target
-from studio.services.probe_worker import ProbeService
-from studio.ui.inspect.embedding_view import EmbeddingView, opengl_problem
-assert opengl_problem() == "", opengl_problem()
-svc = ProbeService()
-view = EmbeddingView(svc)
-view.resize(1200, 800)
-view.show()
-view.set_target(resolve_target(sys.argv[1]))
-view.words.setText("king, queen, man, woman, apple, banana")
-view.dims.setCurrentIndex(1)
-view.run()
-assert svc.wait_idle(120)
-for _ in range(10):
-    app.processEvents()
-img = view.gl_view.grabFramebuffer()  # widget.grab() misses the GL content
-img.save(sys.argv[2])
-dark = sum(img.pixelColor(x, y).lightness() < 128 for x in range(0, img.width(), 4)
-           for y in range(0, img.height(), 4))
-print("3d", view.result.coords.shape[1], len(view.gl_labels), dark, view.canvas.isVisible())
-svc.shutdown()
+
+
+if __name__ == "__main__":
+    os.environ.pop("QT_QPA_PLATFORM", None)
+    from PySide6.QtWidgets import QApplication
+    app = QApplication([])
+    from studio.core.probes.attention import resolve_target
+    from studio.services.probe_worker import ProbeService
+    from studio.ui.inspect.embedding_view import EmbeddingView, opengl_problem
+    assert opengl_problem() == "", opengl_problem()
+    svc = ProbeService()
+    view = EmbeddingView(svc)
+    view.resize(1200, 800)
+    view.show()
+    view.set_target(resolve_target(sys.argv[1]))
+    view.words.setText("king, queen, man, woman, apple, banana")
+    view.dims.setCurrentIndex(1)
+    view.run()
+    assert svc.wait_idle(120)
+    for _ in range(10):
+        app.processEvents()
+    img = view.gl_view.grabFramebuffer()  # widget.grab() misses the GL content
+    img.save(sys.argv[2])
+    dark = sum(img.pixelColor(x, y).lightness() < 128 for x in range(0, img.width(), 4)
+               for y in range(0, img.height(), 4))
+    print("3d", view.result.coords.shape[1], len(view.gl_labels), dark, view.canvas.isVisible())
+    svc.shutdown()
 """
 
 
