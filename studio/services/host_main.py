@@ -13,6 +13,7 @@ import threading
 from typing import Any, Callable, Optional
 
 from studio.services.child_process import _portable
+from studio.services.engine_import import import_engine
 
 
 class Context:
@@ -98,8 +99,12 @@ class _Host:
             self._run(*job)
 
     def _run(self, ctx: Context, fn: Callable, args: tuple, env: dict, cwd: str) -> None:
-        _follow(env, cwd)
         try:
+            # The engine's import first, whole: transformers is a lazy module, and a call
+            # that imported from it while the start-up thread was still importing it found
+            # names missing ("cannot import name 'AutoTokenizer'"). Once done, it costs nothing.
+            import_engine()
+            _follow(env, cwd)
             result = fn(ctx, *args)
         except BaseException as e:  # everything goes back to the caller, who reports it
             self.send(("error", ctx.id, _portable(e), None))
@@ -134,13 +139,7 @@ def plain(ctx: Context, fn: Callable, *args: Any) -> Any:
     return fn(*args)
 
 
-def _prewarm() -> None:
-    from studio.services.engine_import import import_engine
-
-    import_engine()
-
-
 def serve(conn: Any) -> None:
     """The host process's main (spawned by EngineHost)."""
-    threading.Thread(target=_prewarm, name="engine-import", daemon=True).start()
+    threading.Thread(target=import_engine, name="engine-import", daemon=True).start()
     _Host(conn).serve()
