@@ -72,7 +72,9 @@ def check(runs_root: str | Path) -> Environment:
                                 f"({runs_root})",
                                 "free some space or pick another folder in Settings › Runs "
                                 "folder…"))
-    return Environment(torch.__version__, torch.version.cuda, dev.kind, dev.name, dev.total_mb,
+    # str(): torch.__version__ is torch's own str subclass, and unpickling it in the window
+    # (the check runs in the engine host) would import torch there
+    return Environment(str(torch.__version__), torch.version.cuda, dev.kind, dev.name, dev.total_mb,
                        bnb, free, str(runs_root), fits=fits(dev.kind, dev.total_mb),
                        problems=problems)
 
