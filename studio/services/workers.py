@@ -146,8 +146,6 @@ class TrainWorker(QObject):
     sig_result = Signal(object)         # RunResult
     sig_error = Signal(str, str)        # reason, details
 
-    STOP_POLL_S = 0.2  # how soon a stop reaches the host (a step takes longer anyway)
-
     def __init__(self, fn: Callable[..., Any], args: tuple, stop: threading.Event):
         super().__init__()
         self._fn, self._args = fn, args
@@ -165,21 +163,9 @@ class TrainWorker(QObject):
             _quit_own_thread()
 
     def _relay(self) -> Any:
+        # The stop Event cancels the call (checked every 50 ms; a step takes longer anyway).
         call = engine_host().call(self._fn, *self._args)
-        done = threading.Event()
-        threading.Thread(target=self._cancel_on_stop, args=(call, done), name="training-stop",
-                         daemon=True).start()
-        try:
-            return call.wait(on_event=self._on_host_event)
-        finally:
-            done.set()
-
-    def _cancel_on_stop(self, call: Any, done: threading.Event) -> None:
-        # Its own thread: the relay thread is blocked in call.wait() for the whole run.
-        while not done.is_set():
-            if self.stop_event.wait(self.STOP_POLL_S):
-                call.cancel()
-                return
+        return call.wait(on_event=self._on_host_event, stop=self.stop_event)
 
     def _on_host_event(self, kind: str, payload: Any) -> None:
         if kind == "step":

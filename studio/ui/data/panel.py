@@ -8,7 +8,8 @@ rendered through the model's chat template with the trained tokens highlighted. 
 unknown shape opens the field mapping panel (mapping.py), read through the doctor's proposal;
 the mapping chosen there is the draft's `columns` and is remembered per file.
 
-All reading, checking and tokenizing runs in DataDoctor's worker threads. The page shares the
+Reading and checking run in a child process, tokenizing in the engine host (DataDoctor says how;
+its threads here only wait). The page shares the
 run's draft config with the other pages: opening a file sets `dataset` (nothing is registered
 anywhere by hand), the model chosen on the Model page brings its tokenizer, and `max_length`,
 `format`, `columns`, `stage`, `train_on_prompt` and `skip_bad_rows` are the draft's own keys.

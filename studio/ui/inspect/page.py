@@ -1,13 +1,13 @@
 """The Inspect page: a model picker over five views (attention, embeddings, tokens, and a
-run's changes and evaluation); the first three share one ProbeService (one worker thread, the
-loaded models cached there).
+run's changes and evaluation); the first three share one ProbeService (one lane of the engine
+host: the loaded models cached there, in the engine's own process).
 
 Each view (pyqtgraph) is built when its tab is first shown, not at start-up: the window paints
 before pyqtgraph is imported, and opening the page builds one view, not five.
 
 The picker lists finished runs (their base + adapter, so "compare with base" works), recent
 models, the bundled MiniLM encoder when its package is installed, and Browse…. Resolving a
-choice only reads small files; loading happens in the worker when a view asks.
+choice only reads small files; loading happens in the engine host when a view asks.
 """
 
 from __future__ import annotations
