@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import pickle
 import queue
 import threading
 from typing import Any, Callable, Optional
@@ -138,8 +139,8 @@ class EngineHost:
             self._ensure()
             call.proc = self._proc  # which host answers it (a dead one's calls fail)
             try:
-                self._conn.send(("call", call.id, lane, serial, fn, args, dict(os.environ),
-                                 os.getcwd()))
+                self._conn.send(("call", call.id, pickle.dumps(
+                    (lane, serial, fn, args, dict(os.environ), os.getcwd()))))
             except OSError:
                 self._calls.pop(call.id, None)
                 raise ChildFailed("the engine process ended unexpectedly") from None
@@ -167,7 +168,8 @@ class EngineHost:
         """Route the host's messages to their calls; when the host is gone, fail the rest."""
         try:
             while True:
-                what, call_id, a, b = conn.recv()
+                what, call_id, blob = conn.recv()
+                what, a, b = _unpack(what, blob)
                 call = self._calls.get(call_id)
                 if what != _EVENT:
                     self._calls.pop(call_id, None)
@@ -186,6 +188,17 @@ class EngineHost:
         for call_id, call in list(self._calls.items()):
             if call.proc is proc and self._calls.pop(call_id, None) is not None:
                 call._inbox.put((_ERROR, gone, None))
+
+
+def _unpack(what: str, blob: bytes) -> tuple[str, Any, Any]:
+    """A message's payload, unpickled apart from its header: one that cannot be read here (a
+    class this process cannot import) fails its own call, not the reader and every call."""
+    try:
+        a, b = pickle.loads(blob)
+    except Exception as e:
+        return _ERROR, ChildFailed(f"the engine's answer cannot be read here: "
+                                   f"{type(e).__name__}: {e}"), None
+    return what, a, b
 
 
 def in_host(fn: Callable[..., Any], *args: Any) -> Any:

@@ -8,6 +8,7 @@ without a lane gets a thread of its own. A call's events and its end go back thr
 from __future__ import annotations
 
 import os
+import pickle
 import queue
 import threading
 from typing import Any, Callable, Optional
@@ -40,14 +41,17 @@ class _Host:
         self.states: dict[str, dict] = {}
 
     def send(self, message: tuple) -> None:
+        """(what, call id, a, b): a and b pickled apart from the header (engine_host._unpack)."""
+        what, call_id, a, b = message
+        try:
+            blob = pickle.dumps((a, b))
+        except Exception as e:  # an unpicklable result: say so instead
+            if what == "event":
+                raise  # in the call's own thread: the call fails with it
+            what, blob = "error", pickle.dumps(
+                (_portable(TypeError(f"cannot send the call's {what} back: {e}")), None))
         with self._send_lock:
-            try:
-                self.conn.send(message)
-            except Exception:  # an unpicklable event or result: say so instead
-                if message[0] == "event":
-                    raise
-                error = _portable(TypeError(f"cannot send the call's {message[0]} back"))
-                self.conn.send(("error", message[1], error, None))
+            self.conn.send((what, call_id, blob))
 
     def serve(self) -> None:
         while True:
@@ -65,7 +69,12 @@ class _Host:
             elif kind == "drop":
                 self._lane(message[1]).put(None)
             elif kind == "call":
-                self._submit(*message[1:])
+                try:
+                    request = pickle.loads(message[2])
+                except Exception as e:  # e.g. a function this process cannot import
+                    self.send(("error", message[1], _portable(e), None))
+                    continue
+                self._submit(message[1], *request)
 
     def _submit(self, call_id: int, lane: Optional[str], serial: bool, fn: Callable,
                 args: tuple, env: dict, cwd: str) -> None:

@@ -115,3 +115,37 @@ def test_a_dead_host_fails_its_calls_and_the_next_call_starts_another(host):
     with pytest.raises(ChildFailed, match="ended unexpectedly"):
         host.run(die)
     assert host.run(where, 0) not in (first, None)
+
+
+def unreadable(ctx):
+    import types
+
+    module = types.ModuleType("made_in_the_host")
+    module.Thing = type("Thing", (), {"__module__": "made_in_the_host"})
+    import sys
+
+    sys.modules["made_in_the_host"] = module
+    return module.Thing()
+
+
+def test_an_answer_the_window_cannot_read_fails_its_call_only(host):
+    with pytest.raises(ChildFailed, match="cannot be read here"):
+        host.run(unreadable)
+    assert host.run(where, 1) == host.pid  # the reader goes on
+
+
+def test_a_request_the_host_cannot_read_fails_its_call_only(host):
+    with pytest.raises(ChildFailed, match="made_in_the_window"):
+        host.run(made_in_the_window())
+    assert host.run(where, 1) == host.pid
+
+
+def made_in_the_window():
+    import sys
+    import types
+
+    module = types.ModuleType("made_in_the_window")
+    exec("def fn(ctx):\n    return 1\n", module.__dict__)
+    module.fn.__module__ = "made_in_the_window"
+    sys.modules["made_in_the_window"] = module
+    return module.fn
