@@ -55,12 +55,12 @@ class Call:
         event of the caller's that cancels the call once set (checked every 50 ms)."""
         asked = False
         while True:
+            if stop is not None and not asked and stop.is_set():
+                asked = True
+                self.cancel()
             try:
                 what, a, b = self._inbox.get(timeout=0.05 if stop is not None else None)
             except queue.Empty:
-                if stop is not None and stop.is_set() and not asked:
-                    asked = True
-                    self.cancel()
                 continue
             if what == _EVENT:
                 if on_event is not None:

@@ -149,3 +149,27 @@ def made_in_the_window():
     module.fn.__module__ = "made_in_the_window"
     sys.modules["made_in_the_window"] = module
     return module.fn
+
+
+def chatter_until_cancelled(ctx):
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if ctx.cancelled():
+            raise Cancelled()
+        ctx.emit("tick")  # a steady stream of events: the caller never waits idle
+        time.sleep(0.001)
+    return "never cancelled"
+
+
+def test_a_stop_event_cancels_a_call_that_streams_without_pause(host):
+    stop = threading.Event()
+    seen = []
+
+    def on_event(kind, payload):
+        seen.append(kind)
+        if len(seen) == 50:
+            stop.set()
+
+    with pytest.raises(Cancelled):
+        host.call(chatter_until_cancelled).wait(on_event, stop=stop)
+    assert stop.is_set()
