@@ -23,6 +23,20 @@ def test_config_and_events_load_without_torch_or_qt():
     assert r.stdout.strip() == "", f"imported heavy modules: {r.stdout}"
 
 
+def test_what_the_engine_host_runs_imports_no_qt():
+    """The host process imports these by name to run the window's calls: Qt has no place there."""
+    services = ROOT / "studio" / "services"
+    names = sorted(p.stem for p in services.glob("*.py")
+                   if p.stem.endswith(("_host", "_jobs")) or p.stem == "host_main")
+    assert {"host_main", "train_host", "probe_host", "chat_host", "data_host"} <= set(names)
+    code = (f"import sys, importlib; [importlib.import_module('studio.services.' + n) "
+            f"for n in {names!r}]; print('PySide6' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "False", f"Qt imported by one of {names}"
+
+
 def test_cli_help_is_fast_and_qt_free():
     code = ("import sys; from studio.cli import build_parser; build_parser();"
             "bad=[m for m in ('torch','transformers','PySide6') if m in sys.modules];"
