@@ -206,6 +206,7 @@ class AttentionView(QWidget):
         self.mosaic.scene().sigMouseClicked.connect(self._on_mosaic_click)
         self.heatmap, self.heat_img = _image_plot("attention_heatmap")
         self.heatmap.scene().sigMouseClicked.connect(self._on_heat_click)
+        self.heatmap.getPlotItem().vb.sigResized.connect(self._label_tokens)
         self.entropy = pg.PlotWidget(name="attention_entropy")
         self.entropy.setObjectName("attention_entropy")
         self.entropy.setBackground("w")
@@ -371,15 +372,24 @@ class AttentionView(QWidget):
             title = (self.tr("Layer {layer}, mean over heads") if mode == "mean" else
                      self.tr("Layer {layer}, max over heads")).format(layer=self.layer)
         _colour(self.heat_img, m, diverging)
-        labels = list(self.result.maps.tokens)
-        ax = self.heatmap.getPlotItem()
-        ax.getAxis("left").setTicks(_ticks(labels, self.heatmap.height(), 14))
-        ax.getAxis("bottom").setTicks(_ticks(labels, self.heatmap.width(), 45))
+        self._label_tokens()
         self.heatmap.setTitle(title)
         self.heatmap.autoRange()
         if hasattr(self, "_tile"):
             self._draw_mosaic_if_mode_changed(diverging)
         self.show_token(self.token)
+
+    def _label_tokens(self) -> None:
+        """Token labels on both axes, as many as fit. The map is square (aspect locked): both
+        axes get the plot's shorter side, not the widget's width (labels under a map narrower
+        than its plot overlapped); again whenever the plot is resized."""
+        if self.result is None:
+            return
+        labels = list(self.result.maps.tokens)
+        ax = self.heatmap.getPlotItem()
+        side = min(ax.vb.width(), ax.vb.height())
+        ax.getAxis("left").setTicks(_ticks(labels, side, 14))
+        ax.getAxis("bottom").setTicks(_ticks(labels, side, 45))
 
     def _draw_mosaic_if_mode_changed(self, diverging: bool) -> None:
         key = (self.map_mode.currentData(), id(self.result))

@@ -91,6 +91,18 @@ def test_tuned_decoder_shows_the_triangle_and_the_difference(view, trained_run, 
     assert view.grab().save(str(path))
 
 
+def test_token_labels_under_the_square_map_do_not_overlap(view, tiny_model_dir, qtbot):
+    view.resize(1300, 500)  # a wide, low view: the square map is narrower than the plot
+    _run(view, resolve_target(tiny_model_dir), "one two three four five six " * 8)
+    qtbot.wait(200)  # laid out: the labels follow the plot's final size
+    vb = view.heatmap.getPlotItem().vb
+    t = view.heat_img.image.shape[0]
+    width = vb.mapViewToScene(QPointF(t, 0)).x() - vb.mapViewToScene(QPointF(0, 0)).x()
+    shown = view.heatmap.getPlotItem().getAxis("bottom")._tickLevels[0]
+    assert 1 < len(shown) < t
+    assert (len(shown) - 1) * 45 <= width  # 45 px a label, as the view allows
+
+
 def test_long_text_says_it_was_cut(view, tiny_model_dir):
     _run(view, resolve_target(tiny_model_dir), "word " * 600)
     assert view.result.maps.truncated and "cut" in view.status.text()
