@@ -97,6 +97,24 @@ def test_lengths_with_the_models_tokenizer_are_exact_for_a_small_file(qtbot, doc
     assert got.over(limit) == sum(v > limit for v in want.values())
 
 
+def _checked_and_measured(qtbot, doctor, tmp_path, model_dir):
+    """A 3-row file checked, the model's tokenizer loaded and every row measured."""
+    with qtbot.waitSignal(doctor.sig_report, timeout=30000):
+        doctor.open(str(_alpaca(tmp_path / "a.jsonl", 3)))
+    with qtbot.waitSignal(doctor.sig_tokenizer, timeout=120000):
+        doctor.set_tokenizer_source(str(model_dir))
+    qtbot.waitUntil(lambda: doctor.lengths is not None and doctor.lengths.done, timeout=60000)
+
+
+def _started(call):
+    """Wait (in a thread of its own) for the host call's first event: it is running."""
+    started = threading.Event()
+    threading.Thread(target=call.wait, args=(lambda kind, _: started.set(),),
+                     daemon=True).start()
+    assert started.wait(30)
+    return call
+
+
 def hold_the_tokenizer(ctx, source):
     """In the engine host: hold the doctor's tokenizer lock until cancelled."""
     _, lock = data_host.loaded_tokenizer(ctx, source)
@@ -107,21 +125,12 @@ def hold_the_tokenizer(ctx, source):
 
 def test_preview_renders_in_the_host_and_holds_the_tokenizer_lock(qtbot, doctor, tmp_path,
                                                                   tiny_model_dir):
-    path = _alpaca(tmp_path / "a.jsonl", 3)
-    with qtbot.waitSignal(doctor.sig_report, timeout=30000):
-        doctor.open(str(path))
-    with qtbot.waitSignal(doctor.sig_tokenizer, timeout=120000):
-        doctor.set_tokenizer_source(str(tiny_model_dir))
-    qtbot.waitUntil(lambda: doctor.lengths is not None and doctor.lengths.done, timeout=60000)
+    _checked_and_measured(qtbot, doctor, tmp_path, tiny_model_dir)
     sample = summarize_row(doctor.index.read(1), "alpaca").sample
     seen = []
     # while another thread of the host holds the lane's tokenizer lock, the preview must wait
-    holder = engine_host().call(hold_the_tokenizer, str(tiny_model_dir), lane=doctor.lane,
-                                serial=False)
-    held = threading.Event()
-    threading.Thread(target=holder.wait, args=(lambda kind, _: held.set(),),
-                     daemon=True).start()
-    assert held.wait(30)
+    holder = _started(engine_host().call(hold_the_tokenizer, str(tiny_model_dir),
+                                         lane=doctor.lane, serial=False))
     doctor.sig_preview.connect(seen.append)
     doctor.request_preview(sample, 512)
     qtbot.wait(500)
@@ -143,17 +152,8 @@ def occupy_the_lane(ctx):
 
 def test_a_preview_does_not_wait_behind_the_lanes_queue(qtbot, doctor, tmp_path,
                                                         tiny_model_dir):
-    path = _alpaca(tmp_path / "a.jsonl", 3)
-    with qtbot.waitSignal(doctor.sig_report, timeout=30000):
-        doctor.open(str(path))
-    with qtbot.waitSignal(doctor.sig_tokenizer, timeout=120000):
-        doctor.set_tokenizer_source(str(tiny_model_dir))
-    qtbot.waitUntil(lambda: doctor.lengths is not None and doctor.lengths.done, timeout=60000)
-    busy = engine_host().call(occupy_the_lane, lane=doctor.lane)
-    started = threading.Event()
-    threading.Thread(target=busy.wait, args=(lambda kind, _: started.set(),),
-                     daemon=True).start()
-    assert started.wait(30)
+    _checked_and_measured(qtbot, doctor, tmp_path, tiny_model_dir)
+    busy = _started(engine_host().call(occupy_the_lane, lane=doctor.lane))
     seen = []
     doctor.sig_preview.connect(seen.append)
     try:
