@@ -74,10 +74,8 @@ def test_a_killed_runner_s_run_is_resumed_by_the_next_runner(tmp_path, base_yaml
     killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert q.read().find(first.id).state == "running"  # its runner is gone mid-run
-    deadline = time.time() + 60  # the child got SIGTERM with its runner: it checkpoints, ends
-    while runs.effective_status(first.run_dir) == "running" and time.time() < deadline:
-        time.sleep(0.2)
-    assert runs.read_status(first.run_dir)["status"] == "stopped"
+    # The child got SIGUSR1 with its runner: it checkpoints and says "stopped" itself.
+    assert _statuses_once_ended(q, [first]) == ["stopped"], _why(q, [first])
 
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -103,6 +101,28 @@ def test_a_second_runner_is_refused_while_one_runs(tmp_path):
     assert run_queue(q, log=lambda _: None) == 0  # its runner gone, the claim is free again
 
 
+def _statuses_once_ended(q, entries, limit_s=180):
+    """run.json's status of each entry once none is running any more (its process alive)."""
+    deadline = time.time() + limit_s
+    while any(runs.effective_status(e.run_dir) == "running" for e in entries) \
+            and time.time() < deadline:
+        time.sleep(0.2)
+    return [runs.read_status(e.run_dir).get("status") for e in entries]
+
+
+def _why(q, entries):
+    """What a failed wait leaves to read: each run's status and process, metrics, child log."""
+    out = []
+    for e in entries:
+        st = runs.read_status(e.run_dir)
+        metrics = e.run_dir / "metrics.jsonl"
+        log = q.log_file(e.id)
+        out += [f"--- {e.id}: run.json {st}, process alive: {runs.pid_alive(st.get('pid'))}",
+                *(metrics.read_text().splitlines()[-4:] if metrics.is_file() else []),
+                *(log.read_text(errors="replace").splitlines()[-15:] if log.is_file() else [])]
+    return "\n".join(out)
+
+
 def _training_span(run_dir):
     """(the "started" event's time, the last metrics line's time): when the run trained."""
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -125,11 +145,8 @@ def test_parallel_runs_overlap_and_a_killed_parallel_runner_s_runs_all_finish(
     killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     assert [q.read().find(e.id).state for e in entries] == ["running", "running"]
-    deadline = time.time() + 60  # the children got SIGTERM with their runner: they checkpoint
-    while any(runs.effective_status(e.run_dir) == "running" for e in entries) \
-            and time.time() < deadline:
-        time.sleep(0.2)
-    assert [runs.read_status(e.run_dir)["status"] for e in entries] == ["stopped", "stopped"]
+    # The children got SIGUSR1 with their runner: each checkpoints and says "stopped" itself.
+    assert _statuses_once_ended(q, entries) == ["stopped", "stopped"], _why(q, entries)
     # Trained at the same time: each was still running (its stop comes after the kill, once
     # both had checkpoint 2) when the other started. One at a time, the first would have
     # finished before the second started.
