@@ -173,3 +173,15 @@ def test_a_stop_event_cancels_a_call_that_streams_without_pause(host):
     with pytest.raises(Cancelled):
         host.call(chatter_until_cancelled).wait(on_event, stop=stop)
     assert stop.is_set()
+
+
+def niceness(ctx):
+    return os.nice(0)
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="Unix nice levels")
+def test_the_host_runs_below_the_window_s_priority(host):
+    # The GUI thread gets a core to paint on while the engine's threads train.
+    from studio.services.host_main import ENGINE_NICE
+
+    assert host.run(niceness) == min(19, os.nice(0) + ENGINE_NICE)
