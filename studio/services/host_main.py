@@ -151,7 +151,7 @@ def plain(ctx: Context, fn: Callable, *args: Any) -> Any:
 # How much lower than the window the engine runs (Unix nice steps). The GUI thread needs a core
 # for a few ms at a time to paint; torch's threads (one per core, spinning between ops) took it
 # from the window for 50-200 ms while a run trained: the tour's training-phase event-loop p99
-# was 61-69 ms at the window's priority, 33-40 ms at +5 (docs/performance.md). A lower priority
+# was 59-71 ms at the window's priority, 28-40 ms at +5 (docs/performance.md). A lower priority
 # costs the engine nothing while the window is idle (it yields only while the window paints);
 # beside other busy programs it gets a smaller share of the CPU.
 ENGINE_NICE = 5
