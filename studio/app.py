@@ -26,6 +26,7 @@ from studio.ui import fonts, i18n, prefs
 from studio.ui.first_paint import after_first_paint
 from studio.ui.main_window import MainWindow
 from studio.ui.prewarm import prewarm_gui
+from studio.ui.qt_types import make_qt_types
 from studio.ui.welcome import WelcomePage
 
 RESOURCES = resource()
@@ -205,10 +206,10 @@ class Studio:
 
     def _after_first_paint(self) -> None:
         # Workers started before the paint would hold the GIL while it waits for it.
-        # First (it takes the import lock first) the other pages' modules, numpy, pyqtgraph and
-        # what the pages import when shown, imported while the user reads the first page; a
-        # page is built when its tab is first shown (charts: one per event-loop turn, plots.py).
-        self._prewarm = run_task(prewarm_gui, PAGE_MODULES, FIRST_SHOW_MODULES, parent=self.window)
+        # The prewarm imports pyqtgraph, which reads every Qt type: they are created first, here
+        # on the GUI thread, a slice per event-loop turn (created in the worker, they crashed
+        # the app: ui/qt_types.py).
+        make_qt_types(self.window, self._start_prewarm)
         # The engine host imports the engine while the user reads the first page (spawning it
         # from a worker: starting a process takes the calling thread a few tens of ms).
         self._host_task = run_task(engine_host().start, parent=self.window)
@@ -216,6 +217,12 @@ class Studio:
         self.window.status.start()
         self.window.status.check_environment(str(prefs.runs_root()))
         self.list_recent_runs()
+
+    def _start_prewarm(self) -> None:
+        # The other pages' modules, numpy, pyqtgraph and what
+        # the pages import when shown, imported while the user reads the first page; a page is
+        # built when its tab is first shown (charts: one per event-loop turn, plots.py).
+        self._prewarm = run_task(prewarm_gui, PAGE_MODULES, FIRST_SHOW_MODULES, parent=self.window)
 
     def list_recent_runs(self) -> None:
         from studio.core import runs  # stdlib + yaml only; listing reads files: in a worker
