@@ -17,6 +17,27 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 
 
+def pytest_collection_finish(session):
+    import background_retrain
+
+    background_retrain.start_if_selected(session)  # the starter's pre-training, in the background
+
+
+def pytest_sessionfinish(session):
+    import background_retrain
+
+    background_retrain.clean_up(session.config)
+
+
+@pytest.fixture(scope="session")
+def starter_retrain(pytestconfig):
+    """The documented pre-training command, running since collection ended
+    (tests/background_retrain.py): .wait(timeout) -> (exit code, output); .out its folder."""
+    import background_retrain
+
+    return background_retrain.get(pytestconfig)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A random-weight tiny Llama (~0.35M params) + trained BPE tokenizer + ChatML template,

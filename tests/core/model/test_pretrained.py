@@ -4,8 +4,6 @@ pre-training command produces."""
 
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -124,19 +122,17 @@ def test_a_random_starter_continues_in_pieces(tiny_model_dir):
     assert english < EN_WORDS and chinese < ZH_BIGRAMS, (english, chinese)
 
 
-@pytest.mark.slow  # the whole pre-training again: ~3 CPU-minutes, 4-7 min on 2 busy cores
+@pytest.mark.slow  # the whole pre-training again: ~3 CPU-minutes, run beside the other tests
 @pytest.mark.timeout(1800)  # and more when other jobs share the cores
-def test_the_documented_command_reproduces_the_shipped_weights(tmp_path):
+def test_the_documented_command_reproduces_the_shipped_weights(starter_retrain):
     import torch
     from safetensors.torch import load_file
 
-    out = tmp_path / "again"
-    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "new-model", str(out),
-                           "--pretrained", "--retrain"], capture_output=True, text=True,
-                          cwd=ROOT, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-2000:]
+    code, output = starter_retrain.wait(timeout=1700)  # started when collection ended
+    assert code == 0, output[-2000:]
+    out = starter_retrain.out
     steps = pretrained.RECIPE.max_steps
-    assert f"pre-training step {steps}/{steps}" in done.stdout
+    assert f"pre-training step {steps}/{steps}" in output
     shipped = load_file(str(pretrained.SHIPPED_DIR / "model.safetensors"))
     again = load_file(str(out / "model.safetensors"))
     assert shipped.keys() == again.keys()
