@@ -25,7 +25,7 @@ from studio.services.workers import Task, run_task
 from studio.ui import fonts, i18n, prefs
 from studio.ui.first_paint import after_first_paint
 from studio.ui.main_window import MainWindow
-from studio.ui.prewarm import prewarm_gui
+from studio.ui.prewarm import expect_prewarm, prewarm_gui
 from studio.ui.qt_types import make_qt_types
 from studio.ui.welcome import WelcomePage
 
@@ -209,6 +209,7 @@ class Studio:
         # The prewarm imports pyqtgraph, which reads every Qt type: they are created first, here
         # on the GUI thread, a slice per event-loop turn (created in the worker, they crashed
         # the app: ui/qt_types.py).
+        expect_prewarm()
         make_qt_types(self.window, self._start_prewarm)
         # The engine host imports the engine while the user reads the first page (spawning it
         # from a worker: starting a process takes the calling thread a few tens of ms).

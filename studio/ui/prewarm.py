@@ -49,6 +49,13 @@ def prewarm_gui(modules: tuple[str, ...] = (), later: tuple[str, ...] = ()) -> N
             _done.set()
 
 
+def expect_prewarm() -> None:
+    """The prewarm is on its way (it starts once the Qt types exist, ui/qt_types.py): from now
+    on gui_import_pending() is True, and a chart waits for the worker instead of importing
+    pyqtgraph on the GUI thread (a page opened right after the paint did: a 0.4 s stall)."""
+    _started.set()
+
+
 def gui_import_pending() -> bool:
     """True while prewarm_gui() runs: a widget that needs pyqtgraph now would wait for that
     import on the GUI thread (the import lock); it can draw a moment later instead."""
