@@ -220,9 +220,9 @@ class Studio:
         self.list_recent_runs()
 
     def _start_prewarm(self) -> None:
-        # The other pages' modules, numpy, pyqtgraph and what
-        # the pages import when shown, imported while the user reads the first page; a page is
-        # built when its tab is first shown (charts: one per event-loop turn, plots.py).
+        # The other pages' modules, numpy, pyqtgraph and what the pages import when shown,
+        # imported while the user reads the first page; a page is built when its tab is first
+        # shown (charts: one per event-loop turn, plots.py).
         self._prewarm = run_task(prewarm_gui, PAGE_MODULES, FIRST_SHOW_MODULES, parent=self.window)
 
     def list_recent_runs(self) -> None:

@@ -57,6 +57,7 @@ def expect_prewarm() -> None:
 
 
 def gui_import_pending() -> bool:
-    """True while prewarm_gui() runs: a widget that needs pyqtgraph now would wait for that
-    import on the GUI thread (the import lock); it can draw a moment later instead."""
+    """True from expect_prewarm() (or the prewarm's start) until prewarm_gui() ends: a widget
+    that needs pyqtgraph now would wait for that import on the GUI thread (the import lock); it
+    can draw a moment later instead."""
     return _started.is_set() and not _done.is_set()

@@ -26,7 +26,10 @@ SLICE_S = 0.01
 
 def _names() -> Iterator[tuple[object, str]]:
     for module_name in QT_MODULES:
-        module = importlib.import_module(module_name)  # the first import: here, not in a worker
+        try:  # the first import: here, not in a worker
+            module = importlib.import_module(module_name)
+        except ImportError:  # e.g. no OpenGL library: pyqtgraph does without it too
+            continue
         yield module, ""
         for name in dir(module):
             yield module, name

@@ -106,3 +106,16 @@ def test_qt_types_are_made_on_the_gui_thread_before_the_prewarm_reads_them(tmp_p
     # done; lazy at first; none left; charts told to wait for the worker while types are made
     assert out[0].split(maxsplit=3) == ["True", "True", "0", "[True]"], out
     assert out[1] == "-", f"Qt modules imported in a worker: {out[1]}"
+
+
+def test_a_qt_module_that_cannot_load_does_not_hold_the_prewarm_back(qtbot, monkeypatch):
+    # a machine without an OpenGL library cannot import QtOpenGL: pyqtgraph does without it
+    from PySide6.QtCore import QObject
+
+    from studio.ui import qt_types
+
+    monkeypatch.setattr(qt_types, "QT_MODULES", ("PySide6.QtNoSuchModule", "PySide6.QtCore"))
+    done = []
+    owner = QObject()
+    qt_types.make_qt_types(owner, lambda: done.append(True))
+    qtbot.waitUntil(lambda: done == [True], timeout=10_000)
